@@ -1,0 +1,230 @@
+//! The external configuration format: what users write in TOML (and, later, in a `Flow` custom resource or
+//! over the management API as JSON).
+//!
+//! These types mirror the file one to one and carry no validation beyond their shape; [`crate::validate`]
+//! turns them into the internal [`crate::Config`]. The JSON Schema printed by `leannodes schema` is generated
+//! from them, and the structural checks of `leannodes validate` (unknown keys, missing fields, wrong types)
+//! run against that same schema, so the two can never disagree.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "LeanNodes configuration")]
+pub struct ConfigFile {
+    /// Listeners, store and platform settings of this LeanNodes instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSection>,
+    /// Settings every flow inherits unless it overrides them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<FlowSettings>,
+    /// The flows: each binds hosts and paths to a DAG of nodes that is woken on demand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<FlowSpec>,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Proxy listeners (HTTP/1.1 and h2c), as `ip:port`. Default `["0.0.0.0:8080"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Vec<String>>,
+    /// Management API, dashboard, `/metrics`, `/check`, `/healthz`, `/readyz`, as `ip:port`.
+    /// Default `"127.0.0.1:9090"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
+    /// Where runtime state and execution history are kept: `sqlite://PATH` (relative to the config file's
+    /// folder), `postgres://…` or `dynamodb://TABLE?region=…&endpoint=…`. Default `"sqlite://leannodes.db"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Platform for Kubernetes node kinds. Process and external nodes work with either. Default `"process"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<DriverKind>,
+    /// Unmatched hosts are passed through to this `host:port`; without it they get `404 no_flow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_upstream: Option<String>,
+}
+
+/// The platform that runs Kubernetes node kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// Local processes only; Kubernetes kinds are rejected.
+    Process,
+    /// Kubernetes (in-cluster config or `KUBECONFIG`).
+    Kubernetes,
+}
+
+/// Settings a flow inherits from `[defaults]` and may override.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSettings {
+    /// Sliding idle window after which the flow is drained (humantime, e.g. `"15m"`). Default `"15m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_after: Option<String>,
+    /// Longest a request is held while the flow wakes (humantime). Default `"2m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_timeout: Option<String>,
+    /// Browsers get the warm-up page after this long (humantime); other clients wait up to `hold_timeout`.
+    /// Default `"20s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_hold: Option<String>,
+    /// Held requests per flow per replica; beyond this requests get `503 hold_queue_full`. Default `10000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_held: Option<u64>,
+    /// What a failed wake leaves behind: `"rollback"` stops what it started, `"keep"` leaves it for
+    /// debugging. Default `"rollback"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+    /// One node's wake budget (humantime). Default `"5m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_timeout: Option<String>,
+}
+
+/// What a failed wake leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop every workload this execution started.
+    Rollback,
+    /// Leave what woke up running (for debugging).
+    Keep,
+}
+
+/// One `[[flow]]`.
+///
+/// Unknown keys are rejected by the schema (`additionalProperties: false`) rather than by serde, because
+/// serde's `deny_unknown_fields` cannot be combined with the flattened [`FlowSettings`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct FlowSpec {
+    /// Unique name of the flow.
+    pub name: String,
+    /// Host patterns: exact names or a leading `*.` wildcard (`"*.shop.example.com"`). Exact beats wildcard.
+    pub hosts: Vec<String>,
+    /// Path prefixes, each starting with `/`. The longest prefix wins. Default `["/"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Where requests go once the flow is awake: a node of this flow (its port or ready endpoints) or a
+    /// literal `host:port`.
+    pub upstream: String,
+    /// Never drained while true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<bool>,
+    /// Requests get `503 flow_disabled` and nothing is woken while true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// Requests that never wake the flow and never count as activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<IgnoreSpec>,
+    /// Overrides of the `[defaults]` settings.
+    #[serde(flatten)]
+    pub settings: FlowSettings,
+    /// The workloads of the flow, woken in dependency order.
+    #[serde(default)]
+    pub node: Vec<NodeSpec>,
+}
+
+/// Requests a flow ignores: they never wake it and never count as activity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreSpec {
+    /// `User-Agent` patterns; `*` matches any run of characters (`"kube-probe/*"`).
+    #[serde(default)]
+    pub user_agents: Vec<String>,
+    /// Request paths; `*` matches any run of characters (`"/healthz"`, `"/internal/*"`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// One `[[flow.node]]`: a workload the flow needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Name of the node, unique within the flow. Process nodes with the same name in two flows are one
+    /// shared workload and must be defined identically.
+    pub name: String,
+    /// What the node is and who runs it.
+    pub kind: NodeKind,
+    /// Process nodes: the program and its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Process nodes: extra environment variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Process nodes: working directory (relative to the config file's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Kubernetes kinds: the workload as `"namespace/name"`.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Kubernetes deployments and statefulsets: replicas when woken (default: the count recorded at drain,
+    /// else 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replicas: Option<u32>,
+    /// The port the node serves on: for process nodes on 127.0.0.1; for Kubernetes kinds the service port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Readiness probe. Process nodes without one are probed with TCP on their `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ReadySpec>,
+    /// DAG edges: nodes of this flow that must be ready before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// This node's wake budget (humantime); overrides the flow's `node_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A local process started and stopped by LeanNodes.
+    Process,
+    /// A Kubernetes Deployment, scaled through its scale subresource.
+    Deployment,
+    /// A Kubernetes StatefulSet, scaled through its scale subresource.
+    Statefulset,
+    /// A Kubernetes Job created afresh from a suspended template Job on every wake.
+    Job,
+    /// Something LeanNodes only probes: never started or stopped.
+    External,
+}
+
+impl NodeKind {
+    /// The word used for this kind in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Process => "process",
+            NodeKind::Deployment => "deployment",
+            NodeKind::Statefulset => "statefulset",
+            NodeKind::Job => "job",
+            NodeKind::External => "external",
+        }
+    }
+
+    /// Whether this kind is run by Kubernetes.
+    pub fn is_kubernetes(self) -> bool {
+        matches!(self, NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job)
+    }
+}
+
+/// A readiness probe: exactly one of `tcp`, `http` or `exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadySpec {
+    /// Ready when a TCP connection to this `host:port` succeeds.
+    Tcp(String),
+    /// Ready when a GET of this URL answers 2xx or 3xx.
+    Http(String),
+    /// Ready when this command exits with status 0.
+    Exec(Vec<String>),
+}

@@ -1,0 +1,78 @@
+//! Flow configuration for LeanNodes: the TOML file users write, its JSON Schema, and the validation that
+//! turns it into the checked internal model every other crate uses.
+//!
+//! Two layers, kept apart on purpose: [`file`] holds the external serde types (what users write, and what
+//! `leannodes schema` describes), [`model`] the validated internal types (parsed durations and addresses,
+//! node references as indexes, nodes in topological order). [`parse_toml`] goes from text to [`Config`]
+//! and reports **all** problems at once, each with its line, column, message and a fix.
+
+pub mod diagnostic;
+pub mod file;
+pub mod model;
+mod source;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Diagnostics, LineCol};
+pub use file::ConfigFile;
+pub use model::*;
+pub use validate::defaults;
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but has problems.
+    #[error("{} problem(s) in {}", .0.items.len(), .0.origin)]
+    Invalid(Diagnostics),
+}
+
+/// Reads and validates a configuration file. Relative paths in it are resolved against its folder.
+pub fn load_file(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    parse_toml(&text, &path.display().to_string(), &validate::base_dir_of(path)).map_err(LoadError::Invalid)
+}
+
+/// Validates TOML text. `origin` names the source in diagnostics; `base_dir` resolves relative paths.
+pub fn parse_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Diagnostics> {
+    let mut diagnostics = Diagnostics { origin: origin.to_string(), text: text.to_string(), items: Vec::new() };
+    let (mut doc, spans) = match source::parse_toml(text) {
+        Ok(parsed) => parsed,
+        Err(items) => {
+            diagnostics.items = items;
+            return Err(diagnostics);
+        }
+    };
+    let (structural, covered) = source::check_structure(&mut doc, &spans);
+    diagnostics.items = structural;
+    match serde_json::from_value::<ConfigFile>(doc) {
+        Ok(file) => match validate::validate(&file, base_dir, &covered) {
+            Ok(config) if diagnostics.items.is_empty() => return Ok(config),
+            Ok(_) => {}
+            Err(items) => diagnostics.items.extend(items.into_iter().map(|mut d| {
+                d.span = spans.value(&d.pointer);
+                d
+            })),
+        },
+        Err(e) if diagnostics.items.is_empty() => {
+            diagnostics.items.push(Diagnostic::new("", format!("configuration does not match its model: {e}"), "see `leannodes schema` for the expected shape"));
+        }
+        Err(_) => {}
+    }
+    diagnostics.sort();
+    Err(diagnostics)
+}
+
+/// The JSON Schema of the configuration file (for editors and `leannodes schema`).
+pub fn json_schema() -> serde_json::Value {
+    source::schema().clone()
+}

@@ -1,0 +1,380 @@
+//! The validated internal model every other crate works with.
+//!
+//! Everything here has been checked: durations are [`Duration`]s, addresses are parsed, node references are
+//! indexes, the DAG is acyclic and the nodes are stored in a topological order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::file::{DriverKind, NodeKind, OnFailure};
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Server-wide settings.
+    pub server: Server,
+    /// The flows, in file order.
+    pub flows: Vec<Arc<Flow>>,
+}
+
+impl Config {
+    /// Total number of nodes over all flows (a shared workload counts once per flow).
+    pub fn node_count(&self) -> usize {
+        self.flows.iter().map(|f| f.nodes.len()).sum()
+    }
+
+    /// The flow with this name.
+    pub fn flow(&self, name: &str) -> Option<&Arc<Flow>> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+}
+
+/// Server-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// Proxy listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Store location.
+    pub store: StoreUrl,
+    /// Platform for Kubernetes kinds.
+    pub driver: DriverKind,
+    /// Pass-through target for unmatched hosts.
+    pub default_upstream: Option<HostPort>,
+}
+
+/// Where the store lives, parsed from `server.store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// An SQLite database file (already resolved against the config file's folder).
+    Sqlite(PathBuf),
+    /// A Postgres connection URL.
+    Postgres(String),
+    /// A DynamoDB table URL.
+    DynamoDb(String),
+}
+
+/// A `host:port` pair. The host is kept as written; it is resolved off the request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostPort {
+    /// Parses `host:port` (or `[v6]:port`); `None` when it is not of that shape.
+    pub fn parse(s: &str) -> Option<HostPort> {
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            return Some(HostPort { host: addr.ip().to_string(), port: addr.port() });
+        }
+        let (host, port) = s.rsplit_once(':')?;
+        let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
+        let valid_host = !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+            });
+        valid_host.then(|| HostPort { host: host.to_ascii_lowercase(), port })
+    }
+
+    /// The address when the host is a literal IP.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        let ip = self.host.parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+}
+
+/// One flow: bindings, settings and a DAG of nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// Unique name.
+    pub name: String,
+    /// Host patterns × path prefixes this flow answers.
+    pub bindings: Vec<Binding>,
+    /// Where requests go once awake.
+    pub upstream: Upstream,
+    /// Sliding idle window before a drain.
+    pub idle_after: Duration,
+    /// Longest hold.
+    pub hold_timeout: Duration,
+    /// Hold after which browsers get the warm-up page.
+    pub fast_hold: Duration,
+    /// Held requests per replica.
+    pub max_held: NonZeroUsize,
+    /// What a failed wake leaves behind.
+    pub on_failure: OnFailure,
+    /// Never drained.
+    pub pinned: bool,
+    /// Answers `flow_disabled`, wakes nothing.
+    pub disabled: bool,
+    /// Requests that never wake and never count as activity.
+    pub ignore: IgnoreRules,
+    /// Nodes in a topological order: every node comes after all of its `after` nodes.
+    pub nodes: Vec<Node>,
+}
+
+impl Flow {
+    /// The index of the node with this name.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}
+
+/// A host pattern and a path prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Binding {
+    /// Which hosts.
+    pub host: HostPattern,
+    /// Path prefix, starting with `/`.
+    pub path: String,
+}
+
+/// A host pattern, lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// Exactly this host.
+    Exact(String),
+    /// Any host ending in `.{suffix}` (written `*.{suffix}`).
+    Wildcard(String),
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Wildcard(s) => write!(f, "*.{s}"),
+        }
+    }
+}
+
+/// Where requests of an awake flow are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A node of the flow, by index into [`Flow::nodes`].
+    Node(usize),
+    /// A literal address.
+    Address(HostPort),
+}
+
+/// Requests a flow ignores.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoreRules {
+    /// `User-Agent` glob patterns.
+    pub user_agents: Vec<Glob>,
+    /// Path glob patterns.
+    pub paths: Vec<Glob>,
+}
+
+impl IgnoreRules {
+    /// Whether a request with this user agent and path is ignored.
+    pub fn matches(&self, user_agent: Option<&str>, path: &str) -> bool {
+        self.paths.iter().any(|g| g.matches(path))
+            || user_agent.is_some_and(|ua| self.user_agents.iter().any(|g| g.matches(ua)))
+    }
+
+    /// Whether there are no rules at all.
+    pub fn is_empty(&self) -> bool {
+        self.user_agents.is_empty() && self.paths.is_empty()
+    }
+}
+
+/// A pattern where `*` matches any run of characters and everything else matches itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(String);
+
+impl Glob {
+    /// Wraps a pattern.
+    pub fn new(pattern: impl Into<String>) -> Glob {
+        Glob(pattern.into())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = text.strip_prefix(first) else { return false };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+/// One node of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Name, unique within the flow.
+    pub name: String,
+    /// The workload this node stands for; nodes of different flows with equal workloads are one workload.
+    pub workload: Arc<Workload>,
+    /// Indexes (into [`Flow::nodes`]) of the nodes that must be ready first; all smaller than this node's.
+    pub after: Vec<usize>,
+    /// Wake budget.
+    pub timeout: Duration,
+}
+
+/// A workload: something that can be woken, observed and drained.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Workload {
+    /// Identity shared across flows.
+    pub id: WorkloadId,
+    /// What it is and how to run it.
+    pub spec: WorkloadSpec,
+    /// Serving port (process: on 127.0.0.1; Kubernetes: service port).
+    pub port: Option<u16>,
+    /// How readiness is observed (`None` for Kubernetes kinds, which use the platform's own signals).
+    pub probe: Option<Probe>,
+}
+
+impl Workload {
+    /// The kind word of this workload.
+    pub fn kind(&self) -> NodeKind {
+        match &self.spec {
+            WorkloadSpec::Process(_) => NodeKind::Process,
+            WorkloadSpec::External => NodeKind::External,
+            WorkloadSpec::Kubernetes { kind, .. } => *kind,
+        }
+    }
+}
+
+/// Identity of a workload: node name for processes and external nodes, kind + ref for Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadId(String);
+
+impl WorkloadId {
+    /// Identity of a process node.
+    pub fn process(name: &str) -> WorkloadId {
+        WorkloadId(format!("process/{name}"))
+    }
+
+    /// Identity of an external node (flow-scoped: external nodes are never started, so sharing is moot).
+    pub fn external(flow: &str, name: &str) -> WorkloadId {
+        WorkloadId(format!("external/{flow}/{name}"))
+    }
+
+    /// Identity of a Kubernetes workload.
+    pub fn kubernetes(kind: NodeKind, namespace: &str, name: &str) -> WorkloadId {
+        WorkloadId(format!("{}/{namespace}/{name}", kind.as_str()))
+    }
+
+    /// The identity as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkloadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a workload is run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WorkloadSpec {
+    /// A local process.
+    Process(ProcessSpec),
+    /// Probe only.
+    External,
+    /// A Kubernetes workload.
+    Kubernetes {
+        /// Deployment, StatefulSet or Job.
+        kind: NodeKind,
+        /// Namespace.
+        namespace: String,
+        /// Object name.
+        name: String,
+        /// Replicas when woken.
+        replicas: Option<u32>,
+    },
+}
+
+/// A local process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProcessSpec {
+    /// Program and arguments (non-empty).
+    pub command: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory, resolved against the config file's folder.
+    pub cwd: Option<PathBuf>,
+}
+
+/// A readiness probe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Probe {
+    /// TCP connect.
+    Tcp(HostPort),
+    /// HTTP GET expecting 2xx/3xx.
+    Http(String),
+    /// Command expecting exit status 0.
+    Exec(Vec<String>),
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Probe::Tcp(hp) => write!(f, "tcp {hp}"),
+            Probe::Http(url) => write!(f, "http {url}"),
+            Probe::Exec(cmd) => write!(f, "exec {}", cmd.join(" ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matching() {
+        assert!(Glob::new("kube-probe/*").matches("kube-probe/1.29"));
+        assert!(!Glob::new("kube-probe/*").matches("curl/8"));
+        assert!(Glob::new("/healthz").matches("/healthz"));
+        assert!(!Glob::new("/healthz").matches("/healthz/x"));
+        assert!(Glob::new("*bot*").matches("Googlebot/2.1"));
+        assert!(Glob::new("a*b*c").matches("a-b-c"));
+        assert!(!Glob::new("a*b*c").matches("a-c"));
+        assert!(!Glob::new("ab*ba").matches("aba"));
+    }
+
+    #[test]
+    fn host_port_parsing() {
+        assert_eq!(HostPort::parse("127.0.0.1:80").and_then(|h| h.socket_addr()), Some(([127, 0, 0, 1], 80).into()));
+        assert_eq!(HostPort::parse("Web.Local:8080").map(|h| h.host), Some("web.local".into()));
+        assert!(HostPort::parse("[::1]:80").is_some());
+        assert!(HostPort::parse("web").is_none());
+        assert!(HostPort::parse("web:0").is_none());
+        assert!(HostPort::parse("we b:80").is_none());
+        assert!(HostPort::parse("web:99999").is_none());
+    }
+}

@@ -1,0 +1,558 @@
+//! Semantic checks that turn the external [`ConfigFile`] into the internal [`Config`], collecting every
+//! problem instead of stopping at the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::diagnostic::Diagnostic;
+use crate::file::{ConfigFile, DriverKind, FlowSettings, FlowSpec, NodeKind, NodeSpec, OnFailure, ReadySpec};
+use crate::model::{Binding, Config, Flow, Glob, HostPattern, HostPort, IgnoreRules, Node, Probe, ProcessSpec, Server, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec};
+use crate::source::is_placeholder;
+
+/// Built-in defaults, used where neither `[defaults]` nor the flow sets a value.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Proxy listener.
+    pub const LISTEN: &str = "0.0.0.0:8080";
+    /// Admin listener.
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+    /// Store URL.
+    pub const STORE: &str = "sqlite://leannodes.db";
+    /// `idle_after`.
+    pub const IDLE_AFTER: Duration = Duration::from_secs(15 * 60);
+    /// `hold_timeout`.
+    pub const HOLD_TIMEOUT: Duration = Duration::from_secs(120);
+    /// `fast_hold`.
+    pub const FAST_HOLD: Duration = Duration::from_secs(20);
+    /// `max_held`.
+    pub const MAX_HELD: usize = 10_000;
+    /// `node_timeout`.
+    pub const NODE_TIMEOUT: Duration = Duration::from_secs(300);
+}
+
+/// Collects diagnostics, dropping those at pointers already reported by the structural checks.
+struct Checker<'a> {
+    covered: &'a [String],
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>, help: impl Into<String>) {
+        let pointer = pointer.into();
+        let message = message.into();
+        // A message naming a placeholder is a consequence of a problem already reported.
+        let covered = self.covered.iter().any(|c| match c.strip_suffix("/*") {
+            Some(prefix) => pointer.starts_with(prefix),
+            None => *c == pointer,
+        });
+        if !covered && !message.contains('\u{1}') {
+            self.out.push(Diagnostic::new(pointer, message, help));
+        }
+    }
+
+    fn duration(&mut self, pointer: String, value: Option<&String>, fallback: Duration) -> Duration {
+        let Some(text) = value else { return fallback };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                let key = pointer.rsplit('/').next().unwrap_or_default().to_string();
+                self.error(pointer, format!("`{key}` must be longer than zero"), "use a positive duration such as \"90s\" or \"15m\"");
+                fallback
+            }
+            Err(e) => {
+                let key = pointer.rsplit('/').next().unwrap_or_default().to_string();
+                self.error(pointer, format!("`{key}` is not a duration: \"{text}\" ({e})"), "write a duration such as \"500ms\", \"90s\", \"15m\" or \"1h 30m\"");
+                fallback
+            }
+        }
+    }
+}
+
+/// Validates `file`. `base_dir` is the folder relative paths are resolved against; `covered` lists the
+/// pointers whose problems were already reported.
+pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -> Result<Config, Vec<Diagnostic>> {
+    let mut c = Checker { covered, out: Vec::new() };
+    let server = check_server(&mut c, file, base_dir);
+    let inherited = file.defaults.clone().unwrap_or_default();
+    let inherited = Settings::resolve(&mut c, "/defaults", &inherited, None);
+
+    let mut flows = Vec::new();
+    let mut flow_names: HashMap<&str, usize> = HashMap::new();
+    for (i, spec) in file.flow.iter().enumerate() {
+        let at = format!("/flow/{i}");
+        if !is_placeholder(&spec.name) {
+            check_name(&mut c, &format!("{at}/name"), "flow", &spec.name);
+            if let Some(first) = flow_names.get(spec.name.as_str()) {
+                c.error(format!("{at}/name"), format!("duplicate flow name `{}` (also flow #{} in this file)", spec.name, first + 1), "give every flow a unique name");
+            } else {
+                flow_names.insert(&spec.name, i);
+            }
+        }
+        flows.push(check_flow(&mut c, &at, spec, &inherited, server.driver, base_dir));
+    }
+    check_overlapping_bindings(&mut c, &file.flow);
+    check_shared_process_nodes(&mut c, &file.flow);
+
+    if c.out.is_empty() {
+        Ok(Config { server, flows: flows.into_iter().map(Arc::new).collect() })
+    } else {
+        Err(c.out)
+    }
+}
+
+fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Server {
+    let raw = file.server.clone().unwrap_or_default();
+    let listen = match &raw.listen {
+        None => vec![parse_addr(defaults::LISTEN)],
+        Some(list) => {
+            if list.is_empty() {
+                c.error("/server/listen", "`listen` is empty: the proxy would accept nothing", "list at least one address, e.g. listen = [\"0.0.0.0:8080\"]");
+            }
+            list.iter().enumerate().filter_map(|(i, a)| socket_addr(c, &format!("/server/listen/{i}"), a)).collect()
+        }
+    };
+    let admin_listen = raw.admin_listen.as_ref().and_then(|a| socket_addr(c, "/server/admin_listen", a)).unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
+    let store = raw.store.as_deref().unwrap_or(defaults::STORE);
+    let store = match store_url(store, base_dir) {
+        Some(url) => url,
+        None => {
+            c.error("/server/store", format!("unsupported store URL \"{store}\""), "use sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE?region=REGION");
+            StoreUrl::Sqlite(base_dir.join("leannodes.db"))
+        }
+    };
+    let default_upstream = raw.default_upstream.as_ref().and_then(|u| {
+        let parsed = HostPort::parse(u);
+        if parsed.is_none() {
+            c.error("/server/default_upstream", format!("`default_upstream` is not a host:port: \"{u}\""), "write it as \"10.0.0.9:80\" or \"backend.internal:8080\"");
+        }
+        parsed
+    });
+    Server { listen, admin_listen, store, driver: raw.driver.unwrap_or(DriverKind::Process), default_upstream }
+}
+
+fn parse_addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn socket_addr(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<SocketAddr> {
+    let parsed = text.parse::<SocketAddr>().ok();
+    if parsed.is_none() {
+        c.error(pointer, format!("not a listen address: \"{text}\""), "write an IP address and a port, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"");
+    }
+    parsed
+}
+
+fn store_url(url: &str, base_dir: &Path) -> Option<StoreUrl> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = Path::new(path);
+        if path.as_os_str().is_empty() {
+            return None;
+        }
+        return Some(StoreUrl::Sqlite(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Some(StoreUrl::Postgres(url.to_string()));
+    }
+    if url.strip_prefix("dynamodb://").is_some_and(|rest| !rest.is_empty()) {
+        return Some(StoreUrl::DynamoDb(url.to_string()));
+    }
+    None
+}
+
+fn check_name(c: &mut Checker<'_>, pointer: &str, what: &str, name: &str) {
+    let ok = name.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric()) && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !ok {
+        c.error(pointer, format!("invalid {what} name \"{name}\""), "use letters, digits, `-`, `_` and `.`, starting with a letter or digit");
+    }
+}
+
+/// Settings after inheritance.
+#[derive(Clone)]
+struct Settings {
+    idle_after: Duration,
+    hold_timeout: Duration,
+    fast_hold: Duration,
+    max_held: NonZeroUsize,
+    on_failure: OnFailure,
+    node_timeout: Duration,
+}
+
+impl Settings {
+    fn resolve(c: &mut Checker<'_>, at: &str, raw: &FlowSettings, parent: Option<&Settings>) -> Settings {
+        let base = parent.cloned().unwrap_or(Settings {
+            idle_after: defaults::IDLE_AFTER,
+            hold_timeout: defaults::HOLD_TIMEOUT,
+            fast_hold: defaults::FAST_HOLD,
+            max_held: NonZeroUsize::new(defaults::MAX_HELD).unwrap_or(NonZeroUsize::MIN),
+            on_failure: OnFailure::Rollback,
+            node_timeout: defaults::NODE_TIMEOUT,
+        });
+        Settings {
+            idle_after: c.duration(format!("{at}/idle_after"), raw.idle_after.as_ref(), base.idle_after),
+            hold_timeout: c.duration(format!("{at}/hold_timeout"), raw.hold_timeout.as_ref(), base.hold_timeout),
+            fast_hold: c.duration(format!("{at}/fast_hold"), raw.fast_hold.as_ref(), base.fast_hold),
+            max_held: raw.max_held.and_then(|n| usize::try_from(n).ok()).and_then(NonZeroUsize::new).unwrap_or(base.max_held),
+            on_failure: raw.on_failure.unwrap_or(base.on_failure),
+            node_timeout: c.duration(format!("{at}/node_timeout"), raw.node_timeout.as_ref(), base.node_timeout),
+        }
+    }
+}
+
+fn check_flow(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, inherited: &Settings, driver: DriverKind, base_dir: &Path) -> Flow {
+    let settings = Settings::resolve(c, at, &spec.settings, Some(inherited));
+    let bindings = check_bindings(c, at, spec);
+    let ignore = spec
+        .ignore
+        .as_ref()
+        .map(|i| IgnoreRules { user_agents: i.user_agents.iter().map(Glob::new).collect(), paths: i.paths.iter().map(Glob::new).collect() })
+        .unwrap_or_default();
+
+    // Nodes: names first, so `after` can refer to any node regardless of order.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (j, node) in spec.node.iter().enumerate() {
+        if is_placeholder(&node.name) {
+            continue;
+        }
+        check_name(c, &format!("{at}/node/{j}/name"), "node", &node.name);
+        if index.contains_key(node.name.as_str()) {
+            c.error(format!("{at}/node/{j}/name"), format!("duplicate node name `{}` in flow `{}`", node.name, spec.name), "give every node of a flow a unique name");
+        } else {
+            index.insert(&node.name, j);
+        }
+    }
+    let mut edges: Vec<Vec<usize>> = Vec::with_capacity(spec.node.len());
+    for (j, node) in spec.node.iter().enumerate() {
+        let mut after = Vec::new();
+        for (k, dep) in node.after.iter().enumerate() {
+            match index.get(dep.as_str()) {
+                Some(d) => after.push(*d),
+                None => c.error(
+                    format!("{at}/node/{j}/after/{k}"),
+                    format!("`after` names unknown node `{dep}` in flow `{}`", spec.name),
+                    format!("use one of the flow's nodes ({}) or add a node named `{dep}`", sorted_names(&index)),
+                ),
+            }
+        }
+        edges.push(after);
+    }
+    let order = match topological_order(&edges) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let names: Vec<&str> = cycle.iter().map(|i| spec.node[*i].name.as_str()).collect();
+            let first = cycle[0];
+            c.error(
+                format!("{at}/node/{first}/after"),
+                format!("dependency cycle in flow `{}`: {}", spec.name, names.join(" → ")),
+                "remove one of these `after` edges so the nodes can start in order",
+            );
+            (0..spec.node.len()).collect()
+        }
+    };
+    let position: Vec<usize> = {
+        let mut p = vec![0; order.len()];
+        for (new, old) in order.iter().enumerate() {
+            p[*old] = new;
+        }
+        p
+    };
+
+    let mut nodes = Vec::with_capacity(spec.node.len());
+    for &j in &order {
+        let node_at = format!("{at}/node/{j}");
+        let raw = &spec.node[j];
+        let workload = check_workload(c, &node_at, &spec.name, raw, driver, base_dir);
+        let timeout = c.duration(format!("{node_at}/timeout"), raw.timeout.as_ref(), settings.node_timeout);
+        let mut after: Vec<usize> = edges[j].iter().map(|d| position[*d]).collect();
+        after.sort_unstable();
+        after.dedup();
+        nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout });
+    }
+
+    let upstream = check_upstream(c, at, spec, &nodes);
+    Flow {
+        name: spec.name.clone(),
+        bindings,
+        upstream,
+        idle_after: settings.idle_after,
+        hold_timeout: settings.hold_timeout,
+        fast_hold: settings.fast_hold,
+        max_held: settings.max_held,
+        on_failure: settings.on_failure,
+        pinned: spec.pinned.unwrap_or(false),
+        disabled: spec.disabled.unwrap_or(false),
+        ignore,
+        nodes,
+    }
+}
+
+fn sorted_names(index: &HashMap<&str, usize>) -> String {
+    let mut names: Vec<&str> = index.keys().copied().filter(|n| !is_placeholder(n)).collect();
+    names.sort_unstable();
+    if names.is_empty() { "none yet".into() } else { names.join(", ") }
+}
+
+fn check_bindings(c: &mut Checker<'_>, at: &str, spec: &FlowSpec) -> Vec<Binding> {
+    if spec.hosts.is_empty() && !c.covered.iter().any(|p| *p == format!("{at}/hosts")) {
+        c.error(format!("{at}/hosts"), format!("flow `{}` has no hosts", spec.name), "list at least one host, e.g. hosts = [\"app.example.com\"]");
+    }
+    let hosts: Vec<HostPattern> = spec.hosts.iter().enumerate().filter_map(|(i, h)| host_pattern(c, &format!("{at}/hosts/{i}"), h)).collect();
+    let default_paths = vec!["/".to_string()];
+    let paths = spec.paths.as_ref().unwrap_or(&default_paths);
+    if paths.is_empty() {
+        c.error(format!("{at}/paths"), "`paths` is empty: the flow would match nothing", "remove `paths` (it defaults to [\"/\"]) or list path prefixes");
+    }
+    for (i, p) in paths.iter().enumerate() {
+        if !p.starts_with('/') {
+            c.error(format!("{at}/paths/{i}"), format!("path \"{p}\" does not start with `/`"), format!("write it as \"/{}\"", p.trim_start_matches('/')));
+        }
+    }
+    hosts.iter().flat_map(|h| paths.iter().filter(|p| p.starts_with('/')).map(move |p| Binding { host: h.clone(), path: p.clone() })).collect()
+}
+
+fn host_pattern(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<HostPattern> {
+    let lower = text.to_ascii_lowercase();
+    let (wildcard, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    let valid_label = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') && !l.starts_with('-') && !l.ends_with('-');
+    if name.contains('*') {
+        c.error(pointer, format!("malformed host pattern \"{text}\": `*` is only allowed as a leading `*.`"), "write an exact host (\"app.example.com\") or a leading wildcard (\"*.example.com\")");
+        return None;
+    }
+    if name.is_empty() || !name.split('.').all(valid_label) {
+        c.error(pointer, format!("malformed host pattern \"{text}\""), "hosts are DNS names without scheme, port or path, e.g. \"app.example.com\" or \"*.example.com\"");
+        return None;
+    }
+    Some(if wildcard { HostPattern::Wildcard(name.to_string()) } else { HostPattern::Exact(name.to_string()) })
+}
+
+fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, driver: DriverKind, base_dir: &Path) -> Workload {
+    let kind = raw.kind;
+    if raw.command.is_some() && kind != NodeKind::Process {
+        c.error(format!("{at}/command"), format!("only process nodes take `command`; `{}` is a {} node", raw.name, kind.as_str()), "remove `command` or set kind = \"process\"");
+    }
+    if raw.reference.is_some() && !kind.is_kubernetes() {
+        c.error(format!("{at}/ref"), format!("only Kubernetes nodes take `ref`; `{}` is a {} node", raw.name, kind.as_str()), "remove `ref` or set kind to deployment, statefulset or job");
+    }
+    if raw.replicas.is_some() && !matches!(kind, NodeKind::Deployment | NodeKind::Statefulset) {
+        c.error(format!("{at}/replicas"), format!("only deployment and statefulset nodes take `replicas`; `{}` is a {} node", raw.name, kind.as_str()), "remove `replicas`");
+    }
+    if (raw.env.is_some() || raw.cwd.is_some()) && kind != NodeKind::Process {
+        let key = if raw.env.is_some() { "env" } else { "cwd" };
+        c.error(format!("{at}/{key}"), format!("only process nodes take `{key}`"), format!("remove `{key}`"));
+    }
+    let probe = raw.ready.as_ref().and_then(|r| check_probe(c, &format!("{at}/ready"), r));
+    let (id, spec) = match kind {
+        NodeKind::Process => {
+            let command = raw.command.clone().unwrap_or_default();
+            if command.first().is_none_or(|p| p.trim().is_empty()) {
+                let pointer = if raw.command.is_some() { format!("{at}/command") } else { at.to_string() };
+                c.error(pointer, format!("process node `{}` has no `command`", raw.name), "add command = [\"program\", \"arg\", …]");
+            }
+            let cwd = raw.cwd.as_ref().map(|d| base_dir.join(d));
+            (WorkloadId::process(&raw.name), WorkloadSpec::Process(ProcessSpec { command, env: raw.env.clone().unwrap_or_default(), cwd }))
+        }
+        NodeKind::External => {
+            if raw.ready.is_none() {
+                c.error(at, format!("external node `{}` has no `ready` probe", raw.name), "add ready = { http = \"https://…/health\" } or ready = { tcp = \"host:port\" }");
+            }
+            (WorkloadId::external(flow, &raw.name), WorkloadSpec::External)
+        }
+        NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job => {
+            if driver != DriverKind::Kubernetes {
+                c.error(format!("{at}/kind"), format!("{} node `{}` needs the Kubernetes driver", kind.as_str(), raw.name), "set driver = \"kubernetes\" in [server]");
+            }
+            let parts = raw.reference.as_deref().and_then(|r| r.split_once('/')).filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+            let (namespace, name) = match parts {
+                Some((ns, name)) => (ns.to_string(), name.to_string()),
+                None => {
+                    let (pointer, found) = match &raw.reference {
+                        Some(r) => (format!("{at}/ref"), format!(" (found \"{r}\")")),
+                        None => (at.to_string(), String::new()),
+                    };
+                    c.error(pointer, format!("{} node `{}` needs `ref = \"namespace/name\"`{found}", kind.as_str(), raw.name), "name the Kubernetes object as ref = \"namespace/name\"");
+                    (String::new(), raw.name.clone())
+                }
+            };
+            (WorkloadId::kubernetes(kind, &namespace, &name), WorkloadSpec::Kubernetes { kind, namespace, name, replicas: raw.replicas })
+        }
+    };
+    let probe = probe.or_else(|| match (kind, raw.port) {
+        (NodeKind::Process, Some(port)) => Some(Probe::Tcp(HostPort { host: "127.0.0.1".into(), port })),
+        _ => None,
+    });
+    Workload { id, spec, port: raw.port, probe }
+}
+
+fn check_probe(c: &mut Checker<'_>, at: &str, ready: &ReadySpec) -> Option<Probe> {
+    match ready {
+        ReadySpec::Tcp(addr) => {
+            let parsed = HostPort::parse(addr).map(Probe::Tcp);
+            if parsed.is_none() {
+                c.error(format!("{at}/tcp"), format!("tcp probe target is not a host:port: \"{addr}\""), "write it as \"127.0.0.1:5432\"");
+            }
+            parsed
+        }
+        ReadySpec::Http(url) => {
+            let ok = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).is_some_and(|rest| !rest.is_empty());
+            if !ok {
+                c.error(format!("{at}/http"), format!("http probe is not an http(s) URL: \"{url}\""), "write it as \"http://127.0.0.1:8080/healthz\"");
+            }
+            ok.then(|| Probe::Http(url.clone()))
+        }
+        ReadySpec::Exec(cmd) => {
+            if cmd.first().is_none_or(|p| p.trim().is_empty()) {
+                c.error(format!("{at}/exec"), "exec probe has no command", "write it as exec = [\"pg_isready\", \"-h\", \"127.0.0.1\"]");
+                return None;
+            }
+            Some(Probe::Exec(cmd.clone()))
+        }
+    }
+}
+
+fn check_upstream(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, nodes: &[Node]) -> Upstream {
+    let pointer = format!("{at}/upstream");
+    if let Some(i) = nodes.iter().position(|n| n.name == spec.upstream) {
+        let node = &nodes[i];
+        if node.workload.kind() == NodeKind::Job {
+            c.error(pointer, format!("upstream `{}` is a job node, which serves no traffic", node.name), "point `upstream` at a node that serves requests");
+        } else if node.workload.port.is_none() {
+            c.error(pointer, format!("upstream node `{}` has no `port`", node.name), format!("add `port = …` to node `{}`", node.name));
+        }
+        return Upstream::Node(i);
+    }
+    if let Some(hp) = HostPort::parse(&spec.upstream) {
+        return Upstream::Address(hp);
+    }
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).filter(|n| !is_placeholder(n)).collect();
+    c.error(
+        pointer,
+        format!("upstream \"{}\" is neither a node of flow `{}` nor a host:port", spec.upstream, spec.name),
+        if names.is_empty() { "write a literal \"host:port\" or add the node".to_string() } else { format!("use one of the flow's nodes ({}) or a literal \"host:port\"", names.join(", ")) },
+    );
+    Upstream::Address(HostPort { host: "invalid".into(), port: 1 })
+}
+
+/// Kahn's algorithm, stable in file order. On a cycle, returns one cycle as node indexes, closed
+/// (first == last).
+fn topological_order(edges: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let n = edges.len();
+    let mut indegree: Vec<usize> = edges.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (node, deps) in edges.iter().enumerate() {
+        for &d in deps {
+            dependents[d].push(node);
+        }
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|i| indegree[*i] == 0).collect();
+    while let Some(next) = ready.pop_first() {
+        order.push(next);
+        for &m in &dependents[next] {
+            indegree[m] -= 1;
+            if indegree[m] == 0 {
+                ready.insert(m);
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Walk `after` edges among the remaining nodes until one repeats.
+    let remaining: Vec<bool> = (0..n).map(|i| indegree[i] > 0).collect();
+    let start = (0..n).find(|i| remaining[*i]).unwrap_or(0);
+    let mut path = vec![start];
+    let mut seen = vec![None; n];
+    seen[start] = Some(0);
+    let mut current = start;
+    loop {
+        let Some(&next) = edges[current].iter().find(|d| remaining[**d]) else { return Err(path) };
+        if let Some(pos) = seen[next] {
+            let mut cycle: Vec<usize> = path[pos..].to_vec();
+            cycle.push(next);
+            return Err(cycle);
+        }
+        seen[next] = Some(path.len());
+        path.push(next);
+        current = next;
+    }
+}
+
+fn check_overlapping_bindings(c: &mut Checker<'_>, flows: &[FlowSpec]) {
+    let mut owners: HashMap<(String, String), &str> = HashMap::new();
+    for (i, flow) in flows.iter().enumerate() {
+        let paths = flow.paths.clone().unwrap_or_else(|| vec!["/".into()]);
+        for (h, host) in flow.hosts.iter().enumerate() {
+            for path in &paths {
+                let key = (host.to_ascii_lowercase(), path.clone());
+                match owners.get(&key) {
+                    Some(other) if *other != flow.name => c.error(
+                        format!("/flow/{i}/hosts/{h}"),
+                        format!("flows `{other}` and `{}` both bind host \"{host}\" with path \"{path}\"", flow.name),
+                        "a host and path prefix must belong to one flow: remove it from one of them or use different paths",
+                    ),
+                    Some(_) => {}
+                    None => {
+                        owners.insert(key, &flow.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_shared_process_nodes(c: &mut Checker<'_>, flows: &[FlowSpec]) {
+    let mut first: BTreeMap<&str, (&str, &NodeSpec)> = BTreeMap::new();
+    for (i, flow) in flows.iter().enumerate() {
+        for (j, node) in flow.node.iter().enumerate() {
+            if node.kind != NodeKind::Process || is_placeholder(&node.name) {
+                continue;
+            }
+            match first.get(node.name.as_str()) {
+                None => {
+                    first.insert(&node.name, (&flow.name, node));
+                }
+                Some((other_flow, other)) if *other_flow != flow.name && !same_process(other, node) => c.error(
+                    format!("/flow/{i}/node/{j}/name"),
+                    format!("process node `{}` is defined differently in flows `{other_flow}` and `{}`", node.name, flow.name),
+                    "process nodes with one name are one shared workload: make command, env, cwd, port and ready identical, or rename one",
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn same_process(a: &NodeSpec, b: &NodeSpec) -> bool {
+    a.command == b.command && a.env == b.env && a.cwd == b.cwd && a.port == b.port && a.ready == b.ready
+}
+
+/// The base folder of a config file.
+pub(crate) fn base_dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topological_order_is_stable_and_finds_cycles() {
+        // 0 ← 1, 0 ← 2, {1,2} ← 3
+        assert_eq!(topological_order(&[vec![], vec![0], vec![0], vec![1, 2]]), Ok(vec![0, 1, 2, 3]));
+        // 3 listed first but depends on the others.
+        assert_eq!(topological_order(&[vec![1, 2], vec![3], vec![3], vec![]]), Ok(vec![3, 1, 2, 0]));
+        // x(0) after z(2), z after y(1), y after x.
+        assert_eq!(topological_order(&[vec![2], vec![0], vec![1]]), Err(vec![0, 2, 1, 0]));
+        assert_eq!(topological_order(&[vec![0]]), Err(vec![0, 0]));
+    }
+}
