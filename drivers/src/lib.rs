@@ -1,1 +1,144 @@
-//! placeholder
+//! Workload drivers for LeanNodes: the one [`Driver`] trait every platform implements (wake, drain,
+//! readiness as a stream of events, failure reasons), the `process` driver that runs local commands in
+//! their own process groups, the `external` driver that only probes, and the readiness probes they share.
+//!
+//! Drivers know nothing about flows: they act on one [`Workload`] at a time. Ordering, single flight,
+//! timeouts and rollback belong to the control plane.
+
+mod external;
+mod failure;
+mod log;
+pub mod probe;
+mod process;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use leannodes_config::{NodeKind, Workload};
+
+pub use external::ExternalDriver;
+pub use failure::{Failure, FailureKind};
+pub use process::{ProcessDriver, ProcessOptions};
+
+/// A readiness observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Not ready yet; the detail says what the last check saw (e.g. "connection refused").
+    Pending(String),
+    /// Ready to serve.
+    Ready,
+    /// Will not become ready without intervention.
+    Failed(Failure),
+}
+
+/// Errors of a driver operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The command could not be started.
+    #[error("cannot start `{program}` for {workload}: {source}")]
+    Spawn {
+        /// Workload identity.
+        workload: String,
+        /// The program that was to be run.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Sending a signal failed.
+    #[error("cannot signal process group {pgid} of {workload}: {source}")]
+    Signal {
+        /// Workload identity.
+        workload: String,
+        /// The process group.
+        pgid: i32,
+        /// Why.
+        #[source]
+        source: nix::Error,
+    },
+    /// The workload is of a kind this driver does not run.
+    #[error("{workload} is a {kind} workload, which the {driver} driver does not run")]
+    WrongKind {
+        /// Workload identity.
+        workload: String,
+        /// Its kind.
+        kind: &'static str,
+        /// The driver asked.
+        driver: &'static str,
+    },
+    /// No driver is configured for this kind.
+    #[error("no driver is configured for {kind} workloads (set [server] driver)")]
+    NoDriver {
+        /// The kind.
+        kind: &'static str,
+    },
+}
+
+impl DriverError {
+    /// A short, bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DriverError::Spawn { .. } => "spawn",
+            DriverError::Signal { .. } => "signal",
+            DriverError::WrongKind { .. } => "wrong_kind",
+            DriverError::NoDriver { .. } => "no_driver",
+        }
+    }
+}
+
+/// One platform's way of running workloads.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Starts the workload. Idempotent: a workload that is already running is left alone.
+    async fn wake(&self, workload: &Arc<Workload>) -> Result<(), DriverError>;
+
+    /// Observes readiness until the workload is ready or has failed. The stream yields any number of
+    /// [`Readiness::Pending`] and ends with one [`Readiness::Ready`] or [`Readiness::Failed`]. It never
+    /// ends by itself otherwise: the caller applies the timeout.
+    fn readiness(&self, workload: &Arc<Workload>) -> BoxStream<'static, Readiness>;
+
+    /// Stops the workload and returns once it is gone. Idempotent.
+    async fn drain(&self, workload: &Arc<Workload>) -> Result<(), DriverError>;
+
+    /// Why the workload failed, if it has (e.g. the process exited).
+    fn failure(&self, workload: &Workload) -> Option<Failure>;
+
+    /// Whether the workload is running (started and not stopped or exited).
+    fn is_running(&self, workload: &Workload) -> bool;
+}
+
+/// The drivers of one LeanNodes instance, chosen by node kind.
+#[derive(Clone)]
+pub struct Drivers {
+    process: Arc<dyn Driver>,
+    external: Arc<dyn Driver>,
+    kubernetes: Option<Arc<dyn Driver>>,
+}
+
+impl std::fmt::Debug for Drivers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drivers").field("kubernetes", &self.kubernetes.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Drivers {
+    /// Local drivers only: processes and external probes.
+    pub fn local(process: ProcessDriver) -> Drivers {
+        Drivers { process: Arc::new(process), external: Arc::new(ExternalDriver::default()), kubernetes: None }
+    }
+
+    /// Builds from explicit drivers (tests and platforms).
+    pub fn new(process: Arc<dyn Driver>, external: Arc<dyn Driver>, kubernetes: Option<Arc<dyn Driver>>) -> Drivers {
+        Drivers { process, external, kubernetes }
+    }
+
+    /// The driver for a kind.
+    pub fn for_kind(&self, kind: NodeKind) -> Result<&Arc<dyn Driver>, DriverError> {
+        match kind {
+            NodeKind::Process => Ok(&self.process),
+            NodeKind::External => Ok(&self.external),
+            NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job => self.kubernetes.as_ref().ok_or(DriverError::NoDriver { kind: kind.as_str() }),
+        }
+    }
+}
