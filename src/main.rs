@@ -1,1 +1,101 @@
-fn main() {}
+//! The `leannodes` command: parses the command line and runs the chosen part.
+
+mod demo_backend;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Scale idle application stacks to zero and wake them on the first real request.
+#[derive(Debug, Parser)]
+#[command(name = "leannodes", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a configuration file and report every problem in it.
+    Validate {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the configuration file (for editor completion).
+    Schema {
+        /// Print the configuration reference as Markdown instead (docs/configuration.md).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
+    DemoBackend(demo_backend::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Validate { file } => validate(&file),
+        Command::Schema { markdown: true } => print_out(&leannodes_config::reference_markdown()),
+        Command::Schema { markdown: false } => {
+            let text = serde_json::to_string_pretty(&leannodes_config::json_schema()).unwrap_or_default();
+            print_out(&format!("{text}\n"))
+        }
+        Command::DemoBackend(args) => run_async(demo_backend::run(args)),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`leannodes schema | head`) is not an error.
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(file: &std::path::Path) -> ExitCode {
+    match leannodes_config::load_file(file) {
+        Ok(config) => print_out(&format!("{}: ok: {} flow(s), {} node(s)\n", file.display(), config.flows.len(), config.node_count())),
+        Err(leannodes_config::LoadError::Invalid(diagnostics)) => {
+            print_out(&diagnostics.to_string());
+            eprintln!("{}: {} problem(s)", file.display(), diagnostics.items.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(task: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(task);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LEANNODES_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -158,7 +158,8 @@ pub struct NodeSpec {
     /// Process nodes: extra environment variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
-    /// Process nodes: working directory (relative to the config file's folder).
+    /// Process nodes: working directory, relative to the config file's folder (the default). A relative
+    /// program path in `command` is resolved against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Kubernetes kinds: the workload as `"namespace/name"`.

@@ -9,6 +9,7 @@
 pub mod diagnostic;
 pub mod file;
 pub mod model;
+mod reference;
 mod source;
 mod validate;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::{Diagnostic, Diagnostics, LineCol};
 pub use file::ConfigFile;
 pub use model::*;
+pub use reference::reference_markdown;
 pub use validate::defaults;
 
 /// Why a configuration file could not be loaded.
@@ -64,7 +66,11 @@ pub fn parse_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Config, D
             })),
         },
         Err(e) if diagnostics.items.is_empty() => {
-            diagnostics.items.push(Diagnostic::new("", format!("configuration does not match its model: {e}"), "see `leannodes schema` for the expected shape"));
+            diagnostics.items.push(Diagnostic::new(
+                "",
+                format!("configuration does not match its model: {e}"),
+                "see `leannodes schema` for the expected shape",
+            ));
         }
         Err(_) => {}
     }

@@ -71,11 +71,7 @@ pub struct HostPort {
 
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        if self.host.contains(':') { write!(f, "[{}]:{}", self.host, self.port) } else { write!(f, "{}:{}", self.host, self.port) }
     }
 }
 
@@ -188,8 +184,7 @@ pub struct IgnoreRules {
 impl IgnoreRules {
     /// Whether a request with this user agent and path is ignored.
     pub fn matches(&self, user_agent: Option<&str>, path: &str) -> bool {
-        self.paths.iter().any(|g| g.matches(path))
-            || user_agent.is_some_and(|ua| self.user_agents.iter().any(|g| g.matches(ua)))
+        self.paths.iter().any(|g| g.matches(path)) || user_agent.is_some_and(|ua| self.user_agents.iter().any(|g| g.matches(ua)))
     }
 
     /// Whether there are no rules at all.
@@ -326,7 +321,7 @@ pub struct ProcessSpec {
     pub command: Vec<String>,
     /// Extra environment.
     pub env: BTreeMap<String, String>,
-    /// Working directory, resolved against the config file's folder.
+    /// Working directory (the config file's folder unless set); `None` inherits LeanNodes's own.
     pub cwd: Option<PathBuf>,
 }
 

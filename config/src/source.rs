@@ -285,11 +285,7 @@ fn known_keys(pointer: &str) -> Vec<String> {
     let mut node = root;
     for segment in pointer.split('/').filter(|s| !s.is_empty()) {
         node = resolve(root, node);
-        let next = if segment.parse::<usize>().is_ok() {
-            node.get("items")
-        } else {
-            node.get("properties").and_then(|p| p.get(segment))
-        };
+        let next = if segment.parse::<usize>().is_ok() { node.get("items") } else { node.get("properties").and_then(|p| p.get(segment)) };
         match next {
             Some(n) => node = n,
             None => return vec![],
@@ -395,7 +391,9 @@ fn one_of_constants(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Op
 
 fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {
     match kind {
-        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => format!("{instance} matches none of the allowed forms"),
+        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
+            format!("{instance} matches none of the allowed forms")
+        }
         _ => format!("{instance} does not match the schema"),
     }
 }

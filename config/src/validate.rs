@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
 use crate::file::{ConfigFile, DriverKind, FlowSettings, FlowSpec, NodeKind, NodeSpec, OnFailure, ReadySpec};
-use crate::model::{Binding, Config, Flow, Glob, HostPattern, HostPort, IgnoreRules, Node, Probe, ProcessSpec, Server, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec};
+use crate::model::{
+    Binding, Config, Flow, Glob, HostPattern, HostPort, IgnoreRules, Node, Probe, ProcessSpec, Server, StoreUrl, Upstream, Workload,
+    WorkloadId, WorkloadSpec,
+};
 use crate::source::is_placeholder;
 
 /// Built-in defaults, used where neither `[defaults]` nor the flow sets a value.
@@ -66,7 +69,11 @@ impl Checker<'_> {
             }
             Err(e) => {
                 let key = pointer.rsplit('/').next().unwrap_or_default().to_string();
-                self.error(pointer, format!("`{key}` is not a duration: \"{text}\" ({e})"), "write a duration such as \"500ms\", \"90s\", \"15m\" or \"1h 30m\"");
+                self.error(
+                    pointer,
+                    format!("`{key}` is not a duration: \"{text}\" ({e})"),
+                    "write a duration such as \"500ms\", \"90s\", \"15m\" or \"1h 30m\"",
+                );
                 fallback
             }
         }
@@ -88,7 +95,11 @@ pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -
         if !is_placeholder(&spec.name) {
             check_name(&mut c, &format!("{at}/name"), "flow", &spec.name);
             if let Some(first) = flow_names.get(spec.name.as_str()) {
-                c.error(format!("{at}/name"), format!("duplicate flow name `{}` (also flow #{} in this file)", spec.name, first + 1), "give every flow a unique name");
+                c.error(
+                    format!("{at}/name"),
+                    format!("duplicate flow name `{}` (also flow #{} in this file)", spec.name, first + 1),
+                    "give every flow a unique name",
+                );
             } else {
                 flow_names.insert(&spec.name, i);
             }
@@ -98,11 +109,7 @@ pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -
     check_overlapping_bindings(&mut c, &file.flow);
     check_shared_process_nodes(&mut c, &file.flow);
 
-    if c.out.is_empty() {
-        Ok(Config { server, flows: flows.into_iter().map(Arc::new).collect() })
-    } else {
-        Err(c.out)
-    }
+    if c.out.is_empty() { Ok(Config { server, flows: flows.into_iter().map(Arc::new).collect() }) } else { Err(c.out) }
 }
 
 fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Server {
@@ -111,24 +118,40 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         None => vec![parse_addr(defaults::LISTEN)],
         Some(list) => {
             if list.is_empty() {
-                c.error("/server/listen", "`listen` is empty: the proxy would accept nothing", "list at least one address, e.g. listen = [\"0.0.0.0:8080\"]");
+                c.error(
+                    "/server/listen",
+                    "`listen` is empty: the proxy would accept nothing",
+                    "list at least one address, e.g. listen = [\"0.0.0.0:8080\"]",
+                );
             }
             list.iter().enumerate().filter_map(|(i, a)| socket_addr(c, &format!("/server/listen/{i}"), a)).collect()
         }
     };
-    let admin_listen = raw.admin_listen.as_ref().and_then(|a| socket_addr(c, "/server/admin_listen", a)).unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
+    let admin_listen = raw
+        .admin_listen
+        .as_ref()
+        .and_then(|a| socket_addr(c, "/server/admin_listen", a))
+        .unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
     let store = raw.store.as_deref().unwrap_or(defaults::STORE);
     let store = match store_url(store, base_dir) {
         Some(url) => url,
         None => {
-            c.error("/server/store", format!("unsupported store URL \"{store}\""), "use sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE?region=REGION");
+            c.error(
+                "/server/store",
+                format!("unsupported store URL \"{store}\""),
+                "use sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE?region=REGION",
+            );
             StoreUrl::Sqlite(base_dir.join("leannodes.db"))
         }
     };
     let default_upstream = raw.default_upstream.as_ref().and_then(|u| {
         let parsed = HostPort::parse(u);
         if parsed.is_none() {
-            c.error("/server/default_upstream", format!("`default_upstream` is not a host:port: \"{u}\""), "write it as \"10.0.0.9:80\" or \"backend.internal:8080\"");
+            c.error(
+                "/server/default_upstream",
+                format!("`default_upstream` is not a host:port: \"{u}\""),
+                "write it as \"10.0.0.9:80\" or \"backend.internal:8080\"",
+            );
         }
         parsed
     });
@@ -142,7 +165,11 @@ fn parse_addr(s: &str) -> SocketAddr {
 fn socket_addr(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<SocketAddr> {
     let parsed = text.parse::<SocketAddr>().ok();
     if parsed.is_none() {
-        c.error(pointer, format!("not a listen address: \"{text}\""), "write an IP address and a port, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"");
+        c.error(
+            pointer,
+            format!("not a listen address: \"{text}\""),
+            "write an IP address and a port, e.g. \"0.0.0.0:8080\" or \"[::]:8080\"",
+        );
     }
     parsed
 }
@@ -165,9 +192,14 @@ fn store_url(url: &str, base_dir: &Path) -> Option<StoreUrl> {
 }
 
 fn check_name(c: &mut Checker<'_>, pointer: &str, what: &str, name: &str) {
-    let ok = name.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric()) && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    let ok = name.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric())
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
     if !ok {
-        c.error(pointer, format!("invalid {what} name \"{name}\""), "use letters, digits, `-`, `_` and `.`, starting with a letter or digit");
+        c.error(
+            pointer,
+            format!("invalid {what} name \"{name}\""),
+            "use letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+        );
     }
 }
 
@@ -220,7 +252,11 @@ fn check_flow(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, inherited: &Settin
         }
         check_name(c, &format!("{at}/node/{j}/name"), "node", &node.name);
         if index.contains_key(node.name.as_str()) {
-            c.error(format!("{at}/node/{j}/name"), format!("duplicate node name `{}` in flow `{}`", node.name, spec.name), "give every node of a flow a unique name");
+            c.error(
+                format!("{at}/node/{j}/name"),
+                format!("duplicate node name `{}` in flow `{}`", node.name, spec.name),
+                "give every node of a flow a unique name",
+            );
         } else {
             index.insert(&node.name, j);
         }
@@ -298,20 +334,36 @@ fn sorted_names(index: &HashMap<&str, usize>) -> String {
 
 fn check_bindings(c: &mut Checker<'_>, at: &str, spec: &FlowSpec) -> Vec<Binding> {
     if spec.hosts.is_empty() && !c.covered.iter().any(|p| *p == format!("{at}/hosts")) {
-        c.error(format!("{at}/hosts"), format!("flow `{}` has no hosts", spec.name), "list at least one host, e.g. hosts = [\"app.example.com\"]");
+        c.error(
+            format!("{at}/hosts"),
+            format!("flow `{}` has no hosts", spec.name),
+            "list at least one host, e.g. hosts = [\"app.example.com\"]",
+        );
     }
-    let hosts: Vec<HostPattern> = spec.hosts.iter().enumerate().filter_map(|(i, h)| host_pattern(c, &format!("{at}/hosts/{i}"), h)).collect();
+    let hosts: Vec<HostPattern> =
+        spec.hosts.iter().enumerate().filter_map(|(i, h)| host_pattern(c, &format!("{at}/hosts/{i}"), h)).collect();
     let default_paths = vec!["/".to_string()];
     let paths = spec.paths.as_ref().unwrap_or(&default_paths);
     if paths.is_empty() {
-        c.error(format!("{at}/paths"), "`paths` is empty: the flow would match nothing", "remove `paths` (it defaults to [\"/\"]) or list path prefixes");
+        c.error(
+            format!("{at}/paths"),
+            "`paths` is empty: the flow would match nothing",
+            "remove `paths` (it defaults to [\"/\"]) or list path prefixes",
+        );
     }
     for (i, p) in paths.iter().enumerate() {
         if !p.starts_with('/') {
-            c.error(format!("{at}/paths/{i}"), format!("path \"{p}\" does not start with `/`"), format!("write it as \"/{}\"", p.trim_start_matches('/')));
+            c.error(
+                format!("{at}/paths/{i}"),
+                format!("path \"{p}\" does not start with `/`"),
+                format!("write it as \"/{}\"", p.trim_start_matches('/')),
+            );
         }
     }
-    hosts.iter().flat_map(|h| paths.iter().filter(|p| p.starts_with('/')).map(move |p| Binding { host: h.clone(), path: p.clone() })).collect()
+    hosts
+        .iter()
+        .flat_map(|h| paths.iter().filter(|p| p.starts_with('/')).map(move |p| Binding { host: h.clone(), path: p.clone() }))
+        .collect()
 }
 
 fn host_pattern(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<HostPattern> {
@@ -320,13 +372,27 @@ fn host_pattern(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<HostPa
         Some(rest) => (true, rest),
         None => (false, lower.as_str()),
     };
-    let valid_label = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') && !l.starts_with('-') && !l.ends_with('-');
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
     if name.contains('*') {
-        c.error(pointer, format!("malformed host pattern \"{text}\": `*` is only allowed as a leading `*.`"), "write an exact host (\"app.example.com\") or a leading wildcard (\"*.example.com\")");
+        c.error(
+            pointer,
+            format!("malformed host pattern \"{text}\": `*` is only allowed as a leading `*.`"),
+            "write an exact host (\"app.example.com\") or a leading wildcard (\"*.example.com\")",
+        );
         return None;
     }
     if name.is_empty() || !name.split('.').all(valid_label) {
-        c.error(pointer, format!("malformed host pattern \"{text}\""), "hosts are DNS names without scheme, port or path, e.g. \"app.example.com\" or \"*.example.com\"");
+        c.error(
+            pointer,
+            format!("malformed host pattern \"{text}\""),
+            "hosts are DNS names without scheme, port or path, e.g. \"app.example.com\" or \"*.example.com\"",
+        );
         return None;
     }
     Some(if wildcard { HostPattern::Wildcard(name.to_string()) } else { HostPattern::Exact(name.to_string()) })
@@ -335,13 +401,25 @@ fn host_pattern(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<HostPa
 fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, driver: DriverKind, base_dir: &Path) -> Workload {
     let kind = raw.kind;
     if raw.command.is_some() && kind != NodeKind::Process {
-        c.error(format!("{at}/command"), format!("only process nodes take `command`; `{}` is a {} node", raw.name, kind.as_str()), "remove `command` or set kind = \"process\"");
+        c.error(
+            format!("{at}/command"),
+            format!("only process nodes take `command`; `{}` is a {} node", raw.name, kind.as_str()),
+            "remove `command` or set kind = \"process\"",
+        );
     }
     if raw.reference.is_some() && !kind.is_kubernetes() {
-        c.error(format!("{at}/ref"), format!("only Kubernetes nodes take `ref`; `{}` is a {} node", raw.name, kind.as_str()), "remove `ref` or set kind to deployment, statefulset or job");
+        c.error(
+            format!("{at}/ref"),
+            format!("only Kubernetes nodes take `ref`; `{}` is a {} node", raw.name, kind.as_str()),
+            "remove `ref` or set kind to deployment, statefulset or job",
+        );
     }
     if raw.replicas.is_some() && !matches!(kind, NodeKind::Deployment | NodeKind::Statefulset) {
-        c.error(format!("{at}/replicas"), format!("only deployment and statefulset nodes take `replicas`; `{}` is a {} node", raw.name, kind.as_str()), "remove `replicas`");
+        c.error(
+            format!("{at}/replicas"),
+            format!("only deployment and statefulset nodes take `replicas`; `{}` is a {} node", raw.name, kind.as_str()),
+            "remove `replicas`",
+        );
     }
     if (raw.env.is_some() || raw.cwd.is_some()) && kind != NodeKind::Process {
         let key = if raw.env.is_some() { "env" } else { "cwd" };
@@ -355,20 +433,33 @@ fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, dri
                 let pointer = if raw.command.is_some() { format!("{at}/command") } else { at.to_string() };
                 c.error(pointer, format!("process node `{}` has no `command`", raw.name), "add command = [\"program\", \"arg\", …]");
             }
-            let cwd = raw.cwd.as_ref().map(|d| base_dir.join(d));
+            // Relative programs and paths are relative to the config file's folder by default.
+            let cwd = Some(raw.cwd.as_ref().map_or_else(|| base_dir.to_path_buf(), |d| base_dir.join(d)));
             (WorkloadId::process(&raw.name), WorkloadSpec::Process(ProcessSpec { command, env: raw.env.clone().unwrap_or_default(), cwd }))
         }
         NodeKind::External => {
             if raw.ready.is_none() {
-                c.error(at, format!("external node `{}` has no `ready` probe", raw.name), "add ready = { http = \"https://…/health\" } or ready = { tcp = \"host:port\" }");
+                c.error(
+                    at,
+                    format!("external node `{}` has no `ready` probe", raw.name),
+                    "add ready = { http = \"https://…/health\" } or ready = { tcp = \"host:port\" }",
+                );
             }
             (WorkloadId::external(flow, &raw.name), WorkloadSpec::External)
         }
         NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job => {
             if driver != DriverKind::Kubernetes {
-                c.error(format!("{at}/kind"), format!("{} node `{}` needs the Kubernetes driver", kind.as_str(), raw.name), "set driver = \"kubernetes\" in [server]");
+                c.error(
+                    format!("{at}/kind"),
+                    format!("{} node `{}` needs the Kubernetes driver", kind.as_str(), raw.name),
+                    "set driver = \"kubernetes\" in [server]",
+                );
             }
-            let parts = raw.reference.as_deref().and_then(|r| r.split_once('/')).filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+            let parts = raw
+                .reference
+                .as_deref()
+                .and_then(|r| r.split_once('/'))
+                .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
             let (namespace, name) = match parts {
                 Some((ns, name)) => (ns.to_string(), name.to_string()),
                 None => {
@@ -376,7 +467,11 @@ fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, dri
                         Some(r) => (format!("{at}/ref"), format!(" (found \"{r}\")")),
                         None => (at.to_string(), String::new()),
                     };
-                    c.error(pointer, format!("{} node `{}` needs `ref = \"namespace/name\"`{found}", kind.as_str(), raw.name), "name the Kubernetes object as ref = \"namespace/name\"");
+                    c.error(
+                        pointer,
+                        format!("{} node `{}` needs `ref = \"namespace/name\"`{found}", kind.as_str(), raw.name),
+                        "name the Kubernetes object as ref = \"namespace/name\"",
+                    );
                     (String::new(), raw.name.clone())
                 }
             };
@@ -402,7 +497,11 @@ fn check_probe(c: &mut Checker<'_>, at: &str, ready: &ReadySpec) -> Option<Probe
         ReadySpec::Http(url) => {
             let ok = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).is_some_and(|rest| !rest.is_empty());
             if !ok {
-                c.error(format!("{at}/http"), format!("http probe is not an http(s) URL: \"{url}\""), "write it as \"http://127.0.0.1:8080/healthz\"");
+                c.error(
+                    format!("{at}/http"),
+                    format!("http probe is not an http(s) URL: \"{url}\""),
+                    "write it as \"http://127.0.0.1:8080/healthz\"",
+                );
             }
             ok.then(|| Probe::Http(url.clone()))
         }
@@ -421,7 +520,11 @@ fn check_upstream(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, nodes: &[Node]
     if let Some(i) = nodes.iter().position(|n| n.name == spec.upstream) {
         let node = &nodes[i];
         if node.workload.kind() == NodeKind::Job {
-            c.error(pointer, format!("upstream `{}` is a job node, which serves no traffic", node.name), "point `upstream` at a node that serves requests");
+            c.error(
+                pointer,
+                format!("upstream `{}` is a job node, which serves no traffic", node.name),
+                "point `upstream` at a node that serves requests",
+            );
         } else if node.workload.port.is_none() {
             c.error(pointer, format!("upstream node `{}` has no `port`", node.name), format!("add `port = …` to node `{}`", node.name));
         }
@@ -434,7 +537,11 @@ fn check_upstream(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, nodes: &[Node]
     c.error(
         pointer,
         format!("upstream \"{}\" is neither a node of flow `{}` nor a host:port", spec.upstream, spec.name),
-        if names.is_empty() { "write a literal \"host:port\" or add the node".to_string() } else { format!("use one of the flow's nodes ({}) or a literal \"host:port\"", names.join(", ")) },
+        if names.is_empty() {
+            "write a literal \"host:port\" or add the node".to_string()
+        } else {
+            format!("use one of the flow's nodes ({}) or a literal \"host:port\"", names.join(", "))
+        },
     );
     Upstream::Address(HostPort { host: "invalid".into(), port: 1 })
 }

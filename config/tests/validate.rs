@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use leannodes_config::{parse_toml, Config, HostPattern, Upstream, WorkloadSpec};
+use leannodes_config::{Config, HostPattern, Upstream, WorkloadSpec, parse_toml};
 
 /// `(line, column, message)` of every problem in `text`.
 fn problems(text: &str) -> Vec<(usize, usize, String)> {
@@ -142,7 +142,9 @@ fn overlapping_bindings_name_both_flows() {
 
 #[test]
 fn same_host_with_different_paths_is_fine() {
-    let text = format!("{FLOW_HEAD}{WEB}\n[[flow]]\nname = \"api\"\nhosts = [\"shop.example.com\"]\npaths = [\"/api\"]\nupstream = \"10.0.0.1:80\"\n");
+    let text = format!(
+        "{FLOW_HEAD}{WEB}\n[[flow]]\nname = \"api\"\nhosts = [\"shop.example.com\"]\npaths = [\"/api\"]\nupstream = \"10.0.0.1:80\"\n"
+    );
     assert_eq!(valid(&text).flows.len(), 2);
 }
 
@@ -185,10 +187,8 @@ fn process_node_defined_differently_in_two_flows() {
 
 #[test]
 fn malformed_host_patterns() {
-    let text = format!("{FLOW_HEAD}{WEB}").replace(
-        "hosts = [\"shop.example.com\"]",
-        "hosts = [\"shop.*.com\", \"http://x.com\", \"*.ok.com\"]",
-    );
+    let text =
+        format!("{FLOW_HEAD}{WEB}").replace("hosts = [\"shop.example.com\"]", "hosts = [\"shop.*.com\", \"http://x.com\", \"*.ok.com\"]");
     let all = problems(&text);
     assert_eq!(all.len(), 2, "{all:#?}");
     assert_eq!((all[0].0, all[0].1), (3, 10));

@@ -1,1 +1,26 @@
-//! placeholder
+//! LeanNodes orchestration: the flow registry, per-flow state published on `tokio::sync::watch`, the
+//! single-flight wake coordinator, the DAG executor, workload reference counting, the lock-free activity
+//! tracker, the idle drainer and the event bus of execution events.
+//!
+//! This crate has no sockets and no pingora: the proxy reads [`FlowStatus`] from a watch channel and calls
+//! [`Controller::wake`]; drivers and the store sit below it behind their traits.
+
+mod activity;
+mod backoff;
+mod controller;
+mod drain;
+mod events;
+mod execution;
+mod flow;
+mod workload;
+
+pub use activity::Activity;
+pub use backoff::Backoff;
+pub use controller::{Controller, ControllerOptions, FlowView, NodeView, WakeError};
+pub use events::{EventBus, ExecutionEvent};
+pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
+
+/// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

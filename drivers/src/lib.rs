@@ -125,7 +125,7 @@ impl std::fmt::Debug for Drivers {
 impl Drivers {
     /// Local drivers only: processes and external probes.
     pub fn local(process: ProcessDriver) -> Drivers {
-        Drivers { process: Arc::new(process), external: Arc::new(ExternalDriver::default()), kubernetes: None }
+        Drivers { process: Arc::new(process), external: Arc::new(ExternalDriver), kubernetes: None }
     }
 
     /// Builds from explicit drivers (tests and platforms).
@@ -138,7 +138,9 @@ impl Drivers {
         match kind {
             NodeKind::Process => Ok(&self.process),
             NodeKind::External => Ok(&self.external),
-            NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job => self.kubernetes.as_ref().ok_or(DriverError::NoDriver { kind: kind.as_str() }),
+            NodeKind::Deployment | NodeKind::Statefulset | NodeKind::Job => {
+                self.kubernetes.as_ref().ok_or(DriverError::NoDriver { kind: kind.as_str() })
+            }
         }
     }
 }

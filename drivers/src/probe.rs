@@ -58,11 +58,7 @@ fn http_client() -> Result<&'static reqwest::Client, String> {
 async fn http(url: &str) -> Result<(), String> {
     let response = http_client()?.get(url).send().await.map_err(|e| format!("http {url}: {}", error_chain(&e)))?;
     let status = response.status();
-    if status.is_success() || status.is_redirection() {
-        Ok(())
-    } else {
-        Err(format!("http {url}: status {status}"))
-    }
+    if status.is_success() || status.is_redirection() { Ok(()) } else { Err(format!("http {url}: status {status}")) }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

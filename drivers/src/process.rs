@@ -104,12 +104,20 @@ impl ProcessDriver {
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
         })?;
         let mut command = tokio::process::Command::new(program);
-        command.args(args).envs(&spec.env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+        command
+            .args(args)
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
         if let Some(cwd) = &spec.cwd {
             command.current_dir(cwd);
         }
         set_parent_death_signal(&mut command);
-        let mut child = command.spawn().map_err(|source| DriverError::Spawn { workload: workload.id.to_string(), program: program.clone(), source })?;
+        let mut child =
+            command.spawn().map_err(|source| DriverError::Spawn { workload: workload.id.to_string(), program: program.clone(), source })?;
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or_default();
         let log = LogRing::new(self.options.log_lines);
         if let Some(out) = child.stdout.take() {

@@ -40,7 +40,8 @@ impl SqliteStore {
     /// A private in-memory database (tests).
     pub async fn in_memory() -> Result<SqliteStore> {
         let url = "sqlite::memory:";
-        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Open { url: url.into(), source })?.foreign_keys(true);
+        let options =
+            SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Open { url: url.into(), source })?.foreign_keys(true);
         // One connection: every connection to :memory: is a different database.
         Self::connect(options, url, 1).await
     }
@@ -108,7 +109,11 @@ fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
 }
 
 async fn replace_steps(tx: &mut Transaction<'_, Sqlite>, record: &ExecutionRecord) -> Result<()> {
-    sqlx::query("DELETE FROM execution_steps WHERE execution_id = ?").bind(&record.id).execute(&mut **tx).await.map_err(query_error("clear execution steps"))?;
+    sqlx::query("DELETE FROM execution_steps WHERE execution_id = ?")
+        .bind(&record.id)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_error("clear execution steps"))?;
     for (position, step) in record.steps.iter().enumerate() {
         sqlx::query("INSERT INTO execution_steps (execution_id, position, node, workload, state, reason, requested_ms, started_ms, ready_ms, failed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&record.id)
@@ -181,33 +186,43 @@ impl Store for SqliteStore {
     }
 
     async fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>> {
-        let rows = sqlx::query("SELECT * FROM executions WHERE id = ?").bind(id).fetch_all(&self.pool).await.map_err(query_error("read execution"))?;
+        let rows = sqlx::query("SELECT * FROM executions WHERE id = ?")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("read execution"))?;
         Ok(self.with_steps(rows).await?.pop())
     }
 
     async fn executions(&self, flow: Option<&str>, page: Page) -> Result<Vec<ExecutionRecord>> {
-        let rows = sqlx::query("SELECT * FROM executions WHERE (?1 IS NULL OR flow = ?1) ORDER BY started_ms DESC, id DESC LIMIT ?2 OFFSET ?3")
-            .bind(flow)
-            .bind(i64::from(page.limit))
-            .bind(i64::from(page.offset))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_error("list executions"))?;
+        let rows =
+            sqlx::query("SELECT * FROM executions WHERE (?1 IS NULL OR flow = ?1) ORDER BY started_ms DESC, id DESC LIMIT ?2 OFFSET ?3")
+                .bind(flow)
+                .bind(i64::from(page.limit))
+                .bind(i64::from(page.offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("list executions"))?;
         self.with_steps(rows).await
     }
 
     async fn record_activity(&self, flow: &str, at_ms: i64) -> Result<()> {
-        sqlx::query("INSERT INTO activity (flow, last_ms) VALUES (?, ?) ON CONFLICT (flow) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)")
-            .bind(flow)
-            .bind(at_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(query_error("record activity"))?;
+        sqlx::query(
+            "INSERT INTO activity (flow, last_ms) VALUES (?, ?) ON CONFLICT (flow) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)",
+        )
+        .bind(flow)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record activity"))?;
         Ok(())
     }
 
     async fn activity(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT flow, last_ms FROM activity ORDER BY flow").fetch_all(&self.pool).await.map_err(query_error("read activity"))?;
+        let rows = sqlx::query("SELECT flow, last_ms FROM activity ORDER BY flow")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("read activity"))?;
         rows.iter()
             .map(|row| {
                 let get = |e| StoreError::Query { operation: "decode activity", source: e };

@@ -7,7 +7,11 @@ use super::*;
 fn shell(name: &str, script: &str, probe: Option<Probe>) -> Arc<Workload> {
     Arc::new(Workload {
         id: WorkloadId::process(name),
-        spec: WorkloadSpec::Process(ProcessSpec { command: vec!["sh".into(), "-c".into(), script.into()], env: BTreeMap::new(), cwd: None }),
+        spec: WorkloadSpec::Process(ProcessSpec {
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            env: BTreeMap::new(),
+            cwd: None,
+        }),
         port: None,
         probe,
     })
@@ -25,7 +29,11 @@ async fn last(driver: &ProcessDriver, w: &Arc<Workload>) -> Readiness {
 #[tokio::test]
 async fn exit_before_ready_carries_code_and_log_lines() {
     let driver = ProcessDriver::default();
-    let w = shell("early-exit", "echo starting; echo 'config missing' >&2; exit 3", Some(Probe::Tcp(HostPort { host: "127.0.0.1".into(), port: 1 })));
+    let w = shell(
+        "early-exit",
+        "echo starting; echo 'config missing' >&2; exit 3",
+        Some(Probe::Tcp(HostPort { host: "127.0.0.1".into(), port: 1 })),
+    );
     driver.wake(&w).await.expect("spawn");
     let Readiness::Failed(failure) = last(&driver, &w).await else { panic!("should fail") };
     assert_eq!(failure.kind, FailureKind::Exited);

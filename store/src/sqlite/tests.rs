@@ -10,8 +10,26 @@ fn execution(id: &str, flow: &str, started_ms: i64) -> ExecutionRecord {
         started_ms,
         finished_ms: None,
         steps: vec![
-            StepRecord { node: "db".into(), workload: "process/db".into(), state: "starting".into(), reason: None, requested_ms: Some(started_ms), started_ms: Some(started_ms + 1), ready_ms: None, failed_ms: None },
-            StepRecord { node: "web".into(), workload: "process/web".into(), state: "pending".into(), reason: None, requested_ms: None, started_ms: None, ready_ms: None, failed_ms: None },
+            StepRecord {
+                node: "db".into(),
+                workload: "process/db".into(),
+                state: "starting".into(),
+                reason: None,
+                requested_ms: Some(started_ms),
+                started_ms: Some(started_ms + 1),
+                ready_ms: None,
+                failed_ms: None,
+            },
+            StepRecord {
+                node: "web".into(),
+                workload: "process/web".into(),
+                state: "pending".into(),
+                reason: None,
+                requested_ms: None,
+                started_ms: None,
+                ready_ms: None,
+                failed_ms: None,
+            },
         ],
     }
 }

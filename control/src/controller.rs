@@ -1,0 +1,377 @@
+//! The controller: registry of flows and workloads, the wake coordinator, manual operations, and the
+//! background tasks (idle drainers, the store writer, executions).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use leannodes_config::{Config, NodeKind, Workload, WorkloadId};
+use leannodes_drivers::Drivers;
+use leannodes_store::{ExecutionRecord, FlowStateRecord, Page, Store, StoreError};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::flow::{FlowHandle, FlowState, FlowStatus, NodeState, Trigger};
+use crate::workload::WorkloadRuntime;
+use crate::{EventBus, drain, execution, unix_ms};
+
+/// Why a wake or an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WakeError {
+    /// No flow has this name.
+    #[error("no flow named `{0}`")]
+    UnknownFlow(String),
+    /// The flow is disabled.
+    #[error("flow `{0}` is disabled")]
+    Disabled(String),
+}
+
+/// Tunables of the controller.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerOptions {}
+
+/// A job for the store writer.
+enum Write {
+    Execution(Box<ExecutionRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Shared state behind [`Controller`]; background tasks hold it.
+pub(crate) struct Inner {
+    flows: RwLock<BTreeMap<String, Arc<FlowHandle>>>,
+    workloads: RwLock<HashMap<WorkloadId, Arc<WorkloadRuntime>>>,
+    drivers: Drivers,
+    store: Arc<dyn Store>,
+    pub(crate) events: EventBus,
+    writer: mpsc::UnboundedSender<Write>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Inner {
+    /// The runtime of a workload, created on first use. A workload without a driver gets one whose wake
+    /// fails with the reason.
+    pub(crate) fn workload(&self, workload: &Arc<Workload>) -> Arc<WorkloadRuntime> {
+        if let Some(w) = self.workloads.read().unwrap_or_else(PoisonError::into_inner).get(&workload.id) {
+            return w.clone();
+        }
+        let mut map = self.workloads.write().unwrap_or_else(PoisonError::into_inner);
+        map.entry(workload.id.clone())
+            .or_insert_with(|| {
+                let driver = match self.drivers.for_kind(workload.kind()) {
+                    Ok(d) => d.clone(),
+                    Err(e) => Arc::new(crate::workload::Unavailable(e.to_string())),
+                };
+                Arc::new(WorkloadRuntime::new(workload.clone(), driver))
+            })
+            .clone()
+    }
+
+    /// Queues an execution snapshot for the store (written in order by one background task).
+    pub(crate) fn persist(&self, record: ExecutionRecord) {
+        let _ = self.writer.send(Write::Execution(Box::new(record)));
+    }
+
+    /// Waits until every snapshot queued so far is written, so reads see them.
+    async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.writer.send(Write::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    pub(crate) fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
+        self.flows.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Starts an execution when the flow is asleep, draining, or failed with its backoff elapsed.
+    pub(crate) fn start_wake(self: &Arc<Self>, flow: &Arc<FlowHandle>, trigger: Trigger) {
+        let now = Instant::now();
+        let start = flow.status.send_if_modified(|s| match s.state {
+            FlowState::Asleep | FlowState::Draining => {
+                s.state = FlowState::Waking;
+                true
+            }
+            FlowState::Failed if s.retry_at.is_none_or(|at| now >= at) => {
+                s.state = FlowState::Waking;
+                true
+            }
+            _ => false,
+        });
+        if start {
+            self.spawn(execution::run(self.clone(), flow.clone(), trigger));
+        }
+    }
+
+    async fn save_flow_state(&self, flow: &FlowHandle) {
+        let record = FlowStateRecord {
+            flow: flow.name().to_string(),
+            state: flow.state().as_str().to_string(),
+            pinned: (flow.is_pinned() != flow.spec.pinned).then_some(flow.is_pinned()),
+            disabled: (flow.is_disabled() != flow.spec.disabled).then_some(flow.is_disabled()),
+            updated_ms: unix_ms(),
+        };
+        if let Err(e) = self.store.put_flow_state(&record).await {
+            tracing::warn!(flow = flow.name(), "cannot save flow state: {e}");
+        }
+    }
+}
+
+/// The orchestrator of one LeanNodes instance. Dropping it stops its background tasks and, with them,
+/// every process it started.
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller").field("flows", &self.flow_names()).finish_non_exhaustive()
+    }
+}
+
+/// A flow as the management API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowView {
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: FlowState,
+    /// Pinned (never drained).
+    pub pinned: bool,
+    /// Disabled.
+    pub disabled: bool,
+    /// Milliseconds since the last activity.
+    pub idle_ms: u64,
+    /// Drain after this much idleness.
+    pub idle_after_ms: u64,
+    /// Running or last execution.
+    pub execution: Option<String>,
+    /// Why the last wake failed.
+    pub failure: Option<crate::FlowFailure>,
+    /// Milliseconds until a retry is allowed, while backing off.
+    pub retry_in_ms: Option<u64>,
+    /// Nodes in start order.
+    pub nodes: Vec<NodeView>,
+}
+
+/// A node as the management API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: &'static str,
+    /// Workload identity.
+    pub workload: String,
+    /// State within the flow.
+    pub state: NodeState,
+    /// Detail (last check or failure).
+    pub detail: Option<String>,
+    /// Whether the workload is running now.
+    pub running: bool,
+    /// Names of the nodes it waits for.
+    pub after: Vec<String>,
+}
+
+impl Controller {
+    /// Builds the registry from `config`, applies overrides saved in the store, and starts the drainers.
+    /// Must be called within a tokio runtime.
+    pub async fn start(
+        config: &Config,
+        drivers: Drivers,
+        store: Arc<dyn Store>,
+        _options: ControllerOptions,
+    ) -> Result<Controller, StoreError> {
+        let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
+        let inner = Arc::new(Inner {
+            flows: RwLock::new(BTreeMap::new()),
+            workloads: RwLock::new(HashMap::new()),
+            drivers,
+            store: store.clone(),
+            events: EventBus::default(),
+            writer,
+            tasks: Mutex::new(JoinSet::new()),
+        });
+        let saved: HashMap<String, FlowStateRecord> = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
+        {
+            let mut flows = inner.flows.write().unwrap_or_else(PoisonError::into_inner);
+            for spec in &config.flows {
+                let handle = Arc::new(FlowHandle::new(spec.clone()));
+                if let Some(record) = saved.get(&spec.name) {
+                    if let Some(p) = record.pinned {
+                        handle.pinned.store(p, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Some(d) = record.disabled {
+                        handle.disabled.store(d, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                flows.insert(spec.name.clone(), handle);
+            }
+        }
+        for flow in inner.flows.read().unwrap_or_else(PoisonError::into_inner).values() {
+            for node in &flow.spec.nodes {
+                inner.workload(&node.workload);
+            }
+        }
+        let writer_store = store.clone();
+        inner.spawn(async move {
+            while let Some(job) = queue.recv().await {
+                match job {
+                    Write::Execution(record) => {
+                        if let Err(e) = writer_store.put_execution(&record).await {
+                            tracing::warn!(execution = %record.id, "cannot save execution: {e}");
+                        }
+                    }
+                    Write::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        let flows: Vec<_> = inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for flow in flows {
+            inner.spawn(drain::idle_loop(Arc::downgrade(&inner), flow));
+        }
+        Ok(Controller { inner })
+    }
+
+    /// The flow with this name.
+    pub fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
+        self.inner.flow(name)
+    }
+
+    /// Names of all flows.
+    pub fn flow_names(&self) -> Vec<String> {
+        self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// The event bus of execution events.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Asks the flow to wake (single flight: at most one execution per flow runs, and concurrent callers
+    /// share it) and returns its status channel at once. Wait on the channel for
+    /// [`FlowStatus::is_settled`].
+    pub fn wake(&self, name: &str, trigger: Trigger) -> Result<watch::Receiver<FlowStatus>, WakeError> {
+        let flow = self.flow(name).ok_or_else(|| WakeError::UnknownFlow(name.to_string()))?;
+        self.wake_flow(&flow, trigger)
+    }
+
+    /// Like [`Controller::wake`] for a handle the caller already holds (the proxy's hot path).
+    pub fn wake_flow(&self, flow: &Arc<FlowHandle>, trigger: Trigger) -> Result<watch::Receiver<FlowStatus>, WakeError> {
+        if flow.is_disabled() {
+            return Err(WakeError::Disabled(flow.name().to_string()));
+        }
+        let rx = flow.subscribe();
+        if rx.borrow().state != FlowState::Awake {
+            self.inner.start_wake(flow, trigger);
+        }
+        Ok(rx)
+    }
+
+    /// Wakes the flow and waits up to `budget` for it to settle; returns the last status seen.
+    pub async fn wake_and_wait(&self, name: &str, trigger: Trigger, budget: Duration) -> Result<FlowStatus, WakeError> {
+        let mut rx = self.wake(name, trigger)?;
+        let _ = tokio::time::timeout(budget, rx.wait_for(FlowStatus::is_settled)).await;
+        Ok(rx.borrow().clone())
+    }
+
+    /// Drains the flow now, whatever its activity (manual drain). Waits until done.
+    pub async fn drain(&self, name: &str) -> Result<(), WakeError> {
+        let flow = self.flow(name).ok_or_else(|| WakeError::UnknownFlow(name.to_string()))?;
+        drain::drain_flow(&self.inner, &flow, drain::Mode::Forced).await;
+        Ok(())
+    }
+
+    /// Pins or unpins the flow (a pinned flow is never drained). Saved in the store.
+    pub async fn set_pinned(&self, name: &str, pinned: bool) -> Result<(), WakeError> {
+        let flow = self.flow(name).ok_or_else(|| WakeError::UnknownFlow(name.to_string()))?;
+        flow.pinned.store(pinned, std::sync::atomic::Ordering::Relaxed);
+        flow.settings_changed.notify_waiters();
+        self.inner.save_flow_state(&flow).await;
+        Ok(())
+    }
+
+    /// Disables or enables the flow. Saved in the store.
+    pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), WakeError> {
+        let flow = self.flow(name).ok_or_else(|| WakeError::UnknownFlow(name.to_string()))?;
+        flow.disabled.store(disabled, std::sync::atomic::Ordering::Relaxed);
+        self.inner.save_flow_state(&flow).await;
+        Ok(())
+    }
+
+    /// Execution history, newest first.
+    pub async fn executions(&self, flow: Option<&str>, page: Page) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.inner.flush().await;
+        self.inner.store.executions(flow, page).await
+    }
+
+    /// Every flow as the management API shows it.
+    pub fn views(&self) -> Vec<FlowView> {
+        let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        flows.iter().map(|f| self.view(f)).collect()
+    }
+
+    fn view(&self, flow: &FlowHandle) -> FlowView {
+        let status = flow.status();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        FlowView {
+            name: flow.name().to_string(),
+            state: status.state,
+            pinned: flow.is_pinned(),
+            disabled: flow.is_disabled(),
+            idle_ms: millis(flow.activity.idle_for()),
+            idle_after_ms: millis(flow.spec.idle_after),
+            execution: status.execution.clone(),
+            failure: status.failure.clone(),
+            retry_in_ms: status.retry_at.and_then(|at| at.checked_duration_since(Instant::now())).map(millis),
+            nodes: flow
+                .spec
+                .nodes
+                .iter()
+                .zip(&status.nodes)
+                .map(|(node, s)| NodeView {
+                    name: node.name.clone(),
+                    kind: node.workload.kind().as_str(),
+                    workload: node.workload.id.to_string(),
+                    state: s.state,
+                    detail: s.detail.clone(),
+                    running: self.inner.workload(&node.workload).is_running(),
+                    after: node.after.iter().map(|a| flow.spec.nodes[*a].name.clone()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops every running process workload (graceful shutdown). Flows end asleep.
+    pub async fn shutdown(&self) {
+        self.inner.tasks.lock().unwrap_or_else(PoisonError::into_inner).abort_all();
+        let workloads: Vec<_> = self.inner.workloads.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let stops = workloads.iter().filter(|w| w.workload.kind() == NodeKind::Process && w.is_running()).map(|w| async move {
+            if let Err(e) = w.stop().await {
+                tracing::warn!(workload = %w.workload.id, "stop at shutdown failed: {e}");
+            }
+        });
+        futures::future::join_all(stops).await;
+        let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for flow in flows {
+            flow.status.send_modify(|s| s.state = FlowState::Asleep);
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        // Background tasks hold the shared state; aborting them lets it (and the drivers, which kill
+        // their processes when dropped) go.
+        self.inner.tasks.lock().unwrap_or_else(PoisonError::into_inner).abort_all();
+    }
+}

@@ -1,0 +1,85 @@
+//! The drainer: stops a flow's nodes after `idle_after` without activity (sliding window), in reverse
+//! topological order, keeping workloads another flow still holds and re-checking activity right before
+//! each stop. A wake that arrives during a drain is served: the drain stops where it is and the wake's
+//! execution runs next.
+
+use std::sync::{Arc, Weak};
+
+use crate::controller::Inner;
+use crate::flow::{FlowHandle, FlowState, NodeState, Trigger};
+
+/// Why a drain runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Idle window elapsed: stop if activity comes back.
+    Idle,
+    /// Operator asked: ignore activity.
+    Forced,
+}
+
+/// Watches one flow and drains it when it has been idle for `idle_after`. Ends when the controller goes.
+pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
+    let mut status = flow.subscribe();
+    loop {
+        let state = status.borrow_and_update().state;
+        let settings = flow.settings_changed.notified();
+        if !matches!(state, FlowState::Awake | FlowState::Failed) || flow.is_pinned() {
+            tokio::select! {
+                changed = status.changed() => if changed.is_err() { return },
+                () = settings => {}
+            }
+            continue;
+        }
+        let deadline = flow.activity.last() + flow.spec.idle_after;
+        if tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                changed = status.changed() => if changed.is_err() { return },
+                () = settings => {}
+            }
+            continue;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        tracing::info!(flow = flow.name(), idle_after = ?flow.spec.idle_after, "idle; draining");
+        drain_flow(&inner, &flow, Mode::Idle).await;
+    }
+}
+
+/// Drains `flow`. Returns once done or interrupted.
+pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode: Mode) {
+    let _lifecycle = flow.lifecycle.lock().await;
+    if !flow.transition(&[FlowState::Awake, FlowState::Failed], FlowState::Draining) {
+        return;
+    }
+    let mut stopped_any = false;
+    for (i, node) in flow.spec.nodes.iter().enumerate().rev() {
+        if flow.state() != FlowState::Draining {
+            tracing::info!(flow = flow.name(), "drain interrupted by a wake");
+            return;
+        }
+        if mode == Mode::Idle && flow.activity.idle_for() < flow.spec.idle_after {
+            tracing::info!(flow = flow.name(), "activity during drain; staying awake");
+            if stopped_any {
+                inner.start_wake(flow, Trigger::Request);
+            } else {
+                flow.transition(&[FlowState::Draining], FlowState::Awake);
+            }
+            return;
+        }
+        let workload = inner.workload(&node.workload);
+        // Another flow that holds the workload (waking, awake, or pinned and awake) keeps it running.
+        if let Some(owner) = workload.other_users(flow.name()).first() {
+            flow.set_node(i, NodeState::Kept, Some(format!("still needed by flow `{owner}`")));
+        } else {
+            flow.set_node(i, NodeState::Stopping, None);
+            if let Err(e) = workload.stop().await {
+                tracing::warn!(flow = flow.name(), node = %node.name, "stop failed: {e}");
+            }
+            stopped_any = true;
+            flow.set_node(i, NodeState::Asleep, None);
+        }
+        workload.release(flow.name());
+    }
+    flow.transition(&[FlowState::Draining], FlowState::Asleep);
+    tracing::info!(flow = flow.name(), "drained");
+}

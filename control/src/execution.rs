@@ -1,0 +1,265 @@
+//! The DAG executor: one wake execution of one flow.
+//!
+//! A node is asked to wake as soon as all of its `after` nodes are ready, so independent branches start
+//! in parallel. Each node has its own timeout. The first failure cancels the nodes still waking, rolls
+//! back what this execution started (per `on_failure`), and arms the flow's backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use leannodes_config::OnFailure;
+use leannodes_drivers::Failure;
+use leannodes_store::{ExecutionRecord, Outcome, StepRecord};
+use tokio::time::Instant;
+
+use crate::controller::Inner;
+use crate::flow::{FlowFailure, FlowHandle, FlowState, NodeState, Trigger};
+use crate::workload::{Woke, WorkloadRuntime};
+use crate::{ExecutionEvent, unix_ms};
+
+/// A new execution id: sortable by start time, unique within the process.
+fn execution_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!("{:012x}{:04x}", unix_ms(), SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff)
+}
+
+/// Runs one execution of `flow`, which the caller has moved to `waking`.
+pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigger) {
+    let _lifecycle = flow.lifecycle.lock().await;
+    if flow.state() != FlowState::Waking {
+        return;
+    }
+    let mut exec = Execution::begin(&inner, &flow, trigger);
+    let result = exec.wake_all().await;
+    exec.finish(result).await;
+}
+
+struct Execution<'a> {
+    inner: &'a Inner,
+    flow: &'a Arc<FlowHandle>,
+    workloads: Vec<Arc<WorkloadRuntime>>,
+    record: ExecutionRecord,
+    started: Instant,
+    /// Per node: asked to wake in this execution.
+    requested: Vec<bool>,
+    /// Per node: ready.
+    ready: Vec<bool>,
+    /// Per node: started by this execution (rollback candidates).
+    started_here: Vec<bool>,
+}
+
+impl<'a> Execution<'a> {
+    fn begin(inner: &'a Inner, flow: &'a Arc<FlowHandle>, trigger: Trigger) -> Execution<'a> {
+        let nodes = &flow.spec.nodes;
+        let workloads: Vec<_> = nodes.iter().map(|n| inner.workload(&n.workload)).collect();
+        for w in &workloads {
+            w.acquire(flow.name());
+        }
+        let id = execution_id();
+        flow.status.send_modify(|s| {
+            s.execution = Some(id.clone());
+            s.failure = None;
+            s.retry_at = None;
+            for node in &mut s.nodes {
+                node.state = NodeState::Pending;
+                node.detail = None;
+            }
+        });
+        let record = ExecutionRecord {
+            id: id.clone(),
+            flow: flow.name().to_string(),
+            trigger: trigger.as_str().to_string(),
+            outcome: Outcome::Running,
+            error: None,
+            started_ms: unix_ms(),
+            finished_ms: None,
+            steps: nodes
+                .iter()
+                .map(|n| StepRecord {
+                    node: n.name.clone(),
+                    workload: n.workload.id.to_string(),
+                    state: "pending".into(),
+                    reason: None,
+                    requested_ms: None,
+                    started_ms: None,
+                    ready_ms: None,
+                    failed_ms: None,
+                })
+                .collect(),
+        };
+        tracing::info!(flow = flow.name(), execution = %id, trigger = trigger.as_str(), "wake started");
+        inner.events.publish(ExecutionEvent::ExecutionStarted {
+            execution: id,
+            flow: flow.name().to_string(),
+            trigger: trigger.as_str().to_string(),
+            nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+        });
+        inner.persist(record.clone());
+        let n = nodes.len();
+        Execution {
+            inner,
+            flow,
+            workloads,
+            record,
+            started: Instant::now(),
+            requested: vec![false; n],
+            ready: vec![false; n],
+            started_here: vec![false; n],
+        }
+    }
+
+    /// Wakes every node in dependency order; returns the first failure.
+    async fn wake_all(&mut self) -> Result<(), (usize, Failure)> {
+        let nodes = &self.flow.spec.nodes;
+        let mut waking = FuturesUnordered::new();
+        loop {
+            for (i, node) in nodes.iter().enumerate() {
+                if !self.requested[i] && node.after.iter().all(|d| self.ready[*d]) {
+                    self.requested[i] = true;
+                    waking.push(self.wake_node(i));
+                }
+            }
+            let Some((i, started_at, result)) = waking.next().await else { return Ok(()) };
+            let step = &mut self.record.steps[i];
+            step.requested_ms = Some(started_at);
+            step.started_ms = Some(started_at);
+            match result {
+                Ok(woke) => {
+                    self.ready[i] = true;
+                    self.started_here[i] = woke == Woke::Started;
+                    step.state = "ready".into();
+                    step.ready_ms = Some(unix_ms());
+                    self.flow.set_node(i, NodeState::Ready, None);
+                    self.inner.events.publish(ExecutionEvent::NodeReady {
+                        execution: self.record.id.clone(),
+                        flow: self.flow.name().to_string(),
+                        node: nodes[i].name.clone(),
+                        elapsed_ms: u64::try_from(step.ready_ms.unwrap_or_default() - started_at).unwrap_or_default(),
+                    });
+                    self.inner.persist(self.record.clone());
+                }
+                Err(failure) => return Err((i, failure)),
+            }
+        }
+    }
+
+    /// Wakes node `i` within its timeout. Returns the node, when it was asked, and the result.
+    fn wake_node(&self, i: usize) -> impl Future<Output = (usize, i64, Result<Woke, Failure>)> + 'a {
+        let flow = self.flow;
+        let node = &flow.spec.nodes[i];
+        let workload = self.workloads[i].clone();
+        let events = &self.inner.events;
+        let execution = self.record.id.clone();
+        async move {
+            let asked = unix_ms();
+            flow.set_node(i, NodeState::Starting, None);
+            events.publish(ExecutionEvent::NodeStarted { execution, flow: flow.name().to_string(), node: node.name.clone() });
+            let progress = |detail: &str| flow.set_node(i, NodeState::Starting, Some(detail.to_string()));
+            let result = match tokio::time::timeout(node.timeout, workload.wake(progress)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let last = flow.status.borrow().nodes.get(i).and_then(|n| n.detail.clone());
+                    Err(workload.timeout_failure(node.timeout, last.as_deref()))
+                }
+            };
+            (i, asked, result)
+        }
+    }
+
+    async fn finish(mut self, result: Result<(), (usize, Failure)>) {
+        let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let flow = self.flow;
+        // The record is queued before the state changes, so whoever wakes up on the new state and reads
+        // the history finds the finished execution.
+        let settled = match result {
+            Ok(()) => {
+                flow.backoff().succeed();
+                flow.activity.record();
+                self.record.outcome = Outcome::Succeeded;
+                tracing::info!(flow = flow.name(), execution = %self.record.id, elapsed_ms, "wake succeeded");
+                None
+            }
+            Err((i, failure)) => {
+                let node = &flow.spec.nodes[i];
+                let message = format!("node `{}`: {failure}", node.name);
+                tracing::warn!(flow = flow.name(), execution = %self.record.id, node = %node.name, reason = failure.kind.label(), "wake failed: {failure}");
+                let step = &mut self.record.steps[i];
+                step.state = "failed".into();
+                step.reason = Some(failure.to_string());
+                step.failed_ms = Some(unix_ms());
+                flow.set_node(i, NodeState::Failed, Some(failure.to_string()));
+                self.inner.events.publish(ExecutionEvent::NodeFailed {
+                    execution: self.record.id.clone(),
+                    flow: flow.name().to_string(),
+                    node: node.name.clone(),
+                    reason: failure.to_string(),
+                });
+                self.cancel_unfinished(i);
+                if flow.spec.on_failure == OnFailure::Rollback {
+                    self.roll_back().await;
+                }
+                self.record.outcome = Outcome::Failed;
+                self.record.error = Some(message.clone());
+                Some(FlowFailure { node: node.name.clone(), reason: failure.kind.label().to_string(), message })
+            }
+        };
+        self.record.finished_ms = Some(unix_ms());
+        let finished = ExecutionEvent::ExecutionFinished {
+            execution: self.record.id.clone(),
+            flow: flow.name().to_string(),
+            outcome: self.record.outcome.as_str().to_string(),
+            elapsed_ms,
+            error: self.record.error.clone(),
+        };
+        self.inner.persist(self.record);
+        match settled {
+            None => flow.status.send_modify(|s| {
+                s.state = FlowState::Awake;
+                s.failure = None;
+                s.retry_at = None;
+            }),
+            Some(failure) => {
+                let retry_at = flow.backoff().fail();
+                flow.status.send_modify(|s| {
+                    s.state = FlowState::Failed;
+                    s.retry_at = Some(retry_at);
+                    s.failure = Some(failure);
+                });
+            }
+        }
+        self.inner.events.publish(finished);
+    }
+
+    /// Marks nodes that were still waking or never asked when the execution failed.
+    fn cancel_unfinished(&mut self, failed: usize) {
+        for i in 0..self.record.steps.len() {
+            if i == failed || self.ready[i] {
+                continue;
+            }
+            let state = if self.requested[i] { "cancelled" } else { "skipped" };
+            self.record.steps[i].state = state.into();
+            self.flow.set_node(i, NodeState::Asleep, Some(format!("{state}: another node failed")));
+        }
+    }
+
+    /// Stops, in reverse order, what this execution started and no other flow uses.
+    async fn roll_back(&self) {
+        let flow = self.flow;
+        for i in (0..self.workloads.len()).rev() {
+            let w = &self.workloads[i];
+            let ours = self.started_here[i] || (self.requested[i] && !self.ready[i]);
+            if ours && w.other_users(flow.name()).is_empty() {
+                if let Err(e) = w.stop().await {
+                    tracing::warn!(flow = flow.name(), node = %flow.spec.nodes[i].name, "rollback stop failed: {e}");
+                }
+                if self.ready[i] {
+                    flow.set_node(i, NodeState::Asleep, Some("rolled back".into()));
+                }
+            }
+            if !w.is_running() {
+                w.release(flow.name());
+            }
+        }
+    }
+}

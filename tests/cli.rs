@@ -1,0 +1,86 @@
+//! The `leannodes` command line: `validate` and `schema`, run as a user would.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run leannodes");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn validate_reports_every_problem_as_path_line_col_with_help() {
+    let dir = leannodes_harness::workdir();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[flow]]\nname = \"shop\"\nhosts = [\"shop.example.com\"]\nupstream = \"web\"\nidle_afterr = \"5m\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"process\"\n  port = 8080\n  after = [\"db\"]\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1);
+    let p = path.display();
+    let expected = format!(
+        "{p}:5:1: error: unknown key `idle_afterr` in [[flow]]\n  help: did you mean `idle_after`?\n\
+         {p}:7:3: error: process node `web` has no `command`\n  help: add command = [\"program\", \"arg\", …]\n\
+         {p}:11:12: error: `after` names unknown node `db` in flow `shop`\n  help: use one of the flow's nodes (web) or add a node named `db`\n"
+    );
+    assert_eq!(stdout, expected);
+}
+
+#[test]
+fn validate_summarises_a_good_file() {
+    let dir = leannodes_harness::workdir();
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, "[[flow]]\nname = \"shop\"\nhosts = [\"shop.example.com\"]\nupstream = \"web\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"process\"\n  command = [\"web\"]\n  port = 8080\n").expect("write");
+    let (code, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
+    assert_eq!((code, stdout), (0, format!("{}: ok: 1 flow(s), 1 node(s)\n", path.display())));
+}
+
+#[test]
+fn validate_explains_an_unreadable_file() {
+    let (code, _, stderr) = run(&["validate", "/nonexistent/leannodes.toml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read config file /nonexistent/leannodes.toml"), "{stderr}");
+}
+
+#[test]
+fn schema_is_json_schema_of_the_config() {
+    let (code, stdout, _) = run(&["schema"]);
+    assert_eq!(code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    for key in ["server", "defaults", "flow"] {
+        assert!(schema["properties"][key].is_object(), "{key} documented");
+    }
+    let node = &schema["$defs"]["NodeSpec"]["properties"];
+    for key in ["name", "kind", "command", "env", "cwd", "ref", "replicas", "port", "ready", "after", "timeout"] {
+        assert!(node[key]["description"].is_string(), "node.{key} documented");
+    }
+}
+
+#[test]
+fn demo_backend_exits_before_listening_when_asked() {
+    let dir = leannodes_harness::workdir();
+    let log = dir.path().join("start.log");
+    let port = leannodes_harness::free_port().to_string();
+    let (code, stdout, _) = run(&[
+        "demo-backend",
+        "--port",
+        &port,
+        "--name",
+        "quick",
+        "--start-log",
+        log.to_str().expect("path"),
+        "--exit-after",
+        "0s",
+        "--exit-code",
+        "4",
+    ]);
+    assert_eq!(code, 4);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    let lines = leannodes_harness::read_log(&log);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].name, "quick");
+}
