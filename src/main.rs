@@ -1,6 +1,9 @@
 //! The `leannodes` command: parses the command line and runs the chosen part.
 
+mod admin;
+mod demo;
 mod demo_backend;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +32,14 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Run the proxy tier, the control plane and the admin API.
+    Serve {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Start a ready-to-try demo: a 4-node diamond of demo backends behind the proxy.
+    Demo(demo::Args),
     /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
     DemoBackend(demo_backend::Args),
 }
@@ -44,6 +55,8 @@ fn main() -> ExitCode {
             print_out(&format!("{text}\n"))
         }
         Command::DemoBackend(args) => run_async(demo_backend::run(args)),
+        Command::Serve { config } => report(serve::run(&config)),
+        Command::Demo(args) => report(demo::run(args)),
     }
 }
 
@@ -92,6 +105,18 @@ fn run_async(task: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Current wall-clock time in Unix milliseconds.
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn init_tracing() {

@@ -48,6 +48,14 @@ pub struct ServerSection {
     /// Unmatched hosts are passed through to this `host:port`; without it they get `404 no_flow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_upstream: Option<String>,
+    /// Proxy worker threads. Default: one per CPU core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub threads: Option<u32>,
+    /// On SIGTERM/SIGINT: held requests are answered `503` at once, in-flight requests get this long to
+    /// finish (humantime). Default `"10s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<String>,
 }
 
 /// The platform that runs Kubernetes node kinds.

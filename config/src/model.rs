@@ -47,6 +47,10 @@ pub struct Server {
     pub driver: DriverKind,
     /// Pass-through target for unmatched hosts.
     pub default_upstream: Option<HostPort>,
+    /// Proxy worker threads (`None`: one per core).
+    pub threads: Option<usize>,
+    /// Time in-flight requests get to finish at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 /// Where the store lives, parsed from `server.store`.

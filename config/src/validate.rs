@@ -36,6 +36,8 @@ pub mod defaults {
     pub const MAX_HELD: usize = 10_000;
     /// `node_timeout`.
     pub const NODE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `shutdown_grace`.
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 }
 
 /// Collects diagnostics, dropping those at pointers already reported by the structural checks.
@@ -155,7 +157,9 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         }
         parsed
     });
-    Server { listen, admin_listen, store, driver: raw.driver.unwrap_or(DriverKind::Process), default_upstream }
+    let shutdown_grace = c.duration("/server/shutdown_grace".into(), raw.shutdown_grace.as_ref(), defaults::SHUTDOWN_GRACE);
+    let threads = raw.threads.and_then(|t| usize::try_from(t).ok());
+    Server { listen, admin_listen, store, driver: raw.driver.unwrap_or(DriverKind::Process), default_upstream, threads, shutdown_grace }
 }
 
 fn parse_addr(s: &str) -> SocketAddr {

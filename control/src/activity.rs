@@ -37,6 +37,13 @@ impl Activity {
         self.last_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
     }
 
+    /// Takes over another tracker's last activity (a flow replaced by a reload).
+    pub fn carry_over(&self, other: &Activity) {
+        let at = other.last();
+        let ms = at.checked_duration_since(self.origin).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
     /// When the last activity happened.
     pub fn last(&self) -> Instant {
         self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))

@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) events: EventBus,
     writer: mpsc::UnboundedSender<Write>,
     tasks: Mutex<JoinSet<()>>,
+    /// The runtime the controller was started on: executions and drainers run there, whichever runtime
+    /// (e.g. the proxy's) asked for them.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
@@ -84,7 +87,7 @@ impl Inner {
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(task);
+        tasks.spawn_on(task, &self.runtime);
     }
 
     pub(crate) fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
@@ -120,6 +123,44 @@ impl Inner {
         };
         if let Err(e) = self.store.put_flow_state(&record).await {
             tracing::warn!(flow = flow.name(), "cannot save flow state: {e}");
+        }
+    }
+}
+
+/// A configuration applied by [`Controller::apply`], waiting for the routes to switch.
+#[must_use = "call finish() once the new routes are in place"]
+pub struct Reload {
+    inner: Arc<Inner>,
+    /// Names of flows that are new or changed.
+    pub added: Vec<String>,
+    replaced: Vec<Arc<FlowHandle>>,
+    removed: Vec<Arc<FlowHandle>>,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload").field("added", &self.added).field("removed", &self.removed.len()).finish_non_exhaustive()
+    }
+}
+
+impl Reload {
+    /// Names of the flows that were removed.
+    pub fn removed(&self) -> Vec<String> {
+        self.removed.iter().map(|f| f.name().to_string()).collect()
+    }
+
+    /// Retires the old handles: waiters of changed flows move on, waiters of removed flows give up, and
+    /// removed flows release (and, when no other flow holds them, stop) their workloads.
+    pub fn finish(self) {
+        for old in self.replaced {
+            old.status.send_modify(|s| s.removed = true);
+        }
+        for old in self.removed {
+            old.status.send_modify(|s| s.removed = true);
+            let inner = self.inner.clone();
+            self.inner.spawn(async move {
+                drain::drain_flow(&inner, &old, drain::Mode::Forced).await;
+            });
         }
     }
 }
@@ -198,6 +239,7 @@ impl Controller {
             events: EventBus::default(),
             writer,
             tasks: Mutex::new(JoinSet::new()),
+            runtime: tokio::runtime::Handle::current(),
         });
         let saved: HashMap<String, FlowStateRecord> = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
         {
@@ -245,6 +287,58 @@ impl Controller {
     /// The flow with this name.
     pub fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
         self.inner.flow(name)
+    }
+
+    /// Applies a new configuration: unchanged flows keep their handle (state, activity, waiters); changed
+    /// flows get a new handle that carries over state and activity when their nodes are unchanged; new
+    /// flows start asleep. Old handles of changed and removed flows stay valid until
+    /// [`Reload::finish`], which the caller runs once the new routes are in place: waiters on a changed
+    /// flow then move to its new handle, and waiters on a removed flow learn it is gone.
+    pub fn apply(&self, config: &Config) -> Reload {
+        let old: BTreeMap<String, Arc<FlowHandle>> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut next = BTreeMap::new();
+        let mut replaced = Vec::new();
+        let mut added = Vec::new();
+        for spec in &config.flows {
+            match old.get(&spec.name) {
+                Some(handle) if *handle.spec == **spec => {
+                    next.insert(spec.name.clone(), handle.clone());
+                }
+                previous => {
+                    let handle = Arc::new(FlowHandle::new(spec.clone()));
+                    if let Some(prev) = previous {
+                        handle.carry_over(prev);
+                        replaced.push(prev.clone());
+                    }
+                    next.insert(spec.name.clone(), handle.clone());
+                    added.push(handle);
+                }
+            }
+        }
+        let removed: Vec<Arc<FlowHandle>> = old.iter().filter(|(name, _)| !next.contains_key(*name)).map(|(_, h)| h.clone()).collect();
+        {
+            // Workloads whose definition changed are replaced when they are not running; a running one
+            // keeps its old definition until it stops.
+            let mut workloads = self.inner.workloads.write().unwrap_or_else(PoisonError::into_inner);
+            for flow in next.values() {
+                for node in &flow.spec.nodes {
+                    let stale = workloads.get(&node.workload.id).is_some_and(|w| *w.workload != *node.workload && !w.is_running());
+                    if stale {
+                        workloads.remove(&node.workload.id);
+                    }
+                }
+            }
+        }
+        for flow in next.values() {
+            for node in &flow.spec.nodes {
+                self.inner.workload(&node.workload);
+            }
+        }
+        *self.inner.flows.write().unwrap_or_else(PoisonError::into_inner) = next;
+        for flow in &added {
+            self.inner.spawn(drain::idle_loop(Arc::downgrade(&self.inner), flow.clone()));
+        }
+        Reload { inner: self.inner.clone(), added: added.iter().map(|f| f.name().to_string()).collect(), replaced, removed }
     }
 
     /// Names of all flows.

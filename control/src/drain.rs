@@ -21,6 +21,9 @@ pub(crate) enum Mode {
 pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
     let mut status = flow.subscribe();
     loop {
+        if status.borrow().removed {
+            return;
+        }
         let state = status.borrow_and_update().state;
         let settings = flow.settings_changed.notified();
         if !matches!(state, FlowState::Awake | FlowState::Failed) || flow.is_pinned() {

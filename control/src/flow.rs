@@ -166,6 +166,11 @@ pub struct FlowHandle {
 }
 
 impl FlowHandle {
+    /// A handle not registered with any controller (route tables in tests and benchmarks).
+    pub fn detached(spec: Arc<Flow>) -> FlowHandle {
+        FlowHandle::new(spec)
+    }
+
     pub(crate) fn new(spec: Arc<Flow>) -> FlowHandle {
         FlowHandle {
             status: watch::channel(FlowStatus::new(&spec)).0,
@@ -176,6 +181,25 @@ impl FlowHandle {
             lifecycle: tokio::sync::Mutex::new(()),
             settings_changed: Notify::new(),
             spec,
+        }
+    }
+
+    /// Takes over what a previous handle of the same flow knew: activity, run-time pin/disable
+    /// overrides, and its state when the nodes are unchanged (so an awake flow stays awake).
+    pub(crate) fn carry_over(&self, previous: &FlowHandle) {
+        self.activity.carry_over(&previous.activity);
+        if previous.is_pinned() != previous.spec.pinned {
+            self.pinned.store(previous.is_pinned(), Ordering::Relaxed);
+        }
+        if previous.is_disabled() != previous.spec.disabled {
+            self.disabled.store(previous.is_disabled(), Ordering::Relaxed);
+        }
+        let status = previous.status();
+        if previous.spec.nodes == self.spec.nodes && matches!(status.state, FlowState::Awake | FlowState::Asleep) {
+            self.status.send_modify(|s| {
+                s.state = status.state;
+                s.nodes = status.nodes.clone();
+            });
         }
     }
 

@@ -16,7 +16,7 @@ mod workload;
 
 pub use activity::Activity;
 pub use backoff::Backoff;
-pub use controller::{Controller, ControllerOptions, FlowView, NodeView, WakeError};
+pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, WakeError};
 pub use events::{EventBus, ExecutionEvent};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
 

@@ -1,0 +1,211 @@
+//! The answers the proxy writes itself (everything that is not the backend's response): JSON errors,
+//! the warm-up page, gRPC trailers-only UNAVAILABLE, and the live status JSON.
+
+use bytes::Bytes;
+use leannodes_control::{FlowHandle, FlowStatus};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::protocols::http::server::Session as HttpSession;
+use pingora::proxy::Session;
+use serde::Serialize;
+use serde_json::json;
+
+/// The warm-up page template (placeholders `{{FLOW}}`, `{{FLOW_JSON}}`, `{{STATUS_JSON}}`, `{{PREFIX}}`).
+const WARMUP_TEMPLATE: &str = include_str!("../assets/warmup.html");
+
+/// The reserved prefix for live status on every proxied host.
+pub const STATUS_PREFIX: &str = "/.well-known/leannodes";
+
+/// What kind of client asked, which decides the shape of answers and the hold budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// `GET` with `Accept: text/html`: gets the warm-up page at `fast_hold`.
+    Browser,
+    /// `content-type: application/grpc*`: gets trailers-only `grpc-status: 14`.
+    Grpc,
+    /// Anything else: JSON, waits up to `hold_timeout`.
+    Api,
+}
+
+impl Client {
+    /// Classifies a request.
+    pub fn of(req: &pingora::http::RequestHeader) -> Client {
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if header("content-type").starts_with("application/grpc") {
+            Client::Grpc
+        } else if req.method == http::Method::GET && header("accept").contains("text/html") {
+            Client::Browser
+        } else {
+            Client::Api
+        }
+    }
+}
+
+/// The status the warm-up page and the status endpoints show.
+#[derive(Debug, Serialize)]
+pub(crate) struct LiveStatus<'a> {
+    flow: &'a str,
+    #[serde(flatten)]
+    status: &'a FlowStatus,
+    retry_in_ms: Option<u64>,
+    elapsed_ms: u64,
+}
+
+impl<'a> LiveStatus<'a> {
+    /// Status of `flow` after waiting `elapsed_ms`.
+    pub(crate) fn new(flow: &'a FlowHandle, status: &'a FlowStatus, elapsed_ms: u64) -> LiveStatus<'a> {
+        let retry_in_ms = status
+            .retry_at
+            .and_then(|at| at.checked_duration_since(tokio::time::Instant::now()))
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        LiveStatus { flow: flow.name(), status, retry_in_ms, elapsed_ms }
+    }
+
+    /// As JSON text.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// Writes a complete response with these extra headers.
+pub(crate) async fn respond(session: &mut Session, status: u16, content_type: &str, headers: &[(&str, String)], body: Bytes) -> Result<()> {
+    let mut h = ResponseHeader::build(status, Some(4 + headers.len()))?;
+    h.insert_header("content-type", content_type)?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header("cache-control", "no-store")?;
+    for (name, value) in headers {
+        h.insert_header(name.to_string(), value.as_str())?;
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(h), head_only).await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// A JSON error answer: `{"error": code, "flow": …, "message": …, …extra}`.
+pub(crate) async fn json_error(
+    session: &mut Session,
+    status: u16,
+    code: &str,
+    flow: Option<&str>,
+    message: &str,
+    retry_after: Option<u64>,
+    extra: serde_json::Value,
+) -> Result<()> {
+    let mut body = json!({ "error": code, "flow": flow, "message": message });
+    if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    let headers: Vec<(&str, String)> = retry_after.map(|s| ("retry-after", s.to_string())).into_iter().collect();
+    respond(session, status, "application/json", &headers, Bytes::from(body.to_string())).await
+}
+
+/// The warm-up page (503, `Retry-After`, `Cache-Control: no-store`).
+pub(crate) async fn warmup_page(
+    session: &mut Session,
+    flow: &FlowHandle,
+    status: &FlowStatus,
+    elapsed_ms: u64,
+    retry_after: u64,
+) -> Result<()> {
+    // `<` only occurs inside JSON strings, where `\u003c` means the same and cannot close the script.
+    let script_safe = |json: String| json.replace('<', "\\u003c");
+    let page = render_template(
+        WARMUP_TEMPLATE,
+        &[
+            ("FLOW_JSON", script_safe(serde_json::to_string(flow.name()).unwrap_or_default())),
+            ("STATUS_JSON", script_safe(LiveStatus::new(flow, status, elapsed_ms).to_json())),
+            ("PREFIX", STATUS_PREFIX.to_string()),
+            ("FLOW", html_escape(flow.name())),
+        ],
+    );
+    respond(session, 503, "text/html; charset=utf-8", &[("retry-after", retry_after.to_string())], Bytes::from(page)).await
+}
+
+/// Replaces `{{NAME}}` placeholders in one pass, so substituted text is never expanded again.
+fn render_template(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}").and_then(|end| values.iter().find(|(name, _)| *name == &after[..end]).map(|(_, v)| (end, v))) {
+            Some((end, value)) => {
+                out.push_str(value);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// gRPC's answer when the backend cannot be reached in time: HTTP 200, trailers-only, `grpc-status: 14`.
+pub(crate) async fn grpc_unavailable(session: &mut Session, message: &str) -> Result<()> {
+    let mut h = ResponseHeader::build(200, Some(3))?;
+    h.insert_header("content-type", "application/grpc")?;
+    h.insert_header("grpc-status", "14")?;
+    h.insert_header("grpc-message", percent_encode(message))?;
+    match session.as_downstream_mut() {
+        // Trailers-only: one HEADERS frame carrying END_STREAM.
+        HttpSession::H2(h2) => h2.write_response_header(Box::new(h), true),
+        _ => {
+            h.insert_header("content-length", "0")?;
+            session.write_response_header(Box::new(h), true).await?;
+            session.write_response_body(None, true).await
+        }
+    }
+}
+
+/// gRPC's message encoding (percent-encoding of non-printable ASCII and `%`).
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes text for HTML.
+pub(crate) fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The nodes of a status as JSON, for error bodies.
+pub(crate) fn nodes_json(status: &FlowStatus) -> serde_json::Value {
+    serde_json::to_value(&status.nodes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(percent_encode("cold start: 50% done\n"), "cold start: 50%25 done%0A");
+    }
+
+    #[test]
+    fn templates_render_in_one_pass() {
+        let out = render_template("a {{X}} b {{Y}} {{Z}}", &[("X", "{{Y}}".into()), ("Y", "y".into())]);
+        assert_eq!(out, "a {{Y}} b y {{Z}}");
+    }
+
+    #[test]
+    fn template_has_every_placeholder() {
+        for p in ["{{FLOW}}", "{{FLOW_JSON}}", "{{STATUS_JSON}}", "{{PREFIX}}"] {
+            assert!(WARMUP_TEMPLATE.contains(p), "{p}");
+        }
+        assert!(!WARMUP_TEMPLATE.contains("http://") && !WARMUP_TEMPLATE.contains("https://"), "no external assets");
+    }
+}

@@ -1,0 +1,18 @@
+//! The LeanNodes reverse-proxy tier, built on Pingora: route matching on an `ArcSwap` snapshot, holding
+//! requests inside `request_filter` while their flow wakes (released by the flow's `watch` state, never by
+//! polling), and every row of the behaviour contract (cold-start header, warm-up page, JSON errors, gRPC
+//! UNAVAILABLE, `max_held`, `ignore`, `disabled`, pass-through).
+//!
+//! This is the only crate that depends on pingora. It reads the control plane through in-memory
+//! handles only ([`leannodes_control::FlowHandle`], [`leannodes_control::Controller::wake_flow`]).
+
+mod answer;
+pub mod metrics;
+mod routes;
+mod server;
+mod service;
+
+pub use answer::{Client, STATUS_PREFIX};
+pub use routes::{Route, RouteError, RouteTable, resolve};
+pub use server::{ProxyServer, ServerError, ServerOptions, ShutdownHandle};
+pub use service::{LeanProxy, ProxyState, RequestCtx, UpstreamTimeouts};

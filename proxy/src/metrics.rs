@@ -1,0 +1,217 @@
+//! Request metrics of the proxy tier: lock-free counters per flow, rendered as Prometheus text.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How a request ended, as a low-cardinality label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Proxied to an awake flow.
+    Proxied,
+    /// Held during a cold start, then proxied.
+    ColdStart,
+    /// Answered `cold_start_timeout` (or the warm-up page, or gRPC UNAVAILABLE) at the budget.
+    ColdStartTimeout,
+    /// Answered `cold_start_failed`.
+    ColdStartFailed,
+    /// Answered `hold_queue_full`.
+    HoldQueueFull,
+    /// Answered `flow_disabled`.
+    FlowDisabled,
+    /// Ignored request to a sleeping flow, answered `asleep`.
+    Asleep,
+    /// The flow was removed while the request was held.
+    FlowRemoved,
+    /// The server shut down while the request was held.
+    ShuttingDown,
+    /// The client went away while held (logged as 499).
+    ClientClosed,
+    /// The upstream failed.
+    UpstreamError,
+}
+
+impl Outcome {
+    /// All outcomes, in label order.
+    pub const ALL: [Outcome; 11] = [
+        Outcome::Proxied,
+        Outcome::ColdStart,
+        Outcome::ColdStartTimeout,
+        Outcome::ColdStartFailed,
+        Outcome::HoldQueueFull,
+        Outcome::FlowDisabled,
+        Outcome::Asleep,
+        Outcome::FlowRemoved,
+        Outcome::ShuttingDown,
+        Outcome::ClientClosed,
+        Outcome::UpstreamError,
+    ];
+
+    /// The label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Proxied => "proxied",
+            Outcome::ColdStart => "cold_start",
+            Outcome::ColdStartTimeout => "cold_start_timeout",
+            Outcome::ColdStartFailed => "cold_start_failed",
+            Outcome::HoldQueueFull => "hold_queue_full",
+            Outcome::FlowDisabled => "flow_disabled",
+            Outcome::Asleep => "asleep",
+            Outcome::FlowRemoved => "flow_removed",
+            Outcome::ShuttingDown => "shutting_down",
+            Outcome::ClientClosed => "client_closed",
+            Outcome::UpstreamError => "upstream_error",
+        }
+    }
+
+    fn index(self) -> usize {
+        Outcome::ALL.iter().position(|o| *o == self).unwrap_or(0)
+    }
+}
+
+/// Upper bounds (seconds) of the duration histogram buckets.
+pub const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// A fixed-bucket histogram of durations with atomic counters.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines with `labels` (e.g. `flow="shop"`).
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Counters of one flow.
+#[derive(Debug, Default)]
+pub struct FlowMetrics {
+    requests: [AtomicU64; Outcome::ALL.len()],
+    held: AtomicI64,
+    /// How long held requests waited.
+    pub hold_duration: Histogram,
+}
+
+impl FlowMetrics {
+    /// Counts a finished request.
+    pub fn count(&self, outcome: Outcome) {
+        self.requests[outcome.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests finished with this outcome so far.
+    pub fn requests(&self, outcome: Outcome) -> u64 {
+        self.requests[outcome.index()].load(Ordering::Relaxed)
+    }
+
+    /// Requests held right now.
+    pub fn held(&self) -> i64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Admits one held request if fewer than `max` are held; the guard releases it.
+    pub fn try_hold(self: &std::sync::Arc<Self>, max: usize) -> Option<HeldGuard> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut current = self.held.load(Ordering::Relaxed);
+        loop {
+            if current >= max {
+                return None;
+            }
+            match self.held.compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(HeldGuard(self.clone())),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+/// One admitted held request; dropping it frees the slot.
+#[derive(Debug)]
+pub struct HeldGuard(std::sync::Arc<FlowMetrics>);
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes the proxy's metric families for the given flows.
+pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a FlowMetrics)> + Clone, unmatched: &'a FlowMetrics) {
+    out.push_str(
+        "# HELP leannodes_requests_total Requests answered by the proxy, by flow and outcome.\n# TYPE leannodes_requests_total counter\n",
+    );
+    for (flow, m) in flows.clone().chain(std::iter::once(("", unmatched))) {
+        for outcome in Outcome::ALL {
+            let n = m.requests(outcome);
+            if n > 0 || !flow.is_empty() {
+                let _ = writeln!(out, "leannodes_requests_total{{flow=\"{}\",outcome=\"{}\"}} {n}", escape(flow), outcome.label());
+            }
+        }
+    }
+    out.push_str("# HELP leannodes_held_requests Requests held right now while their flow wakes.\n# TYPE leannodes_held_requests gauge\n");
+    for (flow, m) in flows.clone() {
+        let _ = writeln!(out, "leannodes_held_requests{{flow=\"{}\"}} {}", escape(flow), m.held());
+    }
+    out.push_str("# HELP leannodes_hold_duration_seconds How long requests were held.\n# TYPE leannodes_hold_duration_seconds histogram\n");
+    for (flow, m) in flows {
+        m.hold_duration.render(out, "leannodes_hold_duration_seconds", &format!("flow=\"{}\"", escape(flow)));
+    }
+}
+
+/// Escapes a Prometheus label value.
+pub fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn hold_admission_is_bounded_and_released_on_drop() {
+        let m = Arc::new(FlowMetrics::default());
+        let a = m.try_hold(2).expect("first");
+        let _b = m.try_hold(2).expect("second");
+        assert!(m.try_hold(2).is_none(), "third is refused");
+        drop(a);
+        assert!(m.try_hold(2).is_some());
+    }
+
+    #[test]
+    fn histogram_renders_cumulative_buckets() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(300));
+        let mut out = String::new();
+        h.render(&mut out, "x", "flow=\"a\"");
+        assert!(out.contains("x_bucket{flow=\"a\",le=\"0.005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{flow=\"a\",le=\"0.5\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{flow=\"a\",le=\"+Inf\"} 2\n"), "{out}");
+        assert!(out.contains("x_count{flow=\"a\"} 2\n"), "{out}");
+    }
+}

@@ -1,0 +1,205 @@
+//! The route table: host and path to a flow. Built by the control side, swapped atomically (`ArcSwap`)
+//! on reload, read lock-free per request.
+//!
+//! Hosts are matched case-insensitively without port; exact hosts beat wildcards (`*.example.com`
+//! matches any host ending in `.example.com`, the longest matching suffix wins); within a host the
+//! longest path prefix wins, on segment boundaries (`/api` matches `/api` and `/api/x`, not `/apix`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use leannodes_config::{Binding, HostPattern, HostPort, Probe, Upstream, WorkloadSpec};
+use leannodes_control::FlowHandle;
+
+use crate::metrics::FlowMetrics;
+
+/// Where a matched request goes and which flow guards it.
+#[derive(Debug)]
+pub struct Route {
+    /// The flow.
+    pub flow: Arc<FlowHandle>,
+    /// The upstream address once the flow is awake.
+    pub upstream: SocketAddr,
+    /// Per-flow counters (shared across reloads for the same flow name).
+    pub metrics: Arc<FlowMetrics>,
+}
+
+/// Path prefixes of one host pattern, longest first.
+#[derive(Debug, Default, Clone)]
+struct Paths(Vec<(String, Arc<Route>)>);
+
+impl Paths {
+    fn insert(&mut self, prefix: &str, route: Arc<Route>) {
+        self.0.push((prefix.to_string(), route));
+        self.0.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    }
+
+    fn find(&self, path: &str) -> Option<&Arc<Route>> {
+        self.0.iter().find(|(prefix, _)| prefix_matches(prefix, path)).map(|(_, r)| r)
+    }
+}
+
+/// Whether `prefix` covers `path` on a segment boundary.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// An immutable snapshot of all routes.
+#[derive(Debug, Default, Clone)]
+pub struct RouteTable {
+    exact: HashMap<String, Paths>,
+    wildcard: HashMap<String, Paths>,
+    by_flow: HashMap<String, Arc<Route>>,
+}
+
+impl RouteTable {
+    /// An empty table.
+    pub fn new() -> RouteTable {
+        RouteTable::default()
+    }
+
+    /// Adds a route for each binding.
+    pub fn insert(&mut self, bindings: &[Binding], route: Arc<Route>) {
+        for binding in bindings {
+            let table = match &binding.host {
+                HostPattern::Exact(h) => self.exact.entry(h.clone()).or_default(),
+                HostPattern::Wildcard(s) => self.wildcard.entry(s.clone()).or_default(),
+            };
+            table.insert(&binding.path, route.clone());
+        }
+        self.by_flow.insert(route.flow.name().to_string(), route);
+    }
+
+    /// The route for a request's `Host` (any case, with or without port) and path.
+    pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let host = normalize_host(host);
+        if let Some(route) = self.exact.get(host.as_ref()).and_then(|p| p.find(path)) {
+            return Some(route);
+        }
+        if self.wildcard.is_empty() {
+            return None;
+        }
+        let mut rest: &str = host.as_ref();
+        while let Some((_, suffix)) = rest.split_once('.') {
+            if let Some(route) = self.wildcard.get(suffix).and_then(|p| p.find(path)) {
+                return Some(route);
+            }
+            rest = suffix;
+        }
+        None
+    }
+
+    /// The route of a flow by name.
+    pub fn flow(&self, name: &str) -> Option<&Arc<Route>> {
+        self.by_flow.get(name)
+    }
+
+    /// All routes, one per flow.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> + Clone {
+        self.by_flow.values()
+    }
+
+    /// Number of host × path bindings.
+    pub fn len(&self) -> usize {
+        self.exact.values().chain(self.wildcard.values()).map(|p| p.0.len()).sum()
+    }
+
+    /// Whether there are no bindings.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a route could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The upstream host name does not resolve.
+    #[error("flow `{flow}`: cannot resolve upstream {target}: {reason}")]
+    Resolve {
+        /// Flow name.
+        flow: String,
+        /// The host:port.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The upstream node has no address LeanNodes can reach.
+    #[error("flow `{flow}`: upstream node `{node}` has no reachable address ({reason})")]
+    NoAddress {
+        /// Flow name.
+        flow: String,
+        /// Node name.
+        node: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl RouteTable {
+    /// Builds the table for these flows. Host names are resolved here, off the request path; counters
+    /// of flows already in `previous` are kept.
+    pub async fn build(flows: &[Arc<FlowHandle>], previous: Option<&RouteTable>) -> Result<RouteTable, RouteError> {
+        let mut table = RouteTable::new();
+        for flow in flows {
+            let upstream = upstream_addr(flow).await?;
+            let metrics = previous.and_then(|p| p.flow(flow.name())).map(|r| r.metrics.clone()).unwrap_or_default();
+            table.insert(&flow.spec.bindings, Arc::new(Route { flow: flow.clone(), upstream, metrics }));
+        }
+        Ok(table)
+    }
+}
+
+/// Resolves a `host:port` (literal IPs without DNS).
+pub async fn resolve(target: &HostPort) -> Result<SocketAddr, String> {
+    if let Some(addr) = target.socket_addr() {
+        return Ok(addr);
+    }
+    tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "no addresses".to_string())
+}
+
+async fn upstream_addr(flow: &FlowHandle) -> Result<SocketAddr, RouteError> {
+    let spec = &flow.spec;
+    let target = match &spec.upstream {
+        Upstream::Address(hp) => hp.clone(),
+        Upstream::Node(i) => {
+            let node = &spec.nodes[*i];
+            let no_address = |reason| RouteError::NoAddress { flow: spec.name.clone(), node: node.name.clone(), reason };
+            let port = node.workload.port.ok_or_else(|| no_address("no port"))?;
+            match (&node.workload.spec, &node.workload.probe) {
+                (WorkloadSpec::Process(_), _) => HostPort { host: "127.0.0.1".into(), port },
+                (WorkloadSpec::External, Some(Probe::Tcp(hp))) => HostPort { host: hp.host.clone(), port },
+                (WorkloadSpec::External, _) => {
+                    return Err(no_address("external nodes serve traffic only through a literal host:port upstream or a tcp probe"));
+                }
+                (WorkloadSpec::Kubernetes { .. }, _) => return Err(no_address("Kubernetes upstreams need the Kubernetes driver")),
+            }
+        }
+    };
+    resolve(&target).await.map_err(|reason| RouteError::Resolve { flow: spec.name.clone(), target: target.to_string(), reason })
+}
+
+/// Lower-cases and strips the port and a trailing dot, allocating only when needed.
+fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
+    let host = match host.rsplit_once(':') {
+        // Keep IPv6 literals (`[::1]:8080` → `[::1]`).
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
+        _ => host,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Running the proxy: a pingora `Server` with one proxy service (HTTP/1.1 and h2c) on every listener,
+//! started only after every address was checked to bind (pingora only logs bind failures), stopped by a
+//! signal the caller controls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use tokio::sync::watch;
+
+use crate::service::{LeanProxy, ProxyState};
+
+/// How the proxy server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Proxy listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads (default: all cores).
+    pub threads: usize,
+    /// Grace period after a graceful shutdown signal, for in-flight requests to finish.
+    pub grace: Duration,
+}
+
+/// Errors starting the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener address cannot be bound.
+    #[error("cannot listen on {addr}: {source} (is another process using it?)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The proxy tier, ready to run.
+pub struct ProxyServer {
+    server: Server,
+    trigger: watch::Sender<Option<ShutdownSignal>>,
+}
+
+impl std::fmt::Debug for ProxyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyServer").finish_non_exhaustive()
+    }
+}
+
+/// Hands pingora the shutdown decided by the owner of a [`ShutdownHandle`].
+struct Signal(watch::Receiver<Option<ShutdownSignal>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for Signal {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut rx = self.0.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(signal) => match *signal {
+                Some(ShutdownSignal::GracefulTerminate) => ShutdownSignal::GracefulTerminate,
+                Some(ShutdownSignal::GracefulUpgrade) => ShutdownSignal::GracefulUpgrade,
+                _ => ShutdownSignal::FastShutdown,
+            },
+            Err(_) => ShutdownSignal::FastShutdown,
+        }
+    }
+}
+
+/// Stops a running [`ProxyServer`].
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(watch::Sender<Option<ShutdownSignal>>);
+
+impl ShutdownHandle {
+    /// Graceful: listeners close, in-flight requests get the grace period.
+    pub fn graceful(&self) {
+        self.0.send_replace(Some(ShutdownSignal::GracefulTerminate));
+    }
+
+    /// Immediate.
+    pub fn fast(&self) {
+        self.0.send_replace(Some(ShutdownSignal::FastShutdown));
+    }
+}
+
+impl ProxyServer {
+    /// Checks that every listener binds, then builds the server.
+    pub fn new(state: Arc<ProxyState>, options: &ServerOptions) -> Result<ProxyServer, ServerError> {
+        for addr in &options.listen {
+            std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr: *addr, source })?;
+        }
+        let mut conf = ServerConf::default();
+        conf.threads = options.threads.max(1);
+        conf.grace_period_seconds = Some(options.grace.as_secs());
+        conf.graceful_shutdown_timeout_seconds = Some(1);
+        let run_dir = std::env::temp_dir();
+        conf.pid_file = run_dir.join(format!("leannodes-{}.pid", std::process::id())).display().to_string();
+        conf.upgrade_sock = run_dir.join(format!("leannodes-{}-upgrade.sock", std::process::id())).display().to_string();
+        let mut server = Server::new_with_opt_and_conf(None, conf);
+        server.bootstrap();
+        let mut http = HttpServerOptions::default();
+        http.h2c = true;
+        let mut service = pingora::proxy::ProxyServiceBuilder::new(&server.configuration, LeanProxy::new(state))
+            .name("leannodes-proxy")
+            .server_options(http)
+            .build();
+        for addr in &options.listen {
+            service.add_tcp(&addr.to_string());
+        }
+        service.threads = Some(options.threads.max(1));
+        server.add_service(service);
+        let (trigger, _) = watch::channel(None);
+        Ok(ProxyServer { server, trigger })
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.trigger.clone())
+    }
+
+    /// Execution phases of the server (to learn when listeners closed).
+    pub fn phases(&self) -> tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase> {
+        self.server.watch_execution_phase()
+    }
+
+    /// Runs until the shutdown handle fires. Blocks the calling thread, which must not be inside a tokio
+    /// runtime.
+    pub fn run(self) {
+        let signal = Signal(self.trigger.subscribe());
+        self.server.run(RunArgs { shutdown_signal: Box::new(signal) });
+    }
+}

@@ -1,0 +1,592 @@
+//! The `ProxyHttp` implementation: classify, hold in `request_filter`, proxy, log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use leannodes_control::{Controller, FlowHandle, FlowState, FlowStatus, Trigger, WakeError};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
+use crate::metrics::{FlowMetrics, HeldGuard, Outcome};
+use crate::routes::{Route, RouteTable};
+
+/// Upstream timeouts, always set (pingora defaults to none).
+#[derive(Debug, Clone)]
+pub struct UpstreamTimeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Between reads of the response (not applied to upgraded connections).
+    pub read: Duration,
+    /// Between writes of the request.
+    pub write: Duration,
+    /// Idle pooled connection lifetime.
+    pub idle: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(60),
+            write: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared state of the proxy tier: the current routes, the controller, shutdown.
+pub struct ProxyState {
+    /// The route snapshot (swapped whole on reload).
+    pub routes: ArcSwap<RouteTable>,
+    /// Pass-through target for unmatched hosts.
+    pub default_upstream: ArcSwap<Option<SocketAddr>>,
+    /// The control plane.
+    pub controller: Arc<Controller>,
+    /// Set when the server shuts down: held requests are answered at once.
+    pub shutdown: watch::Sender<bool>,
+    /// Counters for requests that match no flow.
+    pub unmatched: FlowMetrics,
+    /// Upstream timeouts.
+    pub timeouts: UpstreamTimeouts,
+    in_flight: AtomicUsize,
+}
+
+impl std::fmt::Debug for ProxyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState").field("in_flight", &self.in_flight()).finish_non_exhaustive()
+    }
+}
+
+impl ProxyState {
+    /// State for these routes.
+    pub fn new(
+        controller: Arc<Controller>,
+        routes: RouteTable,
+        default_upstream: Option<SocketAddr>,
+        timeouts: UpstreamTimeouts,
+    ) -> ProxyState {
+        ProxyState {
+            routes: ArcSwap::from_pointee(routes),
+            default_upstream: ArcSwap::from_pointee(default_upstream),
+            controller,
+            shutdown: watch::channel(false).0,
+            unmatched: FlowMetrics::default(),
+            timeouts,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Requests being handled now (held or proxied).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Answers every held request with 503 and refuses new holds.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight(Arc<ProxyState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The LeanNodes proxy.
+#[derive(Debug, Clone)]
+pub struct LeanProxy {
+    state: Arc<ProxyState>,
+}
+
+impl LeanProxy {
+    /// A proxy over this state.
+    pub fn new(state: Arc<ProxyState>) -> LeanProxy {
+        LeanProxy { state }
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    route: Option<Arc<Route>>,
+    upstream: Option<SocketAddr>,
+    /// Activity is recorded for this request (not for `ignore`d ones).
+    counts: bool,
+    /// Milliseconds the request was held, when it was.
+    held_ms: Option<u64>,
+    /// When the hold budget ends (retries of a refused connect stay inside it).
+    deadline: Option<Instant>,
+    connect_failures: u32,
+    outcome: Option<Outcome>,
+    client_closed: bool,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    fn flow_name(&self) -> &str {
+        self.route.as_ref().map_or("-", |r| r.flow.name())
+    }
+}
+
+fn host_of(session: &Session) -> String {
+    let req = session.req_header();
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.host().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Retry-After (seconds) for a failed wake: the remaining backoff, at least 1.
+fn retry_after_failed(status: &FlowStatus) -> u64 {
+    status.retry_at.and_then(|at| at.checked_duration_since(Instant::now())).map_or(1, |d| d.as_secs() + 1)
+}
+
+/// Retry-After (seconds) while a wake is still running.
+const RETRY_AFTER_WAKING: u64 = 5;
+
+impl LeanProxy {
+    /// Serves `/.well-known/leannodes/flows/{flow}` (JSON) and `…/events` (SSE) for flows bound to this
+    /// host. Returns whether the request was one of those.
+    async fn serve_status(&self, session: &mut Session, host: &str, path: &str) -> Result<bool> {
+        let Some(rest) = path.strip_prefix(STATUS_PREFIX) else { return Ok(false) };
+        let rest = rest.strip_prefix("/flows/").unwrap_or_default();
+        let (name, events) = match rest.strip_suffix("/events") {
+            Some(name) => (name, true),
+            None => (rest, false),
+        };
+        let routes = self.state.routes.load_full();
+        // Only flows reachable through this host are described here.
+        let route = routes.flow(name).filter(|r| {
+            routes.find(host, "/").is_some_and(|h| Arc::ptr_eq(h, r))
+                || r.flow.spec.bindings.iter().any(|b| routes.find(host, &b.path).is_some_and(|h| Arc::ptr_eq(h, r)))
+        });
+        let Some(route) = route.cloned() else {
+            answer::json_error(session, 404, "no_flow", None, "no such flow on this host", None, json!({})).await?;
+            return Ok(true);
+        };
+        let flow = &route.flow;
+        if !events {
+            let status = flow.status();
+            let body = LiveStatus::new(flow, &status, 0).to_json();
+            answer::respond(session, 200, "application/json", &[], Bytes::from(body)).await?;
+            return Ok(true);
+        }
+        let mut h = ResponseHeader::build(200, Some(3))?;
+        h.insert_header("content-type", "text/event-stream")?;
+        h.insert_header("cache-control", "no-store")?;
+        h.insert_header("x-accel-buffering", "no")?;
+        session.write_response_header(Box::new(h), false).await?;
+        let mut rx = flow.subscribe();
+        let mut shutdown = self.state.shutdown.subscribe();
+        loop {
+            let status = rx.borrow_and_update().clone();
+            let data = format!("event: status\ndata: {}\n\n", LiveStatus::new(flow, &status, 0).to_json());
+            session.write_response_body(Some(Bytes::from(data)), false).await?;
+            if status.removed || status.state == FlowState::Awake {
+                break;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep(Duration::from_secs(15)) => {
+                    session.write_response_body(Some(Bytes::from_static(b": keep-alive\n\n")), false).await?;
+                }
+                () = shutting_down(&mut shutdown) => break,
+            }
+        }
+        session.write_response_body(None, true).await?;
+        Ok(true)
+    }
+
+    /// Holds the request until its flow is awake, or answers it. Returns `true` when answered.
+    async fn hold(&self, session: &mut Session, ctx: &mut RequestCtx, route: &Arc<Route>) -> Result<bool> {
+        let flow = route.flow.clone();
+        let client = Client::of(session.req_header());
+        let Some(_held): Option<HeldGuard> = route.metrics.try_hold(flow.spec.max_held.get()) else {
+            ctx.outcome = Some(Outcome::HoldQueueFull);
+            answer::json_error(
+                session,
+                503,
+                "hold_queue_full",
+                Some(flow.name()),
+                "too many requests are waiting for this flow to wake",
+                Some(2),
+                json!({}),
+            )
+            .await?;
+            return Ok(true);
+        };
+        let started = Instant::now();
+        let budget = if client == Client::Browser { flow.spec.fast_hold.min(flow.spec.hold_timeout) } else { flow.spec.hold_timeout };
+        let deadline = started + budget;
+        ctx.deadline = Some(started + flow.spec.hold_timeout);
+        let mut flow = flow;
+        let mut rx = match self.state.controller.wake_flow(&flow, Trigger::Request) {
+            Ok(rx) => rx,
+            Err(WakeError::Disabled(_) | WakeError::UnknownFlow(_)) => return self.disabled(session, ctx, &flow).await,
+        };
+        let mut shutdown = self.state.shutdown.subscribe();
+        let no_body = !session.declares_body();
+        loop {
+            let settled = tokio::select! {
+                s = settled(&mut rx) => s,
+                () = tokio::time::sleep_until(deadline) => None,
+                () = shutting_down(&mut shutdown) => {
+                    ctx.outcome = Some(Outcome::ShuttingDown);
+                    answer::json_error(session, 503, "shutting_down", Some(flow.name()), "LeanNodes is shutting down; retry shortly", Some(2), json!({})).await?;
+                    return Ok(true);
+                }
+                () = client_gone(session, no_body) => {
+                    ctx.client_closed = true;
+                    ctx.outcome = Some(Outcome::ClientClosed);
+                    // The wake goes on without this client.
+                    return Err(Error::explain(ErrorType::ConnectionClosed, "client closed the connection while held"));
+                }
+            };
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match settled {
+                Some(status) if status.removed => {
+                    // Replaced by a reload: continue on the new flow of the same name, if any.
+                    match self.state.routes.load().flow(flow.name()).filter(|r| !Arc::ptr_eq(&r.flow, &flow)).cloned() {
+                        Some(next) => {
+                            flow = next.flow.clone();
+                            ctx.upstream = Some(next.upstream);
+                            ctx.route = Some(next);
+                            rx = match self.state.controller.wake_flow(&flow, Trigger::Request) {
+                                Ok(rx) => rx,
+                                Err(_) => return self.disabled(session, ctx, &flow).await,
+                            };
+                            continue;
+                        }
+                        None => {
+                            ctx.outcome = Some(Outcome::FlowRemoved);
+                            answer::json_error(
+                                session,
+                                503,
+                                "flow_removed",
+                                Some(flow.name()),
+                                "the flow was removed from the configuration",
+                                Some(RETRY_AFTER_WAKING),
+                                json!({}),
+                            )
+                            .await?;
+                            return Ok(true);
+                        }
+                    }
+                }
+                Some(status) if status.state == FlowState::Awake => {
+                    ctx.held_ms = Some(waited_ms);
+                    route.metrics.hold_duration.observe(started.elapsed());
+                    return Ok(false);
+                }
+                Some(status) => {
+                    ctx.outcome = Some(Outcome::ColdStartFailed);
+                    route.metrics.hold_duration.observe(started.elapsed());
+                    let failure = status.failure.clone();
+                    let message = failure.as_ref().map_or_else(|| "the flow failed to wake".to_string(), |f| f.message.clone());
+                    match client {
+                        Client::Grpc => answer::grpc_unavailable(session, &format!("cold start failed: {message}")).await?,
+                        Client::Browser => answer::warmup_page(session, &flow, &status, waited_ms, retry_after_failed(&status)).await?,
+                        Client::Api => {
+                            let extra = json!({
+                                "node": failure.as_ref().map(|f| f.node.clone()),
+                                "reason": failure.as_ref().map(|f| f.reason.clone()),
+                                "waited_ms": waited_ms,
+                                "nodes": answer::nodes_json(&status),
+                            });
+                            answer::json_error(
+                                session,
+                                503,
+                                "cold_start_failed",
+                                Some(flow.name()),
+                                &message,
+                                Some(retry_after_failed(&status)),
+                                extra,
+                            )
+                            .await?
+                        }
+                    }
+                    return Ok(true);
+                }
+                None => {
+                    ctx.outcome = Some(Outcome::ColdStartTimeout);
+                    route.metrics.hold_duration.observe(started.elapsed());
+                    let status = flow.status();
+                    match client {
+                        Client::Browser => answer::warmup_page(session, &flow, &status, waited_ms, RETRY_AFTER_WAKING).await?,
+                        Client::Grpc => {
+                            answer::grpc_unavailable(session, &format!("flow `{}` is still waking after {waited_ms} ms", flow.name()))
+                                .await?
+                        }
+                        Client::Api => {
+                            let extra = json!({ "waited_ms": waited_ms, "nodes": answer::nodes_json(&status) });
+                            answer::json_error(
+                                session,
+                                503,
+                                "cold_start_timeout",
+                                Some(flow.name()),
+                                "the flow did not wake within the hold budget; the wake continues",
+                                Some(RETRY_AFTER_WAKING),
+                                extra,
+                            )
+                            .await?
+                        }
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    async fn disabled(&self, session: &mut Session, ctx: &mut RequestCtx, flow: &FlowHandle) -> Result<bool> {
+        ctx.outcome = Some(Outcome::FlowDisabled);
+        answer::json_error(session, 503, "flow_disabled", Some(flow.name()), "this flow is disabled", None, json!({})).await?;
+        Ok(true)
+    }
+}
+
+/// Small helpers on the downstream session.
+trait BodyExpectation {
+    /// Whether the request declares a body (content-length > 0 or chunked).
+    fn declares_body(&self) -> bool;
+}
+
+impl BodyExpectation for Session {
+    fn declares_body(&self) -> bool {
+        let h = &self.req_header().headers;
+        h.contains_key(http::header::TRANSFER_ENCODING)
+            || h.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+    }
+}
+
+/// Resolves once shutdown has begun.
+async fn shutting_down(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The first settled status (awake, failed or removed); `None` if the flow's channel closed.
+async fn settled(rx: &mut watch::Receiver<FlowStatus>) -> Option<FlowStatus> {
+    rx.wait_for(FlowStatus::is_settled).await.ok().map(|s| s.clone())
+}
+
+/// Resolves when the client has gone away (HTTP/2 stream reset or closed; HTTP/1 FIN on a request
+/// without a body). Pending forever when that cannot be observed.
+async fn client_gone(session: &mut Session, no_body: bool) {
+    let downstream = session.as_downstream_mut();
+    if let Some(idle) = downstream.watch_h2_stream_close() {
+        let _ = idle.await;
+        return;
+    }
+    if no_body && !downstream.is_upgrade_req() {
+        if downstream.read_body_or_idle(true).await.is_err() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+#[async_trait]
+impl ProxyHttp for LeanProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.state.in_flight.fetch_add(1, Ordering::Relaxed);
+        RequestCtx {
+            route: None,
+            upstream: None,
+            counts: false,
+            held_ms: None,
+            deadline: None,
+            connect_failures: 0,
+            outcome: None,
+            client_closed: false,
+            _in_flight: InFlight(self.state.clone()),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let host = host_of(session);
+        let path = session.req_header().uri.path().to_string();
+        if path.starts_with(STATUS_PREFIX) {
+            return self.serve_status(session, &host, &path).await;
+        }
+        let Some(route) = self.state.routes.load().find(&host, &path).cloned() else {
+            if let Some(addr) = **self.state.default_upstream.load() {
+                ctx.upstream = Some(addr);
+                ctx.outcome = Some(Outcome::Proxied);
+                return Ok(false);
+            }
+            self.state.unmatched.count(Outcome::Proxied);
+            answer::json_error(session, 404, "no_flow", None, &format!("no flow serves host `{host}` and path `{path}`"), None, json!({}))
+                .await?;
+            return Ok(true);
+        };
+        ctx.upstream = Some(route.upstream);
+        ctx.route = Some(route.clone());
+        let flow = &route.flow;
+        if flow.is_disabled() {
+            return self.disabled(session, ctx, flow).await;
+        }
+        let user_agent = session.req_header().headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+        if !flow.spec.ignore.is_empty() && flow.spec.ignore.matches(user_agent, &path) {
+            if flow.state() == FlowState::Awake {
+                return Ok(false);
+            }
+            ctx.outcome = Some(Outcome::Asleep);
+            answer::json_error(
+                session,
+                503,
+                "asleep",
+                Some(flow.name()),
+                "the flow is asleep and this request does not wake it",
+                Some(RETRY_AFTER_WAKING),
+                json!({}),
+            )
+            .await?;
+            return Ok(true);
+        }
+        ctx.counts = true;
+        flow.activity.record();
+        if flow.state() == FlowState::Awake {
+            return Ok(false);
+        }
+        self.hold(session, ctx, &route).await
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let addr = ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?;
+        if ctx.connect_failures > 0 {
+            // A refused connect right after "ready": back off briefly, within the hold budget.
+            let pause = Duration::from_millis(20u64 << ctx.connect_failures.min(4));
+            tokio::time::sleep(pause).await;
+        }
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        let t = &self.state.timeouts;
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.total_connection_timeout = Some(t.connect);
+        peer.options.write_timeout = Some(t.write);
+        peer.options.idle_timeout = Some(t.idle);
+        // Upgraded connections (WebSocket) may be silent for long; other responses get the read timeout.
+        peer.options.read_timeout = if session.is_upgrade_req() { None } else { Some(t.read) };
+        if Client::of(session.req_header()) == Client::Grpc {
+            peer.options.set_http_version(2, 2);
+        }
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        let within_budget = ctx.deadline.is_some_and(|d| Instant::now() < d) || ctx.connect_failures < 3;
+        if matches!(e.etype(), ErrorType::ConnectRefused | ErrorType::ConnectTimedout | ErrorType::ConnectError)
+            && within_budget
+            && ctx.connect_failures < 20
+        {
+            ctx.connect_failures += 1;
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn request_body_filter(&self, _session: &mut Session, _body: &mut Option<Bytes>, _end: bool, ctx: &mut RequestCtx) -> Result<()> {
+        if ctx.counts {
+            if let Some(route) = &ctx.route {
+                route.flow.activity.record();
+            }
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if ctx.counts {
+            if let Some(route) = &ctx.route {
+                route.flow.activity.record();
+            }
+        }
+        Ok(None)
+    }
+
+    async fn response_filter(&self, _session: &mut Session, upstream_response: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some(ms) = ctx.held_ms {
+            upstream_response.insert_header("x-leannodes-cold-start", ms.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let written = session.as_downstream().response_written().map(|r| r.status.as_u16());
+        let status = if ctx.client_closed { 499 } else { written.unwrap_or(0) };
+        let outcome = ctx.outcome.unwrap_or(match (e, ctx.held_ms) {
+            (Some(_), _) if written.is_none() || written == Some(502) => Outcome::UpstreamError,
+            (_, Some(_)) => Outcome::ColdStart,
+            _ => Outcome::Proxied,
+        });
+        if let Some(route) = &ctx.route {
+            route.metrics.count(outcome);
+            if ctx.counts {
+                route.flow.activity.record();
+            }
+        } else if ctx.upstream.is_some() {
+            self.state.unmatched.count(outcome);
+        }
+        let req = session.req_header();
+        tracing::info!(
+            target: "leannodes::access",
+            flow = ctx.flow_name(),
+            method = %req.method,
+            host = %host_of(session),
+            path = %req.uri.path(),
+            status,
+            outcome = outcome.label(),
+            held_ms = ctx.held_ms.unwrap_or(0),
+            upstream = %ctx.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            error = %e.map_or_else(String::new, |e| e.to_string()),
+        );
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+        ctx.client_closed
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> pingora::proxy::FailToProxy
+    where
+        RequestCtx: Send + Sync,
+    {
+        if ctx.client_closed {
+            return pingora::proxy::FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ if e.esource() == &ErrorSource::Upstream => 502,
+            ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => 0,
+            _ => 500,
+        };
+        if code > 0 && session.as_downstream().response_written().is_none() {
+            let message = format!("upstream {}: {}", ctx.upstream.map_or_else(|| "-".into(), |a| a.to_string()), e.etype().as_str());
+            let error = if code == 502 { "upstream_error" } else { "internal_error" };
+            let _ = answer::json_error(session, code, error, ctx.route.as_ref().map(|r| r.flow.name()), &message, None, json!({})).await;
+        }
+        pingora::proxy::FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+}

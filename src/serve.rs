@@ -1,0 +1,165 @@
+//! `leannodes serve`: the proxy tier (pingora, on its own runtimes), the control plane and the admin API
+//! (on the control runtime), hot reload, and graceful shutdown.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use leannodes_config::{Config, LoadError};
+use leannodes_control::{Controller, ControllerOptions};
+use leannodes_drivers::{Drivers, ProcessDriver};
+use leannodes_proxy::{ProxyServer, ProxyState, RouteTable, ServerOptions, ShutdownHandle, UpstreamTimeouts};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin::{self, Admin, ReloadStatus};
+
+/// Runs the server until SIGTERM/SIGINT. Must not be called inside a tokio runtime.
+pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match leannodes_config::load_file(config_path) {
+        Ok(c) => c,
+        Err(LoadError::Invalid(d)) => {
+            eprint!("{d}");
+            anyhow::bail!("{} problem(s) in {}; nothing started", d.items.len(), config_path.display());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let admin_listener = std::net::TcpListener::bind(config.server.admin_listen)
+        .with_context(|| format!("cannot listen on admin address {} (is another process using it?)", config.server.admin_listen))?;
+    admin_listener.set_nonblocking(true)?;
+    let control = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("leannodes-control").enable_all().build()?;
+    let (admin, state) = control.block_on(start_control(&config, config_path))?;
+    let options = ServerOptions {
+        listen: config.server.listen.clone(),
+        threads: config.server.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        grace: config.server.shutdown_grace,
+    };
+    let server = ProxyServer::new(state.clone(), &options)?;
+    let shutdown = server.shutdown_handle();
+    control.spawn(serve_admin(admin_listener, admin.clone()));
+    control.spawn(watch_config(admin.clone(), config_path.to_path_buf()));
+    control.spawn(handle_signals(admin.clone(), shutdown, config.server.shutdown_grace));
+    tracing::info!(listen = ?options.listen, admin = %config.server.admin_listen, threads = options.threads, flows = config.flows.len(), "leannodes serving");
+    server.run();
+    control.block_on(admin.controller.shutdown());
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(Arc<Admin>, Arc<ProxyState>)> {
+    let store = leannodes_store::open(&config.server.store).await?;
+    let controller =
+        Arc::new(Controller::start(config, Drivers::local(ProcessDriver::default()), store, ControllerOptions::default()).await?);
+    let flows: Vec<_> = config.flows.iter().filter_map(|f| controller.flow(&f.name)).collect();
+    let routes = RouteTable::build(&flows, None).await?;
+    let default_upstream = match &config.server.default_upstream {
+        Some(hp) => Some(leannodes_proxy::resolve(hp).await.map_err(|e| anyhow::anyhow!("cannot resolve default_upstream {hp}: {e}"))?),
+        None => None,
+    };
+    let state = Arc::new(ProxyState::new(controller.clone(), routes, default_upstream, UpstreamTimeouts::default()));
+    let admin = Admin::new(controller, state.clone(), config_path.display().to_string());
+    Ok((admin, state))
+}
+
+async fn serve_admin(listener: std::net::TcpListener, admin: Arc<Admin>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("admin listener: {e}");
+            return;
+        }
+    };
+    if let Err(e) = axum::serve(listener, admin::router(admin)).await {
+        tracing::error!("admin server stopped: {e}");
+    }
+}
+
+/// Applies the config file again. An invalid file keeps the running configuration.
+pub(crate) async fn reload(admin: &Admin) {
+    let path = Path::new(&admin.config_path);
+    let at_ms = crate::unix_ms();
+    let config = match leannodes_config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            let errors: Vec<String> = match &e {
+                LoadError::Invalid(d) => d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect(),
+                other => vec![other.to_string()],
+            };
+            for line in &errors {
+                tracing::error!("reload rejected: {line}");
+            }
+            admin.set_reload(ReloadStatus { ok: false, at_ms, errors });
+            return;
+        }
+    };
+    let proxy = &admin.proxy;
+    let reload = admin.controller.apply(&config);
+    let flows: Vec<_> = config.flows.iter().filter_map(|f| admin.controller.flow(&f.name)).collect();
+    let routes = match RouteTable::build(&flows, Some(&proxy.routes.load())).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The controller already holds the new flows; routes keep pointing at the old handles, which
+            // stay valid, so nothing is dropped. The next good reload fixes both.
+            tracing::error!("reload: {e}");
+            admin.set_reload(ReloadStatus { ok: false, at_ms, errors: vec![e.to_string()] });
+            return;
+        }
+    };
+    let default_upstream = match &config.server.default_upstream {
+        Some(hp) => leannodes_proxy::resolve(hp).await.ok(),
+        None => None,
+    };
+    proxy.routes.store(Arc::new(routes));
+    proxy.default_upstream.store(Arc::new(default_upstream));
+    let removed = reload.removed();
+    tracing::info!(changed = ?reload.added, removed = ?removed, "configuration reloaded");
+    reload.finish();
+    admin.set_reload(ReloadStatus { ok: true, at_ms, errors: vec![] });
+}
+
+/// Reloads when the config file changes (modification time or size), checked twice a second.
+async fn watch_config(admin: Arc<Admin>, path: PathBuf) {
+    let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now != last && now.is_some() {
+            last = now;
+            reload(&admin).await;
+        }
+    }
+}
+
+/// SIGHUP reloads; SIGTERM and SIGINT shut down gracefully: held requests are answered at once, the
+/// listeners close, in-flight requests get the grace period, process nodes are stopped.
+async fn handle_signals(admin: Arc<Admin>, server: ShutdownHandle, grace: Duration) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&admin).await,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!(grace = ?grace, "shutting down");
+    admin.proxy.begin_shutdown();
+    server.graceful();
+    // Pingora waits out the whole grace period; when nothing is in flight any more there is no reason to.
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if admin.proxy.in_flight() == 0 {
+            admin.controller.shutdown().await;
+            tracing::info!("stopped");
+            std::process::exit(0);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
