@@ -80,9 +80,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let addr = SocketAddr::new(args.host, args.port);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         println!("{name} listening on {addr}");
-        let app = Router::new().route("/ws", any(websocket)).fallback(any(move |method: Method, uri: Uri| {
+        let app = Router::new().route("/ws", any(websocket)).fallback(any(move |method: Method, uri: Uri, body: axum::body::Bytes| {
             let name = name.clone();
-            async move { format!("{name} {method} {}\n", uri.path_and_query().map_or("/", |p| p.as_str())) }
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                if body.is_empty() { format!("{name} {method} {path}\n") } else { format!("{name} {method} {path} {} bytes\n", body.len()) }
+            }
         }));
         axum::serve(listener, app).await.context("serving")?;
         anyhow::Ok(())

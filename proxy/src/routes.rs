@@ -32,7 +32,7 @@ struct Paths(Vec<(String, Arc<Route>)>);
 impl Paths {
     fn insert(&mut self, prefix: &str, route: Arc<Route>) {
         self.0.push((prefix.to_string(), route));
-        self.0.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.0.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
     }
 
     fn find(&self, path: &str) -> Option<&Arc<Route>> {

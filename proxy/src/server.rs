@@ -87,6 +87,8 @@ impl ShutdownHandle {
 
 impl ProxyServer {
     /// Checks that every listener binds, then builds the server.
+    // `ServerConf` and `HttpServerOptions` are `#[non_exhaustive]`-style structs built from `default()`.
+    #[allow(clippy::field_reassign_with_default)]
     pub fn new(state: Arc<ProxyState>, options: &ServerOptions) -> Result<ProxyServer, ServerError> {
         for addr in &options.listen {
             std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr: *addr, source })?;

@@ -394,10 +394,8 @@ async fn client_gone(session: &mut Session, no_body: bool) {
         let _ = idle.await;
         return;
     }
-    if no_body && !downstream.is_upgrade_req() {
-        if downstream.read_body_or_idle(true).await.is_err() {
-            return;
-        }
+    if no_body && !downstream.is_upgrade_req() && downstream.read_body_or_idle(true).await.is_err() {
+        return;
     }
     std::future::pending::<()>().await;
 }

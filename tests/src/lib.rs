@@ -172,3 +172,153 @@ pub fn toml_list(items: &[String]) -> String {
 pub fn workdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("leannodes-test-").tempdir().expect("temp dir")
 }
+
+/// A running `leannodes serve` process with its own ports, folder and log.
+#[derive(Debug)]
+pub struct Serve {
+    child: std::process::Child,
+    /// Proxy listener.
+    pub proxy: SocketAddr,
+    /// Admin listener.
+    pub admin: SocketAddr,
+    /// The config file.
+    pub config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    header: String,
+}
+
+impl Serve {
+    /// Writes `[server]` (fresh ports, SQLite in `dir`, 1 thread, short grace) plus `body` (flows) and starts
+    /// `leannodes serve`; returns once the admin API answers. `server_extra` lines go into `[server]`.
+    pub fn start(bin: &str, dir: &Path, server_extra: &str, body: &str) -> Serve {
+        let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let header = format!(
+            "[server]\nlisten = [\"{proxy}\"]\nadmin_listen = \"{admin}\"\nstore = \"sqlite://state.db\"\nthreads = 1\nshutdown_grace = \"3s\"\n{server_extra}\n"
+        );
+        let config = dir.join("leannodes.toml");
+        std::fs::write(&config, format!("{header}{body}")).expect("write config");
+        let log = dir.join("serve.log");
+        let child = std::process::Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("LEANNODES_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start leannodes serve");
+        let mut serve = Serve { child, proxy, admin, config, log, header };
+        let deadline = std::time::Instant::now() + patience();
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("leannodes serve exited with {status}:\n{}", serve.log());
+            }
+            if http_get(admin, "/healthz").is_some_and(|(code, _)| code == 200) && std::net::TcpStream::connect(proxy).is_ok() {
+                return serve;
+            }
+            assert!(std::time::Instant::now() < deadline, "leannodes serve did not come up:\n{}", serve.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `http://PROXY{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
+    }
+
+    /// `http://ADMIN{path}`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// Replaces the flows in the config file (the `[server]` table stays).
+    pub fn rewrite(&self, body: &str) {
+        let tmp = self.config.with_extension("tmp");
+        std::fs::write(&tmp, format!("{}{body}", self.header)).expect("write config");
+        std::fs::rename(&tmp, &self.config).expect("replace config");
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or_default()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: i32) {
+        // kill(1) keeps this crate free of unsafe code.
+        let _ = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
+    }
+
+    /// Waits for the process to exit (up to the patience).
+    pub fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + patience();
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(15);
+            if self.wait().is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 GET (status and body), for readiness checks without a client library.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// A minimal WebSocket client: handshake on `path`, send one text message, return the echoed text and
+/// the handshake response head.
+pub fn websocket_echo(addr: SocketAddr, host: &str, path: &str, message: &str) -> std::io::Result<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(patience()))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    // One masked text frame (payload < 126 bytes).
+    let payload = message.as_bytes();
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | u8::try_from(payload.len()).unwrap_or(125)];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame)?;
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header)?;
+    let mut data = vec![0u8; usize::from(header[1] & 0x7f)];
+    stream.read_exact(&mut data)?;
+    Ok((String::from_utf8_lossy(&data).into_owned(), head))
+}
