@@ -34,6 +34,9 @@ pub(crate) struct Args {
     /// Append `UNIX_MILLIS NAME PID` to this file on SIGTERM, then exit (lets tests see stop order).
     #[arg(long)]
     stop_log: Option<PathBuf>,
+    /// Append `UNIX_MICROS NAME PID` to this file the moment the listener is bound (benchmarks).
+    #[arg(long)]
+    listen_log: Option<PathBuf>,
     /// Exit after this long (humantime; "0s" exits before ever listening).
     #[arg(long, value_parser = humantime::parse_duration, requires = "exit_code")]
     exit_after: Option<Duration>,
@@ -79,6 +82,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(args.startup_delay).await;
         let addr = SocketAddr::new(args.host, args.port);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        if let Some(path) = &args.listen_log {
+            let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            file.write_all(format!("{micros} {name} {}\n", std::process::id()).as_bytes())?;
+        }
         println!("{name} listening on {addr}");
         let app = Router::new().route("/ws", any(websocket)).fallback(any(move |method: Method, uri: Uri, body: axum::body::Bytes| {
             let name = name.clone();

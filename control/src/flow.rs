@@ -203,6 +203,12 @@ impl FlowHandle {
         }
     }
 
+    /// Sets the state directly, bypassing the controller (benchmarks of the release path only).
+    #[doc(hidden)]
+    pub fn set_state_for_bench(&self, state: FlowState) {
+        self.status.send_modify(|s| s.state = state);
+    }
+
     /// The flow's name.
     pub fn name(&self) -> &str {
         &self.spec.name

@@ -11,10 +11,16 @@ use crate::{Failure, Readiness};
 
 /// Longest a single probe attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-/// First pause between attempts; it grows by half each time up to [`MAX_INTERVAL`].
-pub const FIRST_INTERVAL: Duration = Duration::from_millis(10);
-/// Longest pause between attempts.
-pub const MAX_INTERVAL: Duration = Duration::from_millis(250);
+/// Pauses between attempts: the first, then growing by half each time up to the last. TCP probes are
+/// one cheap connect, so they run often (a ready port is seen within ~5 ms); HTTP and exec probes cost
+/// more and back off further.
+pub fn intervals(probe: &Probe) -> (Duration, Duration) {
+    match probe {
+        Probe::Tcp(_) => (Duration::from_millis(1), Duration::from_millis(5)),
+        Probe::Http(_) => (Duration::from_millis(10), Duration::from_millis(100)),
+        Probe::Exec(_) => (Duration::from_millis(50), Duration::from_millis(500)),
+    }
+}
 
 /// Runs one probe attempt: `Ok` when ready, else what was seen.
 pub async fn check(probe: &Probe) -> Result<(), String> {
@@ -98,10 +104,12 @@ pub fn until_ready(probe: Option<Probe>, failed: Option<watch::Receiver<Option<F
         probe: Option<Probe>,
         failed: Option<watch::Receiver<Option<Failure>>>,
         interval: Duration,
+        max_interval: Duration,
         last_detail: Option<String>,
         done: bool,
     }
-    let state = State { probe, failed, interval: FIRST_INTERVAL, last_detail: None, done: false };
+    let (first, max_interval) = probe.as_ref().map_or((Duration::from_millis(10), Duration::from_millis(100)), intervals);
+    let state = State { probe, failed, interval: first, max_interval, last_detail: None, done: false };
     stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -128,7 +136,7 @@ pub fn until_ready(probe: Option<Probe>, failed: Option<watch::Receiver<Option<F
                 Err(detail) => {
                     let fresh = s.last_detail.as_deref() != Some(detail.as_str());
                     let pause = s.interval;
-                    s.interval = (s.interval * 3 / 2).min(MAX_INTERVAL);
+                    s.interval = (s.interval * 3 / 2).min(s.max_interval);
                     wait_or_fail(&mut s.failed, pause).await;
                     if fresh {
                         s.last_detail = Some(detail.clone());

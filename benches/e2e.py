@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of LeanNodes against nginx and direct-to-backend, in one run.
+
+Measures, on loopback with the release binary:
+  1. warm-path throughput and latency (wrk: RPS, p50, p99) for direct-to-backend, nginx -> backend and
+     LeanNodes -> backend, interleaving rounds so drift hits all three alike; prints the ratios;
+  2. cold-start release latency: backend listening -> first byte of the held response at the client;
+  3. memory per held request: RSS delta of `leannodes serve` while holding N requests, divided by N.
+
+Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--markdown]
+Needs: target/release/leannodes, nginx and wrk (scripts/bench installs them).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "leannodes")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def http_json(url, method="GET"):
+    req = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=kw.pop("stderr", subprocess.DEVNULL), **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def serve_config(dirpath, proxy, admin, body, threads):
+    text = (
+        f'[server]\nlisten = ["127.0.0.1:{proxy}"]\nadmin_listen = "127.0.0.1:{admin}"\n'
+        f'store = "sqlite://state.db"\nthreads = {threads}\nshutdown_grace = "1s"\n\n{body}'
+    )
+    path = os.path.join(dirpath, "leannodes.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def wrk(url, duration, connections, threads):
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def warm_path(args, tmp, procs):
+    backend = free_port()
+    procs.start([BIN, "demo-backend", "--port", str(backend), "--name", "web"])
+    wait_port(backend)
+
+    nginx_port = free_port()
+    nginx_dir = os.path.join(tmp, "nginx")
+    os.makedirs(nginx_dir, exist_ok=True)
+    with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
+        f.write(
+            f"""worker_processes {args.threads};
+pid {nginx_dir}/nginx.pid;
+error_log {nginx_dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{nginx_port};
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+        )
+    procs.start(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"])
+    wait_port(nginx_port)
+
+    ln_proxy, ln_admin = free_port(), free_port()
+    body = f'[[flow]]\nname = "bench"\nhosts = ["127.0.0.1"]\nupstream = "127.0.0.1:{backend}"\npinned = true\n'
+    config = serve_config(tmp, ln_proxy, ln_admin, body, args.threads)
+    # Access log off (as for nginx): the access line is an INFO event.
+    procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+    wait_port(ln_proxy)
+
+    targets = {"direct": f"http://127.0.0.1:{backend}/", "nginx": f"http://127.0.0.1:{nginx_port}/", "leannodes": f"http://127.0.0.1:{ln_proxy}/"}
+    for url in targets.values():  # warm-up
+        wrk(url, 2, args.connections, 1)
+    results = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, url in targets.items():
+            results[name].append(wrk(url, args.duration, args.connections, 1))
+    summary = {}
+    for name, runs in results.items():
+        summary[name] = {
+            "rps": statistics.median(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "non2xx": sum(r["non2xx"] for r in runs),
+        }
+    return summary
+
+
+def release_latency(args, tmp):
+    """Backend listening (its own timestamp) -> first byte of the held response at the client."""
+    samples = []
+    for i in range(args.cold_starts):
+        procs = Procs()
+        try:
+            d = tempfile.mkdtemp(dir=tmp)
+            port, proxy, admin = free_port(), free_port(), free_port()
+            listen_log = os.path.join(d, "listen.log")
+            node = (
+                f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n'
+                f'  command = {json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", "--startup-delay", "1500ms", "--listen-log", listen_log])}\n'
+                f"  port = {port}\n"
+            )
+            body = f'[[flow]]\nname = "cold"\nhosts = ["127.0.0.1"]\nupstream = "web"\n{node}'
+            config = serve_config(d, proxy, admin, body, args.threads)
+            procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+            wait_port(proxy)
+            s = socket.create_connection(("127.0.0.1", proxy))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            s.recv(1)
+            first_byte_us = time.time_ns() // 1000
+            s.close()
+            with open(listen_log) as f:
+                listened_us = int(f.read().split()[0])
+            samples.append((first_byte_us - listened_us) / 1000)
+        finally:
+            procs.stop_all()
+    samples.sort()
+    return {"n": len(samples), "p50_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))], "max_ms": samples[-1]}
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def hold_many(port, n):
+    conns = []
+    for i in range(n):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        conns.append((r, w))
+        if i % 500 == 0:
+            await asyncio.sleep(0)
+    await asyncio.gather(*(w.drain() for _, w in conns))
+    return conns
+
+
+def memory_per_held(args, tmp):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    procs = Procs()
+    try:
+        d = tempfile.mkdtemp(dir=tmp)
+        port, proxy, admin = free_port(), free_port(), free_port()
+        node = (
+            f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n'
+            f'  command = {json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", "--startup-delay", "1h"])}\n'
+            f"  port = {port}\n  timeout = \"1h\"\n"
+        )
+        body = f'[[flow]]\nname = "held"\nhosts = ["127.0.0.1"]\nupstream = "web"\nhold_timeout = "1h"\nmax_held = {args.held * 2}\n{node}'
+        config = serve_config(d, proxy, admin, body, args.threads)
+        server = procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+        wait_port(proxy)
+        # One held request first, so the wake machinery and the hold path are allocated before the baseline.
+        loop = asyncio.new_event_loop()
+        first = loop.run_until_complete(hold_many(proxy, 1))
+        time.sleep(1.0)
+        before = rss_kib(server.pid)
+        conns = loop.run_until_complete(hold_many(proxy, args.held))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows")["flows"] if f["name"] == "held"][0]["held"]
+            if held >= args.held + 1:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        after = rss_kib(server.pid)
+        for _, w in conns + first:
+            w.close()
+        loop.close()
+        return {"held": held, "rss_before_kib": before, "rss_after_kib": after, "bytes_per_held": (after - before) * 1024 / args.held}
+    finally:
+        procs.stop_all()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
+    ap.add_argument("--cold-starts", type=int, default=20)
+    ap.add_argument("--held", type=int, default=10000)
+    ap.add_argument("--only", choices=["warm", "release", "memory"])
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run scripts/bench (it installs it)")
+    if not os.path.exists(BIN):
+        sys.exit("target/release/leannodes is missing: cargo build --release")
+    tmp = tempfile.mkdtemp(prefix="leannodes-bench-")
+    report = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}}
+    try:
+        report["commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        report["commit"] = "unknown"
+    procs = Procs()
+    try:
+        if args.only in (None, "warm"):
+            warm = warm_path(args, tmp, procs)
+            report["warm"] = warm
+            report["ratios"] = {
+                "leannodes_vs_nginx_rps": warm["leannodes"]["rps"] / warm["nginx"]["rps"],
+                "leannodes_vs_direct_rps": warm["leannodes"]["rps"] / warm["direct"]["rps"],
+                "nginx_vs_direct_rps": warm["nginx"]["rps"] / warm["direct"]["rps"],
+            }
+    finally:
+        procs.stop_all()
+    if args.only in (None, "release"):
+        report["release"] = release_latency(args, tmp)
+    if args.only in (None, "memory"):
+        report["memory"] = memory_per_held(args, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
