@@ -206,7 +206,11 @@ async def hold_many(port, n):
 
 
 def memory_per_held(args, tmp):
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, args.held + 1024) if hard != resource.RLIM_INFINITY else args.held + 1024
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    if wanted < args.held + 64:
+        sys.exit(f"open-file limit {hard} is too low to hold {args.held} requests")
     procs = Procs()
     try:
         d = tempfile.mkdtemp(dir=tmp)
@@ -258,7 +262,7 @@ def main():
     if not os.path.exists(BIN):
         sys.exit("target/release/leannodes is missing: cargo build --release")
     tmp = tempfile.mkdtemp(prefix="leannodes-bench-")
-    report = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}}
+    report = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}, "settings": vars(args)}
     try:
         report["commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:

@@ -122,6 +122,11 @@ pub(crate) fn unix_ms() -> i64 {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LEANNODES_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // `LEANNODES_LOG_FORMAT=json`: one JSON object per line (access lines included), for log shippers.
+    if std::env::var("LEANNODES_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        let _ = builder.json().flatten_event(true).try_init();
+    } else {
+        let _ = builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
+    }
 }

@@ -375,6 +375,24 @@ async fn hot_reload_every_100ms_under_load_fails_no_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_held_on_a_removed_flow_get_flow_removed() {
+    let dir = workdir();
+    let slow = flow(dir.path(), "slow", &["slow.test"], "", &[DemoNode::new("never").args(&["--startup-delay", "60s"])]);
+    let fast = flow(dir.path(), "shop", LOCAL, "", &[DemoNode::new("web")]);
+    let serve = Serve::start(BIN, dir.path(), "", &format!("{slow}{fast}"));
+    let url = serve.url("/");
+    let held = tokio::spawn(async move { client().get(url).header("host", "slow.test").send().await.expect("held") });
+    assert_eventually!(metric(&serve, "leannodes_held_requests{flow=\"slow\"}") == 1.0, "held");
+    serve.rewrite(&fast);
+    serve.signal(1);
+    let response = held.await.expect("join");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.json::<Value>().await.expect("json")["error"], "flow_removed");
+    assert_eq!(client().get(serve.url("/")).send().await.expect("shop").status(), 200, "the other flow is untouched");
+    assert_eventually!(lines_of(&starts(dir.path()), "never").iter().all(|l| !alive(l.pid)), "the removed flow's node was stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_reload_keeps_the_running_config_and_reports_why() {
     let dir = workdir();
     let base = flow(dir.path(), "shop", LOCAL, "", &[DemoNode::new("web")]);

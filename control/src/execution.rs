@@ -31,8 +31,24 @@ pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigg
         return;
     }
     let mut exec = Execution::begin(&inner, &flow, trigger);
-    let result = exec.wake_all().await;
+    let mut status = flow.subscribe();
+    let removed = async move {
+        let _ = status.wait_for(|s| s.removed).await;
+    };
+    // A flow removed by a reload stops waking at once: nobody can reach it any more.
+    let result = tokio::select! {
+        result = exec.wake_all() => result.map_err(Stop::Failed),
+        () = removed => Err(Stop::Removed),
+    };
     exec.finish(result).await;
+}
+
+/// Why an execution stopped before every node was ready.
+enum Stop {
+    /// Node `.0` failed.
+    Failed((usize, Failure)),
+    /// The flow was removed from the configuration.
+    Removed,
 }
 
 struct Execution<'a> {
@@ -167,7 +183,7 @@ impl<'a> Execution<'a> {
         }
     }
 
-    async fn finish(mut self, result: Result<(), (usize, Failure)>) {
+    async fn finish(mut self, result: Result<(), Stop>) {
         let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let flow = self.flow;
         // The record is queued before the state changes, so whoever wakes up on the new state and reads
@@ -180,7 +196,15 @@ impl<'a> Execution<'a> {
                 tracing::info!(flow = flow.name(), execution = %self.record.id, elapsed_ms, "wake succeeded");
                 None
             }
-            Err((i, failure)) => {
+            Err(Stop::Removed) => {
+                tracing::info!(flow = flow.name(), execution = %self.record.id, "flow removed; wake cancelled");
+                self.cancel_unfinished(usize::MAX);
+                self.roll_back().await;
+                self.record.outcome = Outcome::Cancelled;
+                self.record.error = Some("the flow was removed from the configuration".into());
+                None
+            }
+            Err(Stop::Failed((i, failure))) => {
                 let node = &flow.spec.nodes[i];
                 let message = format!("node `{}`: {failure}", node.name);
                 tracing::warn!(flow = flow.name(), execution = %self.record.id, node = %node.name, reason = failure.kind.label(), "wake failed: {failure}");
@@ -212,8 +236,10 @@ impl<'a> Execution<'a> {
             elapsed_ms,
             error: self.record.error.clone(),
         };
+        let cancelled = self.record.outcome == Outcome::Cancelled;
         self.inner.persist(self.record);
         match settled {
+            None if cancelled => flow.status.send_modify(|s| s.state = FlowState::Asleep),
             None => flow.status.send_modify(|s| {
                 s.state = FlowState::Awake;
                 s.failure = None;

@@ -95,6 +95,8 @@ impl ProxyServer {
         }
         let mut conf = ServerConf::default();
         conf.threads = options.threads.max(1);
+        // One single-threaded runtime per worker thread: no work-stealing overhead on the hot path.
+        conf.work_stealing = false;
         conf.grace_period_seconds = Some(options.grace.as_secs());
         conf.graceful_shutdown_timeout_seconds = Some(1);
         let run_dir = std::env::temp_dir();

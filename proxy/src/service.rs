@@ -563,8 +563,11 @@ impl ProxyHttp for LeanProxy {
         );
     }
 
-    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, error: &Error) -> bool {
+        // A client that hangs up is not an error of the proxy (it shows as 499 or status 0 in the access log).
         ctx.client_closed
+            || (error.esource() == &ErrorSource::Downstream
+                && matches!(error.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError))
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> pingora::proxy::FailToProxy
