@@ -138,9 +138,10 @@ fn strip_null(schema: &mut Value) {
     }
 }
 
-fn validator() -> Option<&'static jsonschema::Validator> {
-    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    VALIDATOR.get_or_init(|| jsonschema::validator_for(schema()).ok()).as_ref()
+/// The schema validator, compiled per use: it takes tens of megabytes once compiled, and validation only
+/// runs at start-up and on reloads.
+fn validator() -> Option<jsonschema::Validator> {
+    jsonschema::validator_for(schema()).ok()
 }
 
 /// Checks `doc` against the schema, returning every problem and pruning `doc` so that it deserializes.

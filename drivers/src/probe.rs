@@ -12,11 +12,11 @@ use crate::{Failure, Readiness};
 /// Longest a single probe attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pauses between attempts: the first, then growing by half each time up to the last. TCP probes are
-/// one cheap connect, so they run often (a ready port is seen within ~5 ms); HTTP and exec probes cost
+/// one cheap connect, so they run often (a ready port is seen within ~2 ms); HTTP and exec probes cost
 /// more and back off further.
 pub fn intervals(probe: &Probe) -> (Duration, Duration) {
     match probe {
-        Probe::Tcp(_) => (Duration::from_millis(1), Duration::from_millis(5)),
+        Probe::Tcp(_) => (Duration::from_millis(1), Duration::from_millis(2)),
         Probe::Http(_) => (Duration::from_millis(10), Duration::from_millis(100)),
         Probe::Exec(_) => (Duration::from_millis(50), Duration::from_millis(500)),
     }
