@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: the proxy allocates and frees small buffers on every request,
+/// and malloc/free were the top user-space symbols in a profile of the warm path (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Scale idle application stacks to zero and wake them on the first real request.
 #[derive(Debug, Parser)]
 #[command(name = "leannodes", version, about)]
