@@ -136,6 +136,13 @@ http {{
     wait_port(ln_proxy)
 
     targets = {"direct": f"http://127.0.0.1:{backend}/", "nginx": f"http://127.0.0.1:{nginx_port}/", "leannodes": f"http://127.0.0.1:{ln_proxy}/"}
+    bare = os.path.join(ROOT, "target", "release", "bare_pingora")
+    if os.path.exists(bare):
+        # Pingora with no logic at all: the ceiling of any Pingora-based proxy on this machine.
+        bare_port = free_port()
+        procs.start([bare, f"127.0.0.1:{bare_port}", f"127.0.0.1:{backend}", str(args.threads)])
+        wait_port(bare_port)
+        targets["pingora_bare"] = f"http://127.0.0.1:{bare_port}/"
     for url in targets.values():  # warm-up
         wrk(url, 2, args.connections, 1)
     results = {name: [] for name in targets}
@@ -277,6 +284,8 @@ def main():
                 "leannodes_vs_direct_rps": warm["leannodes"]["rps"] / warm["direct"]["rps"],
                 "nginx_vs_direct_rps": warm["nginx"]["rps"] / warm["direct"]["rps"],
             }
+            if "pingora_bare" in warm:
+                report["ratios"]["leannodes_vs_pingora_bare_rps"] = warm["leannodes"]["rps"] / warm["pingora_bare"]["rps"]
     finally:
         procs.stop_all()
     if args.only in (None, "release"):

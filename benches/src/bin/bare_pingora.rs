@@ -1,5 +1,5 @@
 //! A bare pingora proxy with no logic (one fixed upstream), the ceiling LeanNodes' proxy is compared with
-//! in `e2e.py --bare`. Usage: bare_pingora LISTEN UPSTREAM THREADS
+//! in `e2e.py`. Usage: bare_pingora LISTEN UPSTREAM THREADS
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +9,10 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::HttpPeer;
+
+/// The same allocator as `leannodes`, so the comparison isolates the proxy logic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare(SocketAddr);
 
@@ -37,6 +41,7 @@ fn main() {
     };
     let mut conf = ServerConf::default();
     conf.threads = threads;
+    conf.work_stealing = false;
     conf.grace_period_seconds = Some(0);
     conf.pid_file = format!("/tmp/bare-pingora-{}.pid", std::process::id());
     conf.upgrade_sock = format!("/tmp/bare-pingora-{}.sock", std::process::id());
