@@ -85,6 +85,22 @@ def serve_config(dirpath, proxy, admin, body, threads):
     return path
 
 
+def one_node_flow(dirpath, flow_settings, backend_args, node_settings=""):
+    """A flow `web` of one demo-backend process node; returns (config path, proxy port, admin port)."""
+    port, proxy, admin = free_port(), free_port(), free_port()
+    command = json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", *backend_args])
+    body = (
+        f'[[flow]]\nname = "web"\nhosts = ["127.0.0.1"]\nupstream = "web"\n{flow_settings}\n'
+        f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n  command = {command}\n  port = {port}\n{node_settings}'
+    )
+    return serve_config(dirpath, proxy, admin, body, 1), proxy, admin
+
+
+def start_quiet(procs, config):
+    """`leannodes serve` without the access log (as nginx runs in these benchmarks)."""
+    return procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+
+
 def wrk(url, duration, connections, threads):
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
@@ -132,7 +148,7 @@ http {{
     body = f'[[flow]]\nname = "bench"\nhosts = ["127.0.0.1"]\nupstream = "127.0.0.1:{backend}"\npinned = true\n'
     config = serve_config(tmp, ln_proxy, ln_admin, body, args.threads)
     # Access log off (as for nginx): the access line is an INFO event.
-    procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+    start_quiet(procs, config)
     wait_port(ln_proxy)
 
     targets = {"direct": f"http://127.0.0.1:{backend}/", "nginx": f"http://127.0.0.1:{nginx_port}/", "leannodes": f"http://127.0.0.1:{ln_proxy}/"}
@@ -167,16 +183,9 @@ def release_latency(args, tmp):
         procs = Procs()
         try:
             d = tempfile.mkdtemp(dir=tmp)
-            port, proxy, admin = free_port(), free_port(), free_port()
             listen_log = os.path.join(d, "listen.log")
-            node = (
-                f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n'
-                f'  command = {json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", "--startup-delay", "1500ms", "--listen-log", listen_log])}\n'
-                f"  port = {port}\n"
-            )
-            body = f'[[flow]]\nname = "cold"\nhosts = ["127.0.0.1"]\nupstream = "web"\n{node}'
-            config = serve_config(d, proxy, admin, body, args.threads)
-            procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+            config, proxy, _ = one_node_flow(d, "", ["--startup-delay", "1500ms", "--listen-log", listen_log])
+            start_quiet(procs, config)
             wait_port(proxy)
             s = socket.create_connection(("127.0.0.1", proxy))
             s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -221,15 +230,9 @@ def memory_per_held(args, tmp):
     procs = Procs()
     try:
         d = tempfile.mkdtemp(dir=tmp)
-        port, proxy, admin = free_port(), free_port(), free_port()
-        node = (
-            f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n'
-            f'  command = {json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", "--startup-delay", "1h"])}\n'
-            f"  port = {port}\n  timeout = \"1h\"\n"
-        )
-        body = f'[[flow]]\nname = "held"\nhosts = ["127.0.0.1"]\nupstream = "web"\nhold_timeout = "1h"\nmax_held = {args.held * 2}\n{node}'
-        config = serve_config(d, proxy, admin, body, args.threads)
-        server = procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+        settings = f'hold_timeout = "1h"\nmax_held = {args.held * 2}'
+        config, proxy, admin = one_node_flow(d, settings, ["--startup-delay", "1h"], '  timeout = "1h"\n')
+        server = start_quiet(procs, config)
         wait_port(proxy)
         # One held request first, so the wake machinery and the hold path are allocated before the baseline.
         loop = asyncio.new_event_loop()
@@ -239,7 +242,7 @@ def memory_per_held(args, tmp):
         conns = loop.run_until_complete(hold_many(proxy, args.held))
         deadline = time.time() + 60
         while time.time() < deadline:
-            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows")["flows"] if f["name"] == "held"][0]["held"]
+            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows")["flows"] if f["name"] == "web"][0]["held"]
             if held >= args.held + 1:
                 break
             time.sleep(0.2)

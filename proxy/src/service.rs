@@ -218,18 +218,15 @@ impl LeanProxy {
         let flow = route.flow.clone();
         let client = Client::of(session.req_header());
         let Some(_held): Option<HeldGuard> = route.metrics.try_hold(flow.spec.max_held.get()) else {
-            ctx.outcome = Some(Outcome::HoldQueueFull);
-            answer::json_error(
+            return refuse(
                 session,
-                503,
-                "hold_queue_full",
-                Some(flow.name()),
+                ctx,
+                flow.name(),
+                Outcome::HoldQueueFull,
                 "too many requests are waiting for this flow to wake",
                 Some(2),
-                json!({}),
             )
-            .await?;
-            return Ok(true);
+            .await;
         };
         let started = Instant::now();
         let budget = if client == Client::Browser { flow.spec.fast_hold.min(flow.spec.hold_timeout) } else { flow.spec.hold_timeout };
@@ -247,9 +244,7 @@ impl LeanProxy {
                 s = settled(&mut rx) => s,
                 () = tokio::time::sleep_until(deadline) => None,
                 () = shutting_down(&mut shutdown) => {
-                    ctx.outcome = Some(Outcome::ShuttingDown);
-                    answer::json_error(session, 503, "shutting_down", Some(flow.name()), "LeanNodes is shutting down; retry shortly", Some(2), json!({})).await?;
-                    return Ok(true);
+                    return refuse(session, ctx, flow.name(), Outcome::ShuttingDown, "LeanNodes is shutting down; retry shortly", Some(2)).await;
                 }
                 () = client_gone(session, no_body) => {
                     ctx.client_closed = true;
@@ -274,18 +269,15 @@ impl LeanProxy {
                             continue;
                         }
                         None => {
-                            ctx.outcome = Some(Outcome::FlowRemoved);
-                            answer::json_error(
+                            return refuse(
                                 session,
-                                503,
-                                "flow_removed",
-                                Some(flow.name()),
+                                ctx,
+                                flow.name(),
+                                Outcome::FlowRemoved,
                                 "the flow was removed from the configuration",
                                 Some(RETRY_AFTER_WAKING),
-                                json!({}),
                             )
-                            .await?;
-                            return Ok(true);
+                            .await;
                         }
                     }
                 }
@@ -354,9 +346,7 @@ impl LeanProxy {
     }
 
     async fn disabled(&self, session: &mut Session, ctx: &mut RequestCtx, flow: &FlowHandle) -> Result<bool> {
-        ctx.outcome = Some(Outcome::FlowDisabled);
-        answer::json_error(session, 503, "flow_disabled", Some(flow.name()), "this flow is disabled", None, json!({})).await?;
-        Ok(true)
+        refuse(session, ctx, flow.name(), Outcome::FlowDisabled, "this flow is disabled", None).await
     }
 }
 
@@ -372,6 +362,21 @@ impl BodyExpectation for Session {
         h.contains_key(http::header::TRANSFER_ENCODING)
             || h.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
     }
+}
+
+/// Answers `503` with the outcome's error code (`hold_queue_full`, `flow_disabled`, `asleep`,
+/// `flow_removed`, `shutting_down`) and records it for the access log.
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    flow: &str,
+    outcome: Outcome,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Result<bool> {
+    ctx.outcome = Some(outcome);
+    answer::json_error(session, 503, outcome.label(), Some(flow), message, retry_after, json!({})).await?;
+    Ok(true)
 }
 
 /// Resolves once shutdown has begun.
@@ -447,18 +452,15 @@ impl ProxyHttp for LeanProxy {
             if flow.state() == FlowState::Awake {
                 return Ok(false);
             }
-            ctx.outcome = Some(Outcome::Asleep);
-            answer::json_error(
+            return refuse(
                 session,
-                503,
-                "asleep",
-                Some(flow.name()),
+                ctx,
+                flow.name(),
+                Outcome::Asleep,
                 "the flow is asleep and this request does not wake it",
                 Some(RETRY_AFTER_WAKING),
-                json!({}),
             )
-            .await?;
-            return Ok(true);
+            .await;
         }
         ctx.counts = true;
         flow.activity.record();
