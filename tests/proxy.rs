@@ -293,6 +293,23 @@ async fn websocket_upgrade_is_held_then_proxied_end_to_end() {
     assert_eq!(echo, "hello through a cold start");
 }
 
+#[test]
+fn bytes_on_an_upgraded_connection_keep_the_flow_awake() {
+    let dir = workdir();
+    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path(), "shop", LOCAL, "idle_after = \"1s\"", &[DemoNode::new("web")]));
+    let mut ws = leannodes_harness::WebSocket::connect(serve.proxy, "127.0.0.1", "/ws").expect("websocket");
+    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    // Messages every 300 ms for 3 s: three idle windows pass, but the connection is busy.
+    for i in 0..10 {
+        ws.send(&format!("ping {i}")).expect("send");
+        assert_eq!(ws.recv().expect("echo"), format!("ping {i}"));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(block_state(&serve), "awake", "drained while messages flowed ({i})");
+    }
+    // Silent (the connection stays open): it stops counting, and the flow drains.
+    assert_eventually!(block_state(&serve) == "asleep", "drained after the connection went quiet");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_and_post_bodies_go_through_a_hold() {
     let dir = workdir();

@@ -292,33 +292,58 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
-/// A minimal WebSocket client: handshake on `path`, send one text message, return the echoed text and
-/// the handshake response head.
-pub fn websocket_echo(addr: SocketAddr, host: &str, path: &str, message: &str) -> std::io::Result<(String, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(patience()))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte)?;
-        head.push(byte[0]);
+/// A minimal WebSocket client over a blocking socket (text frames under 126 bytes).
+#[derive(Debug)]
+pub struct WebSocket {
+    stream: std::net::TcpStream,
+    /// The handshake response head (status line and headers).
+    pub head: String,
+}
+
+impl WebSocket {
+    /// Connects and performs the upgrade handshake on `path`.
+    pub fn connect(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<WebSocket> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(patience()))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte)?;
+            head.push(byte[0]);
+        }
+        Ok(WebSocket { stream, head: String::from_utf8_lossy(&head).into_owned() })
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    // One masked text frame (payload < 126 bytes).
-    let payload = message.as_bytes();
-    let mask = [1u8, 2, 3, 4];
-    let mut frame = vec![0x81, 0x80 | u8::try_from(payload.len()).unwrap_or(125)];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    stream.write_all(&frame)?;
-    let mut header = [0u8; 2];
-    stream.read_exact(&mut header)?;
-    let mut data = vec![0u8; usize::from(header[1] & 0x7f)];
-    stream.read_exact(&mut data)?;
-    Ok((String::from_utf8_lossy(&data).into_owned(), head))
+
+    /// Sends one masked text frame.
+    pub fn send(&mut self, message: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let payload = message.as_bytes();
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | u8::try_from(payload.len()).unwrap_or(125)];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame)
+    }
+
+    /// Receives one text frame.
+    pub fn recv(&mut self) -> std::io::Result<String> {
+        use std::io::Read;
+        let mut header = [0u8; 2];
+        self.stream.read_exact(&mut header)?;
+        let mut data = vec![0u8; usize::from(header[1] & 0x7f)];
+        self.stream.read_exact(&mut data)?;
+        Ok(String::from_utf8_lossy(&data).into_owned())
+    }
+}
+
+/// Handshake on `path`, send one text message, return the echoed text and the handshake response head.
+pub fn websocket_echo(addr: SocketAddr, host: &str, path: &str, message: &str) -> std::io::Result<(String, String)> {
+    let mut ws = WebSocket::connect(addr, host, path)?;
+    ws.send(message)?;
+    Ok((ws.recv()?, ws.head))
 }
