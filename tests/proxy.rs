@@ -452,6 +452,28 @@ async fn sigterm_answers_held_requests_and_stops_every_process() {
     assert_no_survivors(dir.path());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_crashes_while_serving_is_woken_again_by_the_next_request() {
+    let dir = workdir();
+    let serve = Serve::start(
+        BIN,
+        dir.path(),
+        "",
+        &flow(dir.path(), "shop", LOCAL, "", &[DemoNode::new("db"), DemoNode::new("web").after(&["db"])]),
+    );
+    assert_eq!(client().get(serve.url("/")).send().await.expect("wake").status(), 200);
+    let web = lines_of(&starts(dir.path()), "web")[0].pid;
+    let _ = std::process::Command::new("kill").args(["-9", &web.to_string()]).status();
+    assert_eventually!(block_state(&serve) == "asleep", "the crash put the flow back to sleep");
+    let response = client().get(serve.url("/after-crash")).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-leannodes-cold-start"), "held while web restarted");
+    assert_eq!(response.text().await.expect("body"), "web GET /after-crash\n");
+    let log = starts(dir.path());
+    assert_eq!(lines_of(&log, "web").len(), 2, "web restarted");
+    assert_eq!(lines_of(&log, "db").len(), 1, "db, still running, was not restarted");
+}
+
 #[test]
 fn no_process_node_survives_a_killed_server() {
     let dir = workdir();

@@ -43,6 +43,38 @@ pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigg
     exec.finish(result).await;
 }
 
+/// While the flow stays awake, watches its workloads; when one stops on its own (a crash), the flow goes
+/// back to asleep so the next request wakes it again instead of failing against a dead upstream.
+async fn watch_for_loss(flow: Arc<FlowHandle>, losses: Vec<futures::future::BoxFuture<'static, Failure>>) {
+    if losses.is_empty() {
+        return;
+    }
+    let mut status = flow.subscribe();
+    let execution = status.borrow().execution.clone();
+    let indexed = losses.into_iter().enumerate().map(|(i, lost)| Box::pin(async move { (i, lost.await) }));
+    tokio::select! {
+        ((i, failure), _, _) = futures::future::select_all(indexed) => {
+            let node = &flow.spec.nodes[i].name;
+            let still_awake = flow.status.send_if_modified(|s| {
+                if s.state == FlowState::Awake && s.execution == execution && !s.removed {
+                    s.state = FlowState::Asleep;
+                    if let Some(n) = s.nodes.get_mut(i) {
+                        n.state = NodeState::Asleep;
+                        n.detail = Some(format!("stopped while serving: {failure}"));
+                    }
+                    true
+                } else {
+                    false
+                }
+            });
+            if still_awake {
+                tracing::warn!(flow = flow.name(), node = %node, "node stopped while serving ({failure}); the next request wakes the flow again");
+            }
+        }
+        _ = status.wait_for(|s| s.state != FlowState::Awake || s.removed || s.execution != execution) => {}
+    }
+}
+
 /// Why an execution stopped before every node was ready.
 enum Stop {
     /// Node `.0` failed.
@@ -240,11 +272,15 @@ impl<'a> Execution<'a> {
         self.inner.persist(self.record);
         match settled {
             None if cancelled => flow.status.send_modify(|s| s.state = FlowState::Asleep),
-            None => flow.status.send_modify(|s| {
-                s.state = FlowState::Awake;
-                s.failure = None;
-                s.retry_at = None;
-            }),
+            None => {
+                flow.status.send_modify(|s| {
+                    s.state = FlowState::Awake;
+                    s.failure = None;
+                    s.retry_at = None;
+                });
+                let losses: Vec<_> = self.workloads.iter().map(|w| w.lost()).collect();
+                self.inner.spawn(watch_for_loss(flow.clone(), losses));
+            }
             Some(failure) => {
                 let retry_at = flow.backoff().fail();
                 flow.status.send_modify(|s| {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use leannodes_config::{NodeKind, Workload};
 use leannodes_drivers::{Driver, DriverError, Failure, FailureKind, Readiness};
 
@@ -58,6 +58,11 @@ impl WorkloadRuntime {
 
     pub(crate) fn is_running(&self) -> bool {
         self.driver.is_running(&self.workload)
+    }
+
+    /// Resolves when the running workload stops on its own (see [`Driver::lost`]).
+    pub(crate) fn lost(&self) -> futures::future::BoxFuture<'static, Failure> {
+        self.driver.lost(&self.workload)
     }
 
     /// Wakes the workload and waits until it is ready. `progress` receives each pending detail.
@@ -122,5 +127,9 @@ impl Driver for Unavailable {
 
     fn is_running(&self, _workload: &Workload) -> bool {
         false
+    }
+
+    fn lost(&self, _workload: &Arc<Workload>) -> futures::future::BoxFuture<'static, Failure> {
+        futures::future::pending().boxed()
     }
 }

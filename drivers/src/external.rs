@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use leannodes_config::Workload;
 
@@ -32,5 +34,10 @@ impl Driver for ExternalDriver {
 
     fn is_running(&self, _workload: &Workload) -> bool {
         true
+    }
+
+    fn lost(&self, _workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
+        // Not ours to watch: an external service that goes away is seen by the proxy's connects.
+        futures::future::pending().boxed()
     }
 }

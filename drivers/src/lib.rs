@@ -14,6 +14,7 @@ mod process;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use leannodes_config::{NodeKind, Workload};
 
@@ -106,6 +107,11 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Whether the workload is running (started and not stopped or exited).
     fn is_running(&self, workload: &Workload) -> bool;
+
+    /// Resolves, with the reason, when the running workload stops on its own (a process exits or
+    /// crashes). Also resolves after an intended stop, so callers check their own state. Never resolves
+    /// for a workload that is not running or whose loss cannot be observed.
+    fn lost(&self, workload: &Arc<Workload>) -> BoxFuture<'static, Failure>;
 }
 
 /// The drivers of one LeanNodes instance, chosen by node kind.

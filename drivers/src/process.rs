@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 use leannodes_config::{Workload, WorkloadId, WorkloadSpec};
 use nix::sys::signal::{Signal, killpg};
@@ -229,6 +231,19 @@ impl Driver for ProcessDriver {
 
     fn is_running(&self, workload: &Workload) -> bool {
         self.entry(&workload.id).is_some_and(|r| !r.has_exited())
+    }
+
+    fn lost(&self, workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
+        let Some(mut exited) = self.entry(&workload.id).map(|r| r.exited.clone()) else {
+            return futures::future::pending().boxed();
+        };
+        async move {
+            match exited.wait_for(Option::is_some).await {
+                Ok(failure) => failure.clone().unwrap_or_else(|| Failure::new(FailureKind::Exited, "exited")),
+                Err(_) => Failure::new(FailureKind::Exited, "lost track of the process"),
+            }
+        }
+        .boxed()
     }
 }
 

@@ -36,7 +36,24 @@ pub fn bind_ephemeral() -> (TcpListener, SocketAddr) {
 }
 
 /// A port that was free a moment ago, for child processes that must bind it themselves.
+///
+/// Ports come from below Linux's ephemeral range (32768+): a port the kernel just handed out by
+/// `bind(0)` and released is soon reused as the source port of some outgoing connection, and the child
+/// then fails to bind it. Each test process walks its own stretch of 20000–32767 (seeded by its pid) and
+/// skips ports that do not bind.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id().wrapping_mul(7_919)) % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let port = u16::try_from(LOW + offset).unwrap_or(20_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     bind_ephemeral().1.port()
 }
 
