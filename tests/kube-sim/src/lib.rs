@@ -1,0 +1,95 @@
+//! A **Kubernetes API simulator** for LeanNodes tests. It is not Kubernetes: no kube-apiserver binary can be
+//! had on the machines this project is built on, so the Kubernetes driver is tested against this instead,
+//! through the real kube-rs client over HTTP.
+//!
+//! What it does: it speaks the REST/JSON and watch protocol of the API server (resourceVersion, watch
+//! events, bookmarks, `410 Gone` for a too-old version, label selectors, merge patch and server-side apply
+//! as a merge) for the resources LeanNodes uses, and it acts as the controllers and the kubelet: every pod
+//! is a real process (the `--backend-bin` binary with the pod's container `args`) bound to its own loopback
+//! address `127.0.X.Y` with the containerPort unchanged, marked Ready when its port accepts, and published
+//! in the EndpointSlices of matching Services; scaling to zero stops the processes.
+//!
+//! What it does not do: authentication, admission, defaulting beyond the fields the driver reads,
+//! strategic merge semantics, field managers, garbage collection by owner references (beyond pods of
+//! workloads), scheduling, networking between "nodes". Behaviour that depends on those needs a real cluster.
+
+mod api;
+mod controllers;
+mod resources;
+mod selector;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use resources::{RESOURCES, Resource};
+pub use selector::Selector;
+pub use store::{Event, EventType, Store};
+
+/// How the simulator runs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The program every pod runs (usually `leannodes`); the pod's container `args` follow it.
+    pub backend_bin: PathBuf,
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Sim {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The object store.
+    pub store: Arc<Store>,
+    server: tokio::task::JoinHandle<()>,
+    controllers: Vec<tokio::task::JoinHandle<()>>,
+    kubelet: Arc<controllers::Kubelet>,
+}
+
+impl Sim {
+    /// Starts the API on `listener` and the controllers, on the current tokio runtime.
+    pub async fn start(listener: tokio::net::TcpListener, options: SimOptions) -> anyhow::Result<Sim> {
+        let addr = listener.local_addr()?;
+        let store = Arc::new(Store::new());
+        store.seed_namespace("default");
+        let kubelet = Arc::new(controllers::Kubelet::new(store.clone(), options.backend_bin.clone()));
+        let controllers = controllers::start(store.clone(), kubelet.clone());
+        let app = api::router(store.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("kube-sim stopped: {e}");
+            }
+        });
+        Ok(Sim { addr, store, server, controllers, kubelet })
+    }
+
+    /// Writes a kubeconfig whose cluster is this simulator (plain HTTP, no credentials).
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, kubeconfig(self.addr))
+    }
+
+    /// Applies every object of a YAML or JSON manifest stream (`---`-separated JSON documents).
+    pub fn seed(&self, objects: Vec<serde_json::Value>) -> anyhow::Result<()> {
+        for object in objects {
+            self.store.create_object(object).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.server.abort();
+        for c in &self.controllers {
+            c.abort();
+        }
+        self.kubelet.stop_all();
+    }
+}
+
+/// A kubeconfig for a plain-HTTP API at `addr`.
+pub fn kubeconfig(addr: SocketAddr) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: kube-sim\n  user: {{}}\n"
+    )
+}
