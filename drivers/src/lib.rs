@@ -7,6 +7,7 @@
 
 mod external;
 mod failure;
+pub mod kubernetes;
 mod log;
 pub mod probe;
 mod process;
@@ -20,6 +21,7 @@ use leannodes_config::{NodeKind, Workload};
 
 pub use external::ExternalDriver;
 pub use failure::{Failure, FailureKind};
+pub use kubernetes::KubernetesDriver;
 pub use process::{ProcessDriver, ProcessOptions};
 
 /// A readiness observation.
@@ -68,6 +70,14 @@ pub enum DriverError {
         /// The driver asked.
         driver: &'static str,
     },
+    /// The platform refused or failed an operation.
+    #[error("{workload}: {message}")]
+    Platform {
+        /// Workload identity.
+        workload: String,
+        /// What the platform said.
+        message: String,
+    },
     /// No driver is configured for this kind.
     #[error("no driver is configured for {kind} workloads (set [server] driver)")]
     NoDriver {
@@ -83,6 +93,7 @@ impl DriverError {
             DriverError::Spawn { .. } => "spawn",
             DriverError::Signal { .. } => "signal",
             DriverError::WrongKind { .. } => "wrong_kind",
+            DriverError::Platform { .. } => "platform",
             DriverError::NoDriver { .. } => "no_driver",
         }
     }

@@ -1,0 +1,400 @@
+//! The Kubernetes driver: Deployments and StatefulSets through their scale subresource, Jobs created from
+//! a suspended template Job, readiness from EndpointSlices (or ready replicas when the workload has no
+//! Service), and fail-fast from pod status. One shared watch per resource type feeds every readiness
+//! stream; nothing polls the API in a loop.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use leannodes_config::{NodeKind, Workload, WorkloadSpec};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::{Driver, DriverError, Failure, FailureKind, Readiness};
+
+/// Annotation holding the replica count a workload had when it was drained.
+pub const REPLICAS_ANNOTATION: &str = "leannodes.io/replicas";
+/// Label put on Jobs created from a template.
+pub const TEMPLATE_LABEL: &str = "leannodes.io/job-template";
+
+/// Pod waiting reasons that will not fix themselves: a wake fails at once with the reason.
+const FATAL_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"];
+
+/// Runs `deployment`, `statefulset` and `job` nodes.
+pub struct KubernetesDriver {
+    client: kube::Client,
+    slices: Store<EndpointSlice>,
+    pods: Store<Pod>,
+    changed: watch::Receiver<u64>,
+    /// Jobs created by the last wake of each job workload.
+    jobs: std::sync::Mutex<BTreeMap<String, String>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for KubernetesDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesDriver").finish_non_exhaustive()
+    }
+}
+
+impl Drop for KubernetesDriver {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn kube_error(workload: &Workload, e: &kube::Error) -> DriverError {
+    DriverError::Platform { workload: workload.id.to_string(), message: e.to_string() }
+}
+
+impl KubernetesDriver {
+    /// Connects with `client` and starts the shared watches of EndpointSlices and Pods.
+    pub async fn start(client: kube::Client) -> KubernetesDriver {
+        let (changed_tx, changed) = watch::channel(0u64);
+        let changed_tx = Arc::new(changed_tx);
+        let (slices, slices_writer) = reflector::store::<EndpointSlice>();
+        let (pods, pods_writer) = reflector::store::<Pod>();
+        let mut tasks = Vec::new();
+        {
+            let stream = reflector::reflector(
+                slices_writer,
+                watcher(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default()).default_backoff(),
+            );
+            let tx = changed_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while stream.next().await.is_some() {
+                    tx.send_modify(|n| *n += 1);
+                }
+            }));
+        }
+        {
+            let stream =
+                reflector::reflector(pods_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff());
+            let tx = changed_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while stream.next().await.is_some() {
+                    tx.send_modify(|n| *n += 1);
+                }
+            }));
+        }
+        KubernetesDriver { client, slices, pods, changed, jobs: std::sync::Mutex::new(BTreeMap::new()), tasks }
+    }
+
+    /// Ready endpoints (address and port) of the Service named like the workload, port `port`.
+    pub fn endpoints(&self, namespace: &str, service: &str, port: Option<u16>) -> Vec<SocketAddr> {
+        ready_endpoints(&self.slices, namespace, service, port)
+    }
+}
+
+fn target(workload: &Workload) -> Option<(NodeKind, &str, &str, Option<u32>)> {
+    match &workload.spec {
+        WorkloadSpec::Kubernetes { kind, namespace, name, replicas } => Some((*kind, namespace.as_str(), name.as_str(), *replicas)),
+        _ => None,
+    }
+}
+
+fn ready_endpoints(slices: &Store<EndpointSlice>, namespace: &str, service: &str, port: Option<u16>) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for slice in slices.state() {
+        let ours = slice.metadata.namespace.as_deref() == Some(namespace)
+            && slice.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(service);
+        if !ours {
+            continue;
+        }
+        let slice_port = slice.ports.as_ref().and_then(|p| p.first()).and_then(|p| p.port).and_then(|p| u16::try_from(p).ok());
+        let Some(port) = slice_port.or(port) else { continue };
+        for endpoint in &slice.endpoints {
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(true) {
+                continue;
+            }
+            out.extend(endpoint.addresses.iter().filter_map(|a| a.parse::<IpAddr>().ok()).map(|ip| SocketAddr::new(ip, port)));
+        }
+    }
+    out
+}
+
+/// A fatal reason among the pods matching `labels` in `namespace`.
+fn pod_failure(pods: &Store<Pod>, namespace: &str, labels: &BTreeMap<String, String>) -> Option<Failure> {
+    for pod in pods.state() {
+        if pod.metadata.namespace.as_deref() != Some(namespace) {
+            continue;
+        }
+        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+        if labels.is_empty() || !labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)) {
+            continue;
+        }
+        let Some(status) = &pod.status else { continue };
+        for c in status.container_statuses.iter().flatten() {
+            if let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+                if let Some(reason) = waiting.reason.as_deref().filter(|r| FATAL_WAITING.contains(r)) {
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    return Some(Failure::new(
+                        FailureKind::Platform,
+                        format!("pod {name}: {reason}: {}", waiting.message.clone().unwrap_or_default()),
+                    ));
+                }
+            }
+        }
+        for c in status.conditions.iter().flatten() {
+            if c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable") {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                return Some(Failure::new(
+                    FailureKind::Platform,
+                    format!("pod {name}: Unschedulable: {}", c.message.clone().unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// What one readiness check saw.
+enum Check {
+    Ready,
+    Pending(String),
+    Failed(Failure),
+}
+
+impl KubernetesDriver {
+    async fn scale_target(&self, workload: &Workload) -> Result<(i32, i32, BTreeMap<String, String>), DriverError> {
+        let Some((kind, namespace, name, _)) = target(workload) else { return Err(wrong_kind(workload)) };
+        let (replicas, annotations, labels) = match kind {
+            NodeKind::Deployment => {
+                let d =
+                    Api::<Deployment>::namespaced(self.client.clone(), namespace).get(name).await.map_err(|e| kube_error(workload, &e))?;
+                let spec = d.spec.unwrap_or_default();
+                (spec.replicas.unwrap_or(1), d.metadata.annotations.unwrap_or_default(), spec.selector.match_labels.unwrap_or_default())
+            }
+            _ => {
+                let s =
+                    Api::<StatefulSet>::namespaced(self.client.clone(), namespace).get(name).await.map_err(|e| kube_error(workload, &e))?;
+                let spec = s.spec.unwrap_or_default();
+                (spec.replicas.unwrap_or(1), s.metadata.annotations.unwrap_or_default(), spec.selector.match_labels.unwrap_or_default())
+            }
+        };
+        let recorded = annotations.get(REPLICAS_ANNOTATION).and_then(|v| v.parse::<i32>().ok());
+        let (_, _, _, configured) = target(workload).unwrap_or((kind, namespace, name, None));
+        let wanted = configured.and_then(|r| i32::try_from(r).ok()).or(recorded).unwrap_or(1).max(1);
+        Ok((replicas, wanted, labels))
+    }
+
+    async fn patch_scale(&self, workload: &Workload, replicas: i32) -> Result<(), DriverError> {
+        let Some((kind, namespace, name, _)) = target(workload) else { return Err(wrong_kind(workload)) };
+        let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+        let pp = PatchParams::default();
+        let result = match kind {
+            NodeKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace).patch_scale(name, &pp, &patch).await.map(drop)
+            }
+            _ => Api::<StatefulSet>::namespaced(self.client.clone(), namespace).patch_scale(name, &pp, &patch).await.map(drop),
+        };
+        result.map_err(|e| kube_error(workload, &e))
+    }
+
+    async fn check(&self, workload: &Workload, labels: &BTreeMap<String, String>) -> Check {
+        let Some((kind, namespace, name, _)) = target(workload) else {
+            return Check::Failed(Failure::new(FailureKind::Platform, "not a Kubernetes workload"));
+        };
+        if kind == NodeKind::Job {
+            let job_name = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload.id.as_str()).cloned();
+            let Some(job_name) = job_name else { return Check::Pending("job not created".into()) };
+            return match Api::<Job>::namespaced(self.client.clone(), namespace).get(&job_name).await {
+                Ok(job) => {
+                    let status = job.status.unwrap_or_default();
+                    if status.succeeded.unwrap_or(0) > 0 {
+                        Check::Ready
+                    } else if status.failed.unwrap_or(0) > 0 {
+                        let message = status
+                            .conditions
+                            .iter()
+                            .flatten()
+                            .find(|c| c.type_ == "Failed")
+                            .and_then(|c| c.message.clone())
+                            .unwrap_or_else(|| "job failed".into());
+                        Check::Failed(Failure::new(FailureKind::Platform, format!("job {job_name}: {message}")))
+                    } else {
+                        match pod_failure(&self.pods, namespace, &BTreeMap::from([("job-name".to_string(), job_name.clone())])) {
+                            Some(f) => Check::Failed(f),
+                            None => Check::Pending(format!("job {job_name} running")),
+                        }
+                    }
+                }
+                Err(e) => Check::Pending(format!("job {job_name}: {e}")),
+            };
+        }
+        if let Some(failure) = pod_failure(&self.pods, namespace, labels) {
+            return Check::Failed(failure);
+        }
+        let has_service = self.slices.state().iter().any(|s| {
+            s.metadata.namespace.as_deref() == Some(namespace)
+                && s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some(name)
+        });
+        if has_service {
+            let ready = ready_endpoints(&self.slices, namespace, name, workload.port);
+            return if ready.is_empty() { Check::Pending(format!("service {namespace}/{name}: no ready endpoints")) } else { Check::Ready };
+        }
+        let ready = match kind {
+            NodeKind::Deployment => Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                .get(name)
+                .await
+                .ok()
+                .and_then(|d| d.status)
+                .and_then(|s| s.ready_replicas),
+            _ => Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                .get(name)
+                .await
+                .ok()
+                .and_then(|s| s.status)
+                .and_then(|s| s.ready_replicas),
+        };
+        if ready.unwrap_or(0) > 0 { Check::Ready } else { Check::Pending(format!("{namespace}/{name}: no ready replicas")) }
+    }
+
+    async fn create_job(&self, workload: &Workload) -> Result<(), DriverError> {
+        let Some((_, namespace, name, _)) = target(workload) else { return Err(wrong_kind(workload)) };
+        let api = Api::<Job>::namespaced(self.client.clone(), namespace);
+        let template = api.get(name).await.map_err(|e| kube_error(workload, &e))?;
+        let mut spec = template.spec.unwrap_or_default();
+        spec.suspend = Some(false);
+        spec.ttl_seconds_after_finished = Some(3600);
+        spec.selector = None;
+        if let Some(meta) = spec.template.metadata.as_mut() {
+            if let Some(labels) = meta.labels.as_mut() {
+                labels.retain(|k, _| {
+                    !k.starts_with("controller-uid")
+                        && !k.starts_with("batch.kubernetes.io/controller-uid")
+                        && k != "job-name"
+                        && k != "batch.kubernetes.io/job-name"
+                });
+            }
+        }
+        let job = Job {
+            metadata: kube::api::ObjectMeta {
+                generate_name: Some(format!("{name}-")),
+                namespace: Some(namespace.to_string()),
+                labels: Some(BTreeMap::from([
+                    (TEMPLATE_LABEL.to_string(), name.to_string()),
+                    ("app.kubernetes.io/managed-by".to_string(), "leannodes".to_string()),
+                ])),
+                ..Default::default()
+            },
+            spec: Some(spec),
+            status: None,
+        };
+        let created = api.create(&PostParams::default(), &job).await.map_err(|e| kube_error(workload, &e))?;
+        let created_name = created.metadata.name.unwrap_or_default();
+        tracing::info!(workload = %workload.id, job = %created_name, "job created from template");
+        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(workload.id.to_string(), created_name);
+        Ok(())
+    }
+}
+
+fn wrong_kind(workload: &Workload) -> DriverError {
+    DriverError::WrongKind { workload: workload.id.to_string(), kind: workload.kind().as_str(), driver: "kubernetes" }
+}
+
+#[async_trait]
+impl Driver for Arc<KubernetesDriver> {
+    async fn wake(&self, workload: &Arc<Workload>) -> Result<(), DriverError> {
+        match workload.kind() {
+            NodeKind::Job => self.create_job(workload).await,
+            NodeKind::Deployment | NodeKind::Statefulset => {
+                let (current, wanted, _) = self.scale_target(workload).await?;
+                if current < 1 {
+                    tracing::info!(workload = %workload.id, replicas = wanted, "scaling up");
+                    self.patch_scale(workload, wanted).await?;
+                }
+                Ok(())
+            }
+            _ => Err(wrong_kind(workload)),
+        }
+    }
+
+    fn readiness(&self, workload: &Arc<Workload>) -> BoxStream<'static, Readiness> {
+        let driver = self.clone();
+        let workload = workload.clone();
+        let state = (driver, workload, None::<BTreeMap<String, String>>, None::<String>, false);
+        stream::unfold(state, |(driver, workload, mut labels, mut last, done)| async move {
+            if done {
+                return None;
+            }
+            let mut changed = driver.changed.clone();
+            loop {
+                if labels.is_none() && workload.kind() != NodeKind::Job {
+                    labels = driver.scale_target(&workload).await.ok().map(|(_, _, l)| l);
+                }
+                match driver.check(&workload, labels.as_ref().unwrap_or(&BTreeMap::new())).await {
+                    Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, true))),
+                    Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, true))),
+                    Check::Pending(detail) => {
+                        // Woken by the shared watches; the timeout re-checks what they do not cover
+                        // (ready replicas of a workload without a Service, job status).
+                        let _ = tokio::time::timeout(Duration::from_millis(500), changed.changed()).await;
+                        if last.as_deref() != Some(detail.as_str()) {
+                            last = Some(detail.clone());
+                            return Some((Readiness::Pending(detail), (driver, workload, labels, last, false)));
+                        }
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+
+    async fn drain(&self, workload: &Arc<Workload>) -> Result<(), DriverError> {
+        let Some((kind, namespace, name, _)) = target(workload) else { return Err(wrong_kind(workload)) };
+        if kind == NodeKind::Job {
+            // A finished job has nothing to stop; its TTL cleans it up.
+            self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(workload.id.as_str());
+            return Ok(());
+        }
+        let (current, _, _) = self.scale_target(workload).await?;
+        if current > 0 {
+            let annotate = Patch::Merge(json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: current.to_string()}}}));
+            let pp = PatchParams::default();
+            let result = match kind {
+                NodeKind::Deployment => {
+                    Api::<Deployment>::namespaced(self.client.clone(), namespace).patch(name, &pp, &annotate).await.map(drop)
+                }
+                _ => Api::<StatefulSet>::namespaced(self.client.clone(), namespace).patch(name, &pp, &annotate).await.map(drop),
+            };
+            result.map_err(|e| kube_error(workload, &e))?;
+            self.patch_scale(workload, 0).await?;
+            tracing::info!(workload = %workload.id, recorded = current, "scaled to zero");
+        }
+        Ok(())
+    }
+
+    fn failure(&self, _workload: &Workload) -> Option<Failure> {
+        None
+    }
+
+    fn is_running(&self, workload: &Workload) -> bool {
+        match target(workload) {
+            Some((NodeKind::Job, ..)) => false,
+            Some((_, namespace, name, _)) => !ready_endpoints(&self.slices, namespace, name, workload.port).is_empty(),
+            None => false,
+        }
+    }
+
+    fn lost(&self, _workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
+        futures::future::pending().boxed()
+    }
+}

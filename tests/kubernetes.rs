@@ -1,0 +1,165 @@
+//! The Kubernetes driver through the real kube-rs client against the Kubernetes API simulator
+//! (`tests/kube-sim`, pods are real processes). A simulator proves the protocol and the driver's logic;
+//! behaviour of a real cluster (scheduling, image pulls, networking) is only injected.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use leannodes_config::Workload;
+use leannodes_drivers::kubernetes::REPLICAS_ANNOTATION;
+use leannodes_drivers::{Driver, KubernetesDriver, Readiness};
+use leannodes_harness::http_get;
+use leannodes_kube_sim::{Sim, SimOptions};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
+
+struct Cluster {
+    sim: Sim,
+    driver: Arc<KubernetesDriver>,
+    _dir: tempfile::TempDir,
+}
+
+async fn cluster(objects: Vec<Value>) -> Cluster {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
+    sim.seed(objects).expect("seed");
+    let dir = leannodes_harness::workdir();
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path).expect("kubeconfig");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await.expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let driver = Arc::new(KubernetesDriver::start(client).await);
+    Cluster { sim, driver, _dir: dir }
+}
+
+fn workload(kind: &str, name: &str, extra: &str) -> Arc<Workload> {
+    let text = format!(
+        "[server]\ndriver = \"kubernetes\"\n\n[[flow]]\nname = \"f\"\nhosts = [\"f.test\"]\nupstream = \"10.0.0.1:80\"\n\n  [[flow.node]]\n  name = \"{name}\"\n  kind = \"{kind}\"\n  ref = \"default/{name}\"\n{extra}"
+    );
+    let config = leannodes_config::parse_toml(&text, "k.toml", std::path::Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    config.flows[0].nodes[0].workload.clone()
+}
+
+fn deployment(name: &str, replicas: i64, annotations: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": annotations},
+                "spec": {"containers": [{"name": "main", "image": "leannodes", "args": ["demo-backend", "--port", "8080", "--name", name], "ports": [{"containerPort": 8080}]}]},
+            },
+        },
+    })
+}
+
+fn service(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}})
+}
+
+async fn settle(driver: &Arc<KubernetesDriver>, w: &Arc<Workload>) -> Readiness {
+    let events: Vec<Readiness> =
+        tokio::time::timeout(Duration::from_secs(20), driver.readiness(w).collect()).await.expect("readiness in time");
+    events.last().cloned().expect("a final event")
+}
+
+async fn stats(sim: &Sim) -> Value {
+    reqwest::get(format!("http://{}/sim/stats", sim.addr)).await.expect("stats").json().await.expect("json")
+}
+
+async fn spec_and_annotation(sim: &Sim, name: &str) -> (i64, Option<String>) {
+    let d: Value = reqwest::get(format!("http://{}/apis/apps/v1/namespaces/default/deployments/{name}", sim.addr))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    (d["spec"]["replicas"].as_i64().unwrap_or(-1), d["metadata"]["annotations"][REPLICAS_ANNOTATION].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_wakes_through_its_scale_subresource_and_is_ready_by_its_endpoints() {
+    let c = cluster(vec![deployment("api", 0, json!({})), service("api")]).await;
+    let w = workload("deployment", "api", "  port = 8080\n");
+    assert!(!c.driver.is_running(&w));
+    c.driver.wake(&w).await.expect("wake");
+    c.driver.wake(&w).await.expect("a second wake while scaling does not scale again");
+    assert_eq!(settle(&c.driver, &w).await, Readiness::Ready);
+    assert_eq!(stats(&c.sim).await["scale_requests"]["default/deployment/api"], 1, "exactly one scale request");
+    let endpoints = c.driver.endpoints("default", "api", Some(8080));
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(http_get(endpoints[0], "/x").map(|r| r.1), Some("api GET /x\n".into()), "ready means an address accepts");
+    assert!(c.driver.is_running(&w));
+
+    // Someone scales it to 2; a drain records 2, the next wake restores 2.
+    let client = reqwest::Client::new();
+    client
+        .patch(format!("http://{}/apis/apps/v1/namespaces/default/deployments/api/scale", c.sim.addr))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"spec":{"replicas":2}}"#)
+        .send()
+        .await
+        .expect("scale");
+    c.driver.drain(&w).await.expect("drain");
+    assert_eq!(spec_and_annotation(&c.sim, "api").await, (0, Some("2".into())));
+    c.driver.wake(&w).await.expect("wake again");
+    assert_eq!(spec_and_annotation(&c.sim, "api").await.0, 2, "the recorded replica count is restored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_replica_count_overrides_the_recorded_one() {
+    let c = cluster(vec![deployment("web", 0, json!({})), service("web")]).await;
+    let w = workload("deployment", "web", "  port = 8080\n  replicas = 3\n");
+    c.driver.wake(&w).await.expect("wake");
+    assert_eq!(spec_and_annotation(&c.sim, "web").await.0, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_pull_failure_fails_the_wake_fast_with_the_reason() {
+    let c = cluster(vec![deployment("broken", 0, json!({"kube-sim.leannodes.io/fail": "image-pull"})), service("broken")]).await;
+    let w = workload("deployment", "broken", "  port = 8080\n");
+    let started = Instant::now();
+    c.driver.wake(&w).await.expect("wake");
+    let Readiness::Failed(failure) = settle(&c.driver, &w).await else { panic!("should fail") };
+    assert!(started.elapsed() < Duration::from_secs(2), "failed fast: {:?}", started.elapsed());
+    assert!(failure.message.contains("ImagePullBackOff"), "{}", failure.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_without_a_service_is_ready_by_its_ready_replicas() {
+    let c = cluster(vec![deployment("worker", 0, json!({}))]).await;
+    let w = workload("deployment", "worker", "");
+    c.driver.wake(&w).await.expect("wake");
+    assert_eq!(settle(&c.driver, &w).await, Readiness::Ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_wake_creates_a_fresh_job_from_the_suspended_template() {
+    let template = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "default"},
+        "spec": {"suspend": true, "template": {"metadata": {}, "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "leannodes", "args": ["demo-backend", "--port", "9", "--exit-after", "0s", "--exit-code", "0"]}]}}},
+    });
+    let c = cluster(vec![template]).await;
+    let w = workload("job", "migrate", "");
+    for round in 1..=2 {
+        c.driver.wake(&w).await.expect("wake");
+        assert_eq!(settle(&c.driver, &w).await, Readiness::Ready, "round {round}");
+        assert_eq!(stats(&c.sim).await["jobs_created"], round);
+    }
+    let jobs: Value = reqwest::get(format!(
+        "http://{}/apis/batch/v1/namespaces/default/jobs?labelSelector=leannodes.io%2Fjob-template%3Dmigrate",
+        c.sim.addr
+    ))
+    .await
+    .expect("jobs")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(jobs["items"].as_array().map(Vec::len), Some(2), "two generated jobs, the template untouched");
+}
