@@ -28,5 +28,5 @@ pub fn config(flows: usize, hosts_per_flow: usize) -> Config {
 pub fn routes(config: &Config) -> RouteTable {
     let flows: Vec<Arc<FlowHandle>> = config.flows.iter().map(|f| Arc::new(FlowHandle::detached(f.clone()))).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-    runtime.block_on(RouteTable::build(&flows, None)).unwrap_or_else(|e| panic!("{e}"))
+    runtime.block_on(RouteTable::build(&flows, None, &|_| None)).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -49,10 +49,10 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
 async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(Arc<Admin>, Arc<ProxyState>)> {
     let store = leannodes_store::open(&config.server.store).await?;
-    let controller =
-        Arc::new(Controller::start(config, Drivers::local(ProcessDriver::default()), store, ControllerOptions::default()).await?);
+    let controller = Arc::new(Controller::start(config, drivers(config).await?, store, ControllerOptions::default()).await?);
     let flows: Vec<_> = config.flows.iter().filter_map(|f| controller.flow(&f.name)).collect();
-    let routes = RouteTable::build(&flows, None).await?;
+    let endpoints = |w: &Arc<leannodes_config::Workload>| controller.endpoints(w);
+    let routes = RouteTable::build(&flows, None, &endpoints).await?;
     let default_upstream = match &config.server.default_upstream {
         Some(hp) => Some(leannodes_proxy::resolve(hp).await.map_err(|e| anyhow::anyhow!("cannot resolve default_upstream {hp}: {e}"))?),
         None => None,
@@ -60,6 +60,21 @@ async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(A
     let state = Arc::new(ProxyState::new(controller.clone(), routes, default_upstream, UpstreamTimeouts::default()));
     let admin = Admin::new(controller, state.clone(), config_path.display().to_string());
     Ok((admin, state))
+}
+
+/// The drivers `[server] driver` asks for: local processes always, Kubernetes when configured (in-cluster
+/// config or `KUBECONFIG`).
+async fn drivers(config: &Config) -> anyhow::Result<Drivers> {
+    let process: Arc<dyn leannodes_drivers::Driver> = Arc::new(ProcessDriver::default());
+    let external: Arc<dyn leannodes_drivers::Driver> = Arc::new(leannodes_drivers::ExternalDriver);
+    let kubernetes: Option<Arc<dyn leannodes_drivers::Driver>> = match config.server.driver {
+        leannodes_config::DriverKind::Process => None,
+        leannodes_config::DriverKind::Kubernetes => {
+            let client = kube::Client::try_default().await.context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
+            Some(Arc::new(Arc::new(leannodes_drivers::KubernetesDriver::start(client).await)))
+        }
+    };
+    Ok(Drivers::new(process, external, kubernetes))
 }
 
 async fn serve_admin(listener: std::net::TcpListener, admin: Arc<Admin>) {
@@ -96,7 +111,8 @@ pub(crate) async fn reload(admin: &Admin) {
     let proxy = &admin.proxy;
     let reload = admin.controller.apply(&config);
     let flows: Vec<_> = config.flows.iter().filter_map(|f| admin.controller.flow(&f.name)).collect();
-    let routes = match RouteTable::build(&flows, Some(&proxy.routes.load())).await {
+    let endpoints = |w: &Arc<leannodes_config::Workload>| admin.controller.endpoints(w);
+    let routes = match RouteTable::build(&flows, Some(&proxy.routes.load()), &endpoints).await {
         Ok(r) => r,
         Err(e) => {
             // The controller already holds the new flows; routes keep pointing at the old handles, which

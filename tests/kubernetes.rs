@@ -91,7 +91,7 @@ async fn a_deployment_wakes_through_its_scale_subresource_and_is_ready_by_its_en
     c.driver.wake(&w).await.expect("a second wake while scaling does not scale again");
     assert_eq!(settle(&c.driver, &w).await, Readiness::Ready);
     assert_eq!(stats(&c.sim).await["scale_requests"]["default/deployment/api"], 1, "exactly one scale request");
-    let endpoints = c.driver.endpoints("default", "api", Some(8080));
+    let endpoints = c.driver.endpoints(&w).expect("a live endpoint set").load();
     assert_eq!(endpoints.len(), 1);
     assert_eq!(http_get(endpoints[0], "/x").map(|r| r.1), Some("api GET /x\n".into()), "ready means an address accepts");
     assert!(c.driver.is_running(&w));
@@ -162,4 +162,122 @@ async fn each_job_wake_creates_a_fresh_job_from_the_suspended_template() {
     .await
     .expect("json");
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(2), "two generated jobs, the template untouched");
+}
+
+fn statefulset(name: &str) -> Value {
+    let mut s = deployment(name, 0, json!({}));
+    s["kind"] = json!("StatefulSet");
+    s["spec"]["serviceName"] = json!(name);
+    s
+}
+
+fn job_template(name: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"suspend": true, "template": {"metadata": {}, "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "leannodes", "args": ["demo-backend", "--port", "9", "--exit-after", "0s", "--exit-code", "0"]}]}}},
+    })
+}
+
+const CHAIN: &str = r#"
+[[flow]]
+name = "shop"
+hosts = ["127.0.0.1"]
+upstream = "api"
+
+  [[flow.node]]
+  name = "db"
+  kind = "deployment"
+  ref = "default/db"
+  port = 8080
+
+  [[flow.node]]
+  name = "cache"
+  kind = "statefulset"
+  ref = "default/cache"
+  port = 8080
+  after = ["db"]
+
+  [[flow.node]]
+  name = "migrate"
+  kind = "job"
+  ref = "default/migrate"
+  after = ["cache"]
+
+  [[flow.node]]
+  name = "api"
+  kind = "deployment"
+  ref = "default/api"
+  port = 8080
+  after = ["migrate"]
+"#;
+
+async fn chain_cluster(api_annotations: Value) -> (Sim, tempfile::TempDir, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
+    sim.seed(vec![
+        deployment("db", 0, json!({})),
+        service("db"),
+        statefulset("cache"),
+        service("cache"),
+        job_template("migrate"),
+        deployment("api", 0, api_annotations),
+        service("api"),
+    ])
+    .expect("seed");
+    let dir = leannodes_harness::workdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    (sim, dir, kubeconfig.display().to_string())
+}
+
+fn proxy_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_kubernetes_flow_answers_the_first_request_with_the_real_body() {
+    let (sim, dir, kubeconfig) = chain_cluster(json!({})).await;
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", CHAIN, &[("KUBECONFIG", &kubeconfig)]);
+    let quick = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(15)).build().expect("client");
+    let response = quick.get(serve.url("/orders")).send().await.unwrap_or_else(|e| panic!("{e}\n{}", serve.log()));
+    assert_eq!(response.status(), 200, "{}", serve.log());
+    assert!(response.headers().contains_key("x-leannodes-cold-start"));
+    assert_eq!(response.text().await.expect("body"), "api GET /orders\n");
+    let s = stats(&sim).await;
+    for workload in ["default/deployment/db", "default/statefulset/cache", "default/deployment/api"] {
+        assert_eq!(s["scale_requests"][workload], 1, "one scale request for {workload}: {s}");
+    }
+    assert_eq!(s["jobs_created"], 1);
+
+    // Drain: every workload back to zero, the recorded replicas kept for the next wake.
+    proxy_client().post(serve.admin_url("/api/v1/flows/shop/drain")).send().await.expect("drain");
+    for name in ["db", "api"] {
+        assert_eq!(spec_and_annotation(&sim, name).await, (0, Some("1".into())), "{name} drained");
+    }
+    let again = proxy_client().get(serve.url("/again")).send().await.expect("request");
+    assert_eq!(again.text().await.expect("body"), "api GET /again\n");
+    let s = stats(&sim).await;
+    assert_eq!(s["scale_requests"]["default/deployment/api"], 3, "wake, drain, wake: {s}");
+    assert_eq!(s["jobs_created"], 2, "one job per wake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
+    let (_sim, dir, kubeconfig) = chain_cluster(json!({"kube-sim.leannodes.io/fail": "image-pull"})).await;
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", CHAIN, &[("KUBECONFIG", &kubeconfig)]);
+    let quick = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(15)).build().expect("client");
+    let response = quick.get(serve.url("/")).send().await.unwrap_or_else(|e| panic!("{e}\n{}", serve.log()));
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "cold_start_failed");
+    assert_eq!(body["node"], "api");
+    assert!(body["message"].as_str().unwrap_or_default().contains("ImagePullBackOff"), "{body}");
+    let history: Value =
+        proxy_client().get(serve.admin_url("/api/v1/executions?flow=shop")).send().await.expect("history").json().await.expect("json");
+    let api_step = &history["executions"][0]["steps"][3];
+    assert!(api_step["reason"].as_str().unwrap_or_default().contains("ImagePullBackOff"), "{api_step}");
+    let api_ready = api_step["requested_ms"].as_i64().unwrap_or(0);
+    let api_failed = api_step["failed_ms"].as_i64().unwrap_or(i64::MAX);
+    assert!(api_failed - api_ready < 2_000, "the failure ended the wake within 2 s of the node's start");
 }

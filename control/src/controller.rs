@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use leannodes_config::{Config, NodeKind, Workload, WorkloadId};
-use leannodes_drivers::Drivers;
+use leannodes_drivers::{Drivers, EndpointSet};
 use leannodes_store::{ExecutionRecord, FlowStateRecord, Page, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -339,6 +339,11 @@ impl Controller {
             self.inner.spawn(drain::idle_loop(Arc::downgrade(&self.inner), flow.clone()));
         }
         Reload { inner: self.inner.clone(), added: added.iter().map(|f| f.name().to_string()).collect(), replaced, removed }
+    }
+
+    /// The live addresses of a workload whose driver tracks them (Kubernetes endpoints), for the proxy.
+    pub fn endpoints(&self, workload: &Arc<Workload>) -> Option<EndpointSet> {
+        self.inner.workload(workload).endpoints()
     }
 
     /// Names of all flows.

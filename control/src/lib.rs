@@ -19,6 +19,7 @@ pub use backoff::Backoff;
 pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, WakeError};
 pub use events::{EventBus, ExecutionEvent};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
+pub use leannodes_drivers::EndpointSet;
 
 /// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
 pub(crate) fn unix_ms() -> i64 {

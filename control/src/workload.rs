@@ -60,6 +60,11 @@ impl WorkloadRuntime {
         self.driver.is_running(&self.workload)
     }
 
+    /// The live addresses of the workload, when its driver tracks them.
+    pub(crate) fn endpoints(&self) -> Option<leannodes_drivers::EndpointSet> {
+        self.driver.endpoints(&self.workload)
+    }
+
     /// Resolves when the running workload stops on its own (see [`Driver::lost`]).
     pub(crate) fn lost(&self) -> futures::future::BoxFuture<'static, Failure> {
         self.driver.lost(&self.workload)

@@ -23,7 +23,7 @@ use leannodes_config::{NodeKind, Workload, WorkloadSpec};
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::{Driver, DriverError, Failure, FailureKind, Readiness};
+use crate::{Driver, DriverError, EndpointSet, Failure, FailureKind, Readiness};
 
 /// Annotation holding the replica count a workload had when it was drained.
 pub const REPLICAS_ANNOTATION: &str = "leannodes.io/replicas";
@@ -33,6 +33,9 @@ pub const TEMPLATE_LABEL: &str = "leannodes.io/job-template";
 /// Pod waiting reasons that will not fix themselves: a wake fails at once with the reason.
 const FATAL_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"];
 
+/// Endpoint sets handed out, by (namespace, service, port).
+type EndpointSets = Arc<std::sync::Mutex<BTreeMap<(String, String, Option<u16>), EndpointSet>>>;
+
 /// Runs `deployment`, `statefulset` and `job` nodes.
 pub struct KubernetesDriver {
     client: kube::Client,
@@ -41,6 +44,8 @@ pub struct KubernetesDriver {
     changed: watch::Receiver<u64>,
     /// Jobs created by the last wake of each job workload.
     jobs: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Endpoint sets handed to the proxy, by (namespace, service, port), refreshed on every change.
+    sets: EndpointSets,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -94,12 +99,19 @@ impl KubernetesDriver {
                 }
             }));
         }
-        KubernetesDriver { client, slices, pods, changed, jobs: std::sync::Mutex::new(BTreeMap::new()), tasks }
-    }
-
-    /// Ready endpoints (address and port) of the Service named like the workload, port `port`.
-    pub fn endpoints(&self, namespace: &str, service: &str, port: Option<u16>) -> Vec<SocketAddr> {
-        ready_endpoints(&self.slices, namespace, service, port)
+        let sets = EndpointSets::default();
+        {
+            let (sets, slices, mut changed) = (sets.clone(), slices.clone(), changed.clone());
+            tasks.push(tokio::spawn(async move {
+                while changed.changed().await.is_ok() {
+                    let sets = sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                    for ((namespace, service, port), set) in sets {
+                        set.store(ready_endpoints(&slices, &namespace, &service, port));
+                    }
+                }
+            }));
+        }
+        KubernetesDriver { client, slices, pods, changed, jobs: std::sync::Mutex::new(BTreeMap::new()), sets, tasks }
     }
 }
 
@@ -396,5 +408,16 @@ impl Driver for Arc<KubernetesDriver> {
 
     fn lost(&self, _workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
         futures::future::pending().boxed()
+    }
+
+    fn endpoints(&self, workload: &Arc<Workload>) -> Option<EndpointSet> {
+        let (kind, namespace, name, _) = target(workload)?;
+        if kind == NodeKind::Job {
+            return None;
+        }
+        let key = (namespace.to_string(), name.to_string(), workload.port);
+        let set = self.sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default().clone();
+        set.store(ready_endpoints(&self.slices, namespace, name, workload.port));
+        Some(set)
     }
 }

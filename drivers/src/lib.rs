@@ -24,6 +24,25 @@ pub use failure::{Failure, FailureKind};
 pub use kubernetes::KubernetesDriver;
 pub use process::{ProcessDriver, ProcessOptions};
 
+/// The addresses that serve a workload right now, kept current by its driver (Kubernetes endpoints).
+/// Cloning shares the same set; reading is one atomic load.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointSet(Arc<arc_swap::ArcSwap<Vec<std::net::SocketAddr>>>);
+
+impl EndpointSet {
+    /// The current addresses.
+    pub fn load(&self) -> Arc<Vec<std::net::SocketAddr>> {
+        self.0.load_full()
+    }
+
+    /// Replaces the addresses (drivers).
+    pub fn store(&self, addrs: Vec<std::net::SocketAddr>) {
+        if **self.0.load() != addrs {
+            self.0.store(Arc::new(addrs));
+        }
+    }
+}
+
 /// A readiness observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -123,6 +142,12 @@ pub trait Driver: Send + Sync + 'static {
     /// crashes). Also resolves after an intended stop, so callers check their own state. Never resolves
     /// for a workload that is not running or whose loss cannot be observed.
     fn lost(&self, workload: &Arc<Workload>) -> BoxFuture<'static, Failure>;
+
+    /// For workloads the proxy reaches at changing addresses (Kubernetes endpoints), the live set of
+    /// those addresses. `None` when the address is fixed by the configuration.
+    fn endpoints(&self, _workload: &Arc<Workload>) -> Option<EndpointSet> {
+        None
+    }
 }
 
 /// The drivers of one LeanNodes instance, chosen by node kind.

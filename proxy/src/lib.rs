@@ -13,6 +13,6 @@ mod server;
 mod service;
 
 pub use answer::{Client, STATUS_PREFIX};
-pub use routes::{Route, RouteError, RouteTable, resolve};
+pub use routes::{Route, RouteError, RouteTable, Upstream, resolve};
 pub use server::{ProxyServer, ServerError, ServerOptions, ShutdownHandle};
 pub use service::{LeanProxy, ProxyState, RequestCtx, UpstreamTimeouts};

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use leannodes_config::{Binding, HostPattern, HostPort, Probe, Upstream, WorkloadSpec};
-use leannodes_control::FlowHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use leannodes_config::{Binding, HostPattern, HostPort, Probe, Workload, WorkloadSpec};
+use leannodes_control::{EndpointSet, FlowHandle};
 
 use crate::metrics::FlowMetrics;
 
@@ -19,10 +21,40 @@ use crate::metrics::FlowMetrics;
 pub struct Route {
     /// The flow.
     pub flow: Arc<FlowHandle>,
-    /// The upstream address once the flow is awake.
-    pub upstream: SocketAddr,
+    /// Where requests go once the flow is awake.
+    pub upstream: Upstream,
     /// Per-flow counters (shared across reloads for the same flow name).
     pub metrics: Arc<FlowMetrics>,
+}
+
+/// Where a route's requests go.
+#[derive(Debug)]
+pub enum Upstream {
+    /// One fixed address (process nodes, literal `host:port`).
+    Fixed(SocketAddr),
+    /// The ready endpoints of a Kubernetes workload, round robin; updates need no reload.
+    Endpoints {
+        /// The live set, kept current by the driver.
+        set: EndpointSet,
+        /// Round-robin position.
+        next: AtomicUsize,
+    },
+}
+
+impl Upstream {
+    /// The address for the next request; `None` while a workload has no ready endpoint.
+    pub fn pick(&self) -> Option<SocketAddr> {
+        match self {
+            Upstream::Fixed(addr) => Some(*addr),
+            Upstream::Endpoints { set, next } => {
+                let addrs = set.load();
+                if addrs.is_empty() {
+                    return None;
+                }
+                Some(addrs[next.fetch_add(1, Ordering::Relaxed) % addrs.len()])
+            }
+        }
+    }
 }
 
 /// Path prefixes of one host pattern, longest first.
@@ -141,11 +173,16 @@ pub enum RouteError {
 
 impl RouteTable {
     /// Builds the table for these flows. Host names are resolved here, off the request path; counters
-    /// of flows already in `previous` are kept.
-    pub async fn build(flows: &[Arc<FlowHandle>], previous: Option<&RouteTable>) -> Result<RouteTable, RouteError> {
+    /// of flows already in `previous` are kept. `endpoints` gives the live address set of a workload
+    /// whose driver tracks one (Kubernetes).
+    pub async fn build(
+        flows: &[Arc<FlowHandle>],
+        previous: Option<&RouteTable>,
+        endpoints: &(dyn Fn(&Arc<Workload>) -> Option<EndpointSet> + Sync),
+    ) -> Result<RouteTable, RouteError> {
         let mut table = RouteTable::new();
         for flow in flows {
-            let upstream = upstream_addr(flow).await?;
+            let upstream = upstream_of(flow, endpoints).await?;
             let metrics = previous.and_then(|p| p.flow(flow.name())).map(|r| r.metrics.clone()).unwrap_or_default();
             table.insert(&flow.spec.bindings, Arc::new(Route { flow: flow.clone(), upstream, metrics }));
         }
@@ -165,11 +202,14 @@ pub async fn resolve(target: &HostPort) -> Result<SocketAddr, String> {
         .ok_or_else(|| "no addresses".to_string())
 }
 
-async fn upstream_addr(flow: &FlowHandle) -> Result<SocketAddr, RouteError> {
+async fn upstream_of(
+    flow: &FlowHandle,
+    endpoints: &(dyn Fn(&Arc<Workload>) -> Option<EndpointSet> + Sync),
+) -> Result<Upstream, RouteError> {
     let spec = &flow.spec;
     let target = match &spec.upstream {
-        Upstream::Address(hp) => hp.clone(),
-        Upstream::Node(i) => {
+        leannodes_config::Upstream::Address(hp) => hp.clone(),
+        leannodes_config::Upstream::Node(i) => {
             let node = &spec.nodes[*i];
             let no_address = |reason| RouteError::NoAddress { flow: spec.name.clone(), node: node.name.clone(), reason };
             let port = node.workload.port.ok_or_else(|| no_address("no port"))?;
@@ -179,11 +219,16 @@ async fn upstream_addr(flow: &FlowHandle) -> Result<SocketAddr, RouteError> {
                 (WorkloadSpec::External, _) => {
                     return Err(no_address("external nodes serve traffic only through a literal host:port upstream or a tcp probe"));
                 }
-                (WorkloadSpec::Kubernetes { .. }, _) => return Err(no_address("Kubernetes upstreams need the Kubernetes driver")),
+                (WorkloadSpec::Kubernetes { .. }, _) => {
+                    let set = endpoints(&node.workload).ok_or_else(|| no_address("Kubernetes upstreams need the Kubernetes driver"))?;
+                    return Ok(Upstream::Endpoints { set, next: AtomicUsize::new(0) });
+                }
             }
         }
     };
-    resolve(&target).await.map_err(|reason| RouteError::Resolve { flow: spec.name.clone(), target: target.to_string(), reason })
+    let addr =
+        resolve(&target).await.map_err(|reason| RouteError::Resolve { flow: spec.name.clone(), target: target.to_string(), reason })?;
+    Ok(Upstream::Fixed(addr))
 }
 
 /// Lower-cases and strips the port and a trailing dot, allocating only when needed.

@@ -260,7 +260,6 @@ impl LeanProxy {
                     match self.state.routes.load().flow(flow.name()).filter(|r| !Arc::ptr_eq(&r.flow, &flow)).cloned() {
                         Some(next) => {
                             flow = next.flow.clone();
-                            ctx.upstream = Some(next.upstream);
                             ctx.route = Some(next);
                             rx = match self.state.controller.wake_flow(&flow, Trigger::Request) {
                                 Ok(rx) => rx,
@@ -379,6 +378,21 @@ async fn refuse(
     Ok(true)
 }
 
+/// The route's next address. A Kubernetes workload can be briefly without a ready endpoint (a pod being
+/// replaced): wait for one, within the hold budget (or 2 s for a request that was not held).
+async fn pick_within_budget(route: &Route, deadline: Option<Instant>) -> Result<SocketAddr> {
+    let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(2));
+    loop {
+        if let Some(addr) = route.upstream.pick() {
+            return Ok(addr);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Resolves once shutdown has begun.
 async fn shutting_down(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|s| *s).await.is_err() {
@@ -441,7 +455,6 @@ impl ProxyHttp for LeanProxy {
                 .await?;
             return Ok(true);
         };
-        ctx.upstream = Some(route.upstream);
         ctx.route = Some(route.clone());
         let flow = &route.flow;
         if flow.is_disabled() {
@@ -471,7 +484,11 @@ impl ProxyHttp for LeanProxy {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let addr = ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?;
+        let addr = match &ctx.route {
+            Some(route) => pick_within_budget(route, ctx.deadline).await?,
+            None => ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?,
+        };
+        ctx.upstream = Some(addr);
         if ctx.connect_failures > 0 {
             // A refused connect right after "ready": back off briefly, within the hold budget.
             let pause = Duration::from_millis(20u64 << ctx.connect_failures.min(4));

@@ -208,6 +208,11 @@ impl Serve {
     /// Writes `[server]` (fresh ports, SQLite in `dir`, 1 thread, short grace) plus `body` (flows) and starts
     /// `leannodes serve`; returns once the admin API answers. `server_extra` lines go into `[server]`.
     pub fn start(bin: &str, dir: &Path, server_extra: &str, body: &str) -> Serve {
+        Serve::start_with_env(bin, dir, server_extra, body, &[])
+    }
+
+    /// Like [`Serve::start`], with extra environment variables (e.g. `KUBECONFIG`).
+    pub fn start_with_env(bin: &str, dir: &Path, server_extra: &str, body: &str, env: &[(&str, &str)]) -> Serve {
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let header = format!(
@@ -220,6 +225,7 @@ impl Serve {
             .args(["serve", "--config"])
             .arg(&config)
             .env("LEANNODES_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()

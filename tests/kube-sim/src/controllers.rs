@@ -101,6 +101,14 @@ fn reconcile_workload(store: &Store, resource: &Resource, workload: &Value) {
     let name = meta(workload, "name");
     let desired = usize::try_from(workload["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(0);
     let mut pods = owned_pods(store, namespace, meta(workload, "uid"));
+    // Like a ReplicaSet, replace pods whose process ended.
+    pods.retain(|p| {
+        let failed = p["status"]["phase"] == "Failed";
+        if failed {
+            let _ = store.delete(res("", "pods"), namespace, meta(p, "name"));
+        }
+        !failed
+    });
     pods.sort_by_key(|p| meta(p, "name").to_string());
     let stateful = resource.kind == "StatefulSet";
     if pods.len() < desired {
@@ -228,19 +236,21 @@ pub(crate) struct Kubelet {
     store: Arc<Store>,
     backend_bin: PathBuf,
     pods: Mutex<HashMap<(String, String), PodProcess>>,
-    next_ip: Mutex<u32>,
 }
 
 impl Kubelet {
     pub(crate) fn new(store: Arc<Store>, backend_bin: PathBuf) -> Kubelet {
-        Kubelet { store, backend_bin, pods: Mutex::new(HashMap::new()), next_ip: Mutex::new(0) }
+        Kubelet { store, backend_bin, pods: Mutex::new(HashMap::new()) }
     }
 
-    fn allocate_ip(&self) -> Ipv4Addr {
-        let mut next = self.next_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        *next += 1;
-        let n = *next;
-        Ipv4Addr::new(127, 0, u8::try_from(1 + n / 250).unwrap_or(255), u8::try_from(1 + n % 250).unwrap_or(1))
+    /// A loopback address for a pod. Addresses come from one counter per process, in a block chosen by
+    /// the process id, so simulators running side by side (tests) do not hand out the same address.
+    fn allocate_ip() -> Ipv4Addr {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let block = 1 + std::process::id() % 250;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 62_500;
+        Ipv4Addr::new(127, u8::try_from(block).unwrap_or(1), u8::try_from(n / 250).unwrap_or(0), u8::try_from(1 + n % 250).unwrap_or(1))
     }
 
     pub(crate) fn stop_all(&self) {
@@ -308,7 +318,7 @@ impl Kubelet {
                 json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}], "containerStatuses": waiting("ImagePullBackOff", "Back-off pulling image (injected by kube-sim)")}),
             ),
             "crash-loop" => Some(
-                json!({"phase": "Running", "podIP": self.allocate_ip().to_string(), "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}], "containerStatuses": waiting("CrashLoopBackOff", "back-off restarting failed container (injected by kube-sim)")}),
+                json!({"phase": "Running", "podIP": Self::allocate_ip().to_string(), "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}], "containerStatuses": waiting("CrashLoopBackOff", "back-off restarting failed container (injected by kube-sim)")}),
             ),
             "unschedulable" => Some(
                 json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available (injected by kube-sim)"}]}),
@@ -321,7 +331,10 @@ impl Kubelet {
         }
         let container = &pod["spec"]["containers"][0];
         let port = container["ports"][0]["containerPort"].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(8080);
-        let ip = self.allocate_ip();
+        let mut ip = Self::allocate_ip();
+        while std::net::TcpListener::bind((ip, port)).is_err() {
+            ip = Self::allocate_ip();
+        }
         let mut args: Vec<String> =
             container["args"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
         args.extend(["--host".to_string(), ip.to_string()]);
