@@ -30,6 +30,18 @@ pub const REPLICAS_ANNOTATION: &str = "leannodes.io/replicas";
 /// Label put on Jobs created from a template.
 pub const TEMPLATE_LABEL: &str = "leannodes.io/job-template";
 
+/// Every permission the driver uses, as `(apiGroup, resource, verbs)`: `deploy/rbac.yaml` grants exactly
+/// these (a test keeps the two equal).
+pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
+    ("apps", "deployments", &["get", "patch"]),
+    ("apps", "statefulsets", &["get", "patch"]),
+    ("apps", "deployments/scale", &["patch"]),
+    ("apps", "statefulsets/scale", &["patch"]),
+    ("batch", "jobs", &["get", "create"]),
+    ("", "pods", &["list", "watch"]),
+    ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
+];
+
 /// Pod waiting reasons that will not fix themselves: a wake fails at once with the reason.
 const FATAL_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"];
 

@@ -68,7 +68,20 @@ impl Sim {
         std::fs::write(path, kubeconfig(self.addr))
     }
 
-    /// Applies every object of a YAML or JSON manifest stream (`---`-separated JSON documents).
+    /// Creates every object of a YAML manifest stream (`---`-separated documents; JSON is YAML too).
+    pub fn seed_yaml(&self, text: &str) -> anyhow::Result<()> {
+        use serde::Deserialize;
+        let mut objects = Vec::new();
+        for doc in serde_norway::Deserializer::from_str(text) {
+            let value = serde_json::Value::deserialize(doc)?;
+            if !value.is_null() {
+                objects.push(value);
+            }
+        }
+        self.seed(objects)
+    }
+
+    /// Creates these objects (each with `apiVersion` and `kind`).
     pub fn seed(&self, objects: Vec<serde_json::Value>) -> anyhow::Result<()> {
         for object in objects {
             self.store.create_object(object).map_err(|e| anyhow::anyhow!("{}", e.message))?;

@@ -1,6 +1,6 @@
 //! `kube-sim`: the Kubernetes API simulator as a process (see the library docs: it is a simulator).
 //!
-//! `kube-sim --listen 127.0.0.1:PORT --kubeconfig-out FILE [--seed MANIFESTS.json]… [--backend-bin PATH]`
+//! `kube-sim --listen 127.0.0.1:PORT --kubeconfig-out FILE [--seed MANIFESTS.yaml]… [--backend-bin PATH]`
 
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ struct Args {
     /// Write a kubeconfig for this simulator here.
     #[arg(long)]
     kubeconfig_out: Option<PathBuf>,
-    /// Objects to create at start: JSON documents, one per line or as a JSON array.
+    /// Objects to create at start: a YAML manifest stream (`---`-separated documents).
     #[arg(long)]
     seed: Vec<PathBuf>,
     /// The program pods run (their container `args` follow it).
@@ -32,12 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let sim = leannodes_kube_sim::Sim::start(listener, leannodes_kube_sim::SimOptions { backend_bin: args.backend_bin }).await?;
     for path in &args.seed {
         let text = std::fs::read_to_string(path)?;
-        let objects: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Array(items)) => items,
-            Ok(single) => vec![single],
-            Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<Result<_, _>>()?,
-        };
-        sim.seed(objects)?;
+        sim.seed_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.kubeconfig_out {
         sim.write_kubeconfig(path)?;

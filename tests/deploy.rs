@@ -1,0 +1,181 @@
+//! Every manifest in `deploy/` is checked against the Kubernetes OpenAPI v3 specs in `../shared/schemas/`
+//! (types, required fields, and — stricter than the API server's pruning — no unknown fields). Kinds whose
+//! spec is not among those files (RBAC) are checked by a lossless round trip through k8s-openapi's types.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn schemas() -> PathBuf {
+    root().join("../shared/schemas/kubernetes")
+}
+
+/// Every YAML document of every file under `deploy/`.
+fn manifests() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = walk(&root().join("deploy"));
+    files.sort();
+    for file in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml")) {
+        let text = std::fs::read_to_string(&file).expect("read manifest");
+        for (i, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
+            let value = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: document {i}: {e}", file.display()));
+            if !value.is_null() {
+                out.push((format!("{} #{i}", file.strip_prefix(root()).unwrap_or(&file).display()), value));
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+/// The OpenAPI document and component name for a kind, when `../shared/schemas/` has it.
+fn schema_of(api_version: &str, kind: &str) -> Option<(Value, String)> {
+    let (file, component) = match api_version {
+        "v1" => ("api__v1_openapi.json", format!("io.k8s.api.core.v1.{kind}")),
+        "apps/v1" => ("apis__apps__v1_openapi.json", format!("io.k8s.api.apps.v1.{kind}")),
+        "batch/v1" => ("apis__batch__v1_openapi.json", format!("io.k8s.api.batch.v1.{kind}")),
+        "autoscaling/v2" => ("apis__autoscaling__v2_openapi.json", format!("io.k8s.api.autoscaling.v2.{kind}")),
+        "discovery.k8s.io/v1" => ("apis__discovery.k8s.io__v1_openapi.json", format!("io.k8s.api.discovery.v1.{kind}")),
+        "coordination.k8s.io/v1" => ("apis__coordination.k8s.io__v1_openapi.json", format!("io.k8s.api.coordination.v1.{kind}")),
+        "networking.k8s.io/v1" => ("apis__networking.k8s.io__v1_openapi.json", format!("io.k8s.api.networking.v1.{kind}")),
+        _ => return None,
+    };
+    let text = std::fs::read_to_string(schemas().join(file)).expect("read OpenAPI spec");
+    Some((serde_json::from_str(&text).expect("OpenAPI JSON"), component))
+}
+
+/// Follows `$ref` and single-element `allOf` wrappers.
+fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
+    loop {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            schema = doc.pointer(r.trim_start_matches('#')).unwrap_or(schema);
+        } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            schema = only;
+        } else {
+            return schema;
+        }
+    }
+}
+
+/// Reports keys the schema does not define (the API server would silently drop them).
+fn unknown_fields(doc: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in map {
+                    match props.get(k) {
+                        Some(s) => unknown_fields(doc, s, v, &format!("{path}.{k}"), out),
+                        None => out.push(format!("{path}.{k}")),
+                    }
+                }
+            } else if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, v) in map {
+                    unknown_fields(doc, additional, v, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    unknown_fields(doc, item, v, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A lossless round trip through a typed struct: every field known, every type right.
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(value: &Value) -> Result<(), String> {
+    let typed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(typed).map_err(|e| e.to_string())?;
+    if back == *value { Ok(()) } else { Err(format!("fields were lost in the round trip:\n  in:  {value}\n  out: {back}")) }
+}
+
+#[test]
+fn every_deploy_manifest_validates_against_the_upstream_schemas() {
+    let manifests = manifests();
+    assert!(manifests.len() >= 10, "deploy/ holds the manifests ({} found)", manifests.len());
+    let mut problems = Vec::new();
+    for (place, value) in &manifests {
+        let api_version = value["apiVersion"].as_str().unwrap_or_default();
+        let kind = value["kind"].as_str().unwrap_or_default();
+        if let Some((doc, component)) = schema_of(api_version, kind) {
+            assert!(doc.pointer(&format!("/components/schemas/{component}")).is_some(), "{place}: no schema {component}");
+            let schema = serde_json::json!({"$ref": format!("#/components/schemas/{component}"), "components": doc["components"]});
+            let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+            for error in validator.iter_errors(value) {
+                problems.push(format!("{place} ({kind}): {} at {}", error, error.instance_path));
+            }
+            let mut unknown = Vec::new();
+            unknown_fields(&doc, &schema, value, kind, &mut unknown);
+            problems.extend(unknown.into_iter().map(|u| format!("{place}: unknown field {u}")));
+            continue;
+        }
+        let checked = match (api_version, kind) {
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => round_trips::<k8s_openapi::api::rbac::v1::ClusterRole>(value),
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => round_trips::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(value),
+            ("rbac.authorization.k8s.io/v1", "Role") => round_trips::<k8s_openapi::api::rbac::v1::Role>(value),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => round_trips::<k8s_openapi::api::rbac::v1::RoleBinding>(value),
+            _ => Err(format!("no schema for {api_version} {kind}: add its OpenAPI spec to ../shared/schemas or a typed check here")),
+        };
+        if let Err(e) = checked {
+            problems.push(format!("{place} ({kind}): {e}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_validation_catches_mistakes() {
+    let (doc, component) = schema_of("apps/v1", "Deployment").expect("apps/v1");
+    let schema = serde_json::json!({"$ref": format!("#/components/schemas/{component}"), "components": doc["components"]});
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let wrong_type = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": "two", "selector": {}, "template": {}}});
+    assert!(validator.iter_errors(&wrong_type).next().is_some(), "a string replica count is rejected");
+    let typo = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replics": 2, "selector": {}, "template": {}}});
+    let mut unknown = Vec::new();
+    unknown_fields(&doc, &schema, &typo, "Deployment", &mut unknown);
+    assert_eq!(unknown, ["Deployment.spec.replics"]);
+    assert!(round_trips::<k8s_openapi::api::rbac::v1::ClusterRole>(&serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "x"}, "rulez": []})).is_err());
+}
+
+#[test]
+fn rbac_grants_exactly_what_the_driver_uses() {
+    let role = manifests()
+        .into_iter()
+        .map(|(_, v)| v)
+        .find(|v| v["kind"] == "ClusterRole" && v["metadata"]["name"] == "leannodes")
+        .expect("ClusterRole leannodes");
+    let mut granted: Vec<(String, String, Vec<String>)> = Vec::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        let verbs: Vec<String> =
+            rule["verbs"].as_array().expect("verbs").iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+        for group in rule["apiGroups"].as_array().expect("groups") {
+            for resource in rule["resources"].as_array().expect("resources") {
+                granted.push((group.as_str().unwrap_or_default().into(), resource.as_str().unwrap_or_default().into(), verbs.clone()));
+            }
+        }
+    }
+    let mut used: Vec<(String, String, Vec<String>)> = leannodes_drivers::kubernetes::RBAC_RULES
+        .iter()
+        .map(|(g, r, v)| (g.to_string(), r.to_string(), v.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    granted.sort();
+    used.sort();
+    assert_eq!(granted, used, "deploy/rbac.yaml must grant exactly drivers::kubernetes::RBAC_RULES");
+}
