@@ -281,3 +281,46 @@ async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
     let api_failed = api_step["failed_ms"].as_i64().unwrap_or(i64::MAX);
     assert!(api_failed - api_ready < 2_000, "the failure ended the wake within 2 s of the node's start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
+    sim.seed(vec![deployment("api", 0, json!({})), service("api")]).expect("seed");
+    let dir = leannodes_harness::workdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig.display().to_string())]);
+    let client = proxy_client();
+    assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
+
+    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr)).await.expect("pods").json().await.expect("json");
+    let old = pods["items"][0]["metadata"]["name"].as_str().expect("pod").to_string();
+    let old_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
+    let load = tokio::spawn({
+        let (client, url) = (client.clone(), serve.url("/during"));
+        async move {
+            let mut failures = Vec::new();
+            let started = Instant::now();
+            let mut ok = 0;
+            while started.elapsed() < Duration::from_secs(3) {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failures.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (ok, failures)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deleted = reqwest::Client::new().delete(format!("http://{}/api/v1/namespaces/default/pods/{old}", sim.addr)).send().await.expect("delete");
+    assert_eq!(deleted.status(), 200);
+    let (ok, failures) = load.await.expect("join");
+    assert!(failures.is_empty(), "failed requests while the pod was replaced: {failures:?}");
+    assert!(ok > 10, "the load ran ({ok})");
+    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr)).await.expect("pods").json().await.expect("json");
+    let new_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
+    assert_ne!(new_ip, old_ip, "traffic now goes to the replacement pod");
+}
