@@ -80,7 +80,14 @@ fn print_out(text: &str) -> ExitCode {
 
 fn validate(file: &std::path::Path) -> ExitCode {
     match leannodes_config::load_file(file) {
-        Ok(config) => print_out(&format!("{}: ok: {} flow(s), {} node(s)\n", file.display(), config.flows.len(), config.node_count())),
+        Ok(config) => {
+            if config.server.driver == leannodes_config::DriverKind::Kubernetes {
+                for warning in run_blocking(cluster_warnings(&config)) {
+                    print_out(&format!("{}: warning: {warning}\n", file.display()));
+                }
+            }
+            print_out(&format!("{}: ok: {} flow(s), {} node(s)\n", file.display(), config.flows.len(), config.node_count()))
+        }
         Err(leannodes_config::LoadError::Invalid(diagnostics)) => {
             print_out(&diagnostics.to_string());
             eprintln!("{}: {} problem(s)", file.display(), diagnostics.items.len());
@@ -89,6 +96,34 @@ fn validate(file: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warnings about Kubernetes nodes (e.g. an autoscaler that also scales a workload), when a cluster is
+/// reachable (in-cluster config or `KUBECONFIG`); nothing when it is not.
+async fn cluster_warnings(config: &leannodes_config::Config) -> Vec<String> {
+    use leannodes_drivers::Driver;
+    let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(3), kube::Client::try_default()).await else { return Vec::new() };
+    let driver = std::sync::Arc::new(leannodes_drivers::KubernetesDriver::start(client).await);
+    let mut out = Vec::new();
+    for flow in &config.flows {
+        for node in flow.nodes.iter().filter(|n| n.workload.kind().is_kubernetes()) {
+            for w in driver.warnings(&node.workload).await {
+                out.push(format!("node `{}` of flow `{}`: {w}", node.name, flow.name));
+            }
+        }
+    }
+    out
+}
+
+/// Runs a future on a short-lived runtime (for commands that are otherwise synchronous).
+fn run_blocking<T: Default>(task: impl Future<Output = T>) -> T {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(task),
+        Err(e) => {
+            eprintln!("warning: cannot start an async runtime: {e}");
+            T::default()
         }
     }
 }

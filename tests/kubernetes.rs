@@ -291,11 +291,22 @@ async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
-    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig.display().to_string())]);
+    let serve = leannodes_harness::Serve::start_with_env(
+        BIN,
+        dir.path(),
+        "driver = \"kubernetes\"",
+        flow,
+        &[("KUBECONFIG", &kubeconfig.display().to_string())],
+    );
     let client = proxy_client();
     assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
 
-    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr)).await.expect("pods").json().await.expect("json");
+    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr))
+        .await
+        .expect("pods")
+        .json()
+        .await
+        .expect("json");
     let old = pods["items"][0]["metadata"]["name"].as_str().expect("pod").to_string();
     let old_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
     let load = tokio::spawn({
@@ -315,12 +326,68 @@ async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let deleted = reqwest::Client::new().delete(format!("http://{}/api/v1/namespaces/default/pods/{old}", sim.addr)).send().await.expect("delete");
+    let deleted =
+        reqwest::Client::new().delete(format!("http://{}/api/v1/namespaces/default/pods/{old}", sim.addr)).send().await.expect("delete");
     assert_eq!(deleted.status(), 200);
     let (ok, failures) = load.await.expect("join");
     assert!(failures.is_empty(), "failed requests while the pod was replaced: {failures:?}");
     assert!(ok > 10, "the load ran ({ok})");
-    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr)).await.expect("pods").json().await.expect("json");
+    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr))
+        .await
+        .expect("pods")
+        .json()
+        .await
+        .expect("json");
     let new_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
     assert_ne!(new_ip, old_ip, "traffic now goes to the replacement pod");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscaler_on_a_node_workload_is_reported_not_fought() {
+    let hpa = json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "api-hpa", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}, "minReplicas": 1, "maxReplicas": 3},
+    });
+    let keda = json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "api-keda", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"name": "api"}},
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
+    sim.seed(vec![deployment("api", 0, json!({})), service("api"), hpa, keda]).expect("seed");
+    let dir = leannodes_harness::workdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+    let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
+
+    // In `validate`, when the cluster is reachable.
+    let config = dir.path().join("check.toml");
+    std::fs::write(&config, format!("[server]\ndriver = \"kubernetes\"\n{flow}")).expect("write");
+    let out = std::process::Command::new(BIN).args(["validate"]).arg(&config).env("KUBECONFIG", &kubeconfig).output().expect("validate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error: {stdout}");
+    assert!(
+        stdout.contains("warning: node `api` of flow `api`: HorizontalPodAutoscaler default/api-hpa also scales Deployment api"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("KEDA ScaledObject default/api-keda also scales Deployment api"), "{stdout}");
+
+    // And in the flows API of a running server.
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig)]);
+    let mut warnings = Vec::new();
+    for _ in 0..100 {
+        let flows: Value = proxy_client().get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+        warnings = flows["flows"][0]["nodes"][0]["warnings"].as_array().cloned().unwrap_or_default();
+        if warnings.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    // Not fought: the wake still scales the workload, once.
+    assert_eq!(proxy_client().get(serve.url("/")).send().await.expect("wake").status(), 200);
+    assert_eq!(stats(&sim).await["scale_requests"]["default/deployment/api"], 1);
 }

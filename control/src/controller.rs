@@ -127,6 +127,20 @@ impl Inner {
     }
 }
 
+/// How often driver warnings (e.g. autoscaler conflicts) are refreshed.
+const WARNINGS_EVERY: Duration = Duration::from_secs(30);
+
+/// Refreshes every workload's warnings now and then every [`WARNINGS_EVERY`].
+async fn refresh_warnings(inner: std::sync::Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        let workloads: Vec<_> = strong.workloads.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        drop(strong);
+        futures::future::join_all(workloads.iter().map(|w| w.refresh_warnings())).await;
+        tokio::time::sleep(WARNINGS_EVERY).await;
+    }
+}
+
 /// A configuration applied by [`Controller::apply`], waiting for the routes to switch.
 #[must_use = "call finish() once the new routes are in place"]
 pub struct Reload {
@@ -219,6 +233,8 @@ pub struct NodeView {
     pub running: bool,
     /// Names of the nodes it waits for.
     pub after: Vec<String>,
+    /// Things to know that do not stop a wake (e.g. an autoscaler that also scales this workload).
+    pub warnings: Vec<String>,
 }
 
 impl Controller {
@@ -281,6 +297,7 @@ impl Controller {
         for flow in flows {
             inner.spawn(drain::idle_loop(Arc::downgrade(&inner), flow));
         }
+        inner.spawn(refresh_warnings(Arc::downgrade(&inner)));
         Ok(Controller { inner })
     }
 
@@ -437,14 +454,18 @@ impl Controller {
                 .nodes
                 .iter()
                 .zip(&status.nodes)
-                .map(|(node, s)| NodeView {
-                    name: node.name.clone(),
-                    kind: node.workload.kind().as_str(),
-                    workload: node.workload.id.to_string(),
-                    state: s.state,
-                    detail: s.detail.clone(),
-                    running: self.inner.workload(&node.workload).is_running(),
-                    after: node.after.iter().map(|a| flow.spec.nodes[*a].name.clone()).collect(),
+                .map(|(node, s)| {
+                    let workload = self.inner.workload(&node.workload);
+                    NodeView {
+                        name: node.name.clone(),
+                        kind: node.workload.kind().as_str(),
+                        workload: node.workload.id.to_string(),
+                        state: s.state,
+                        detail: s.detail.clone(),
+                        running: workload.is_running(),
+                        after: node.after.iter().map(|a| flow.spec.nodes[*a].name.clone()).collect(),
+                        warnings: workload.warnings(),
+                    }
                 })
                 .collect(),
         }

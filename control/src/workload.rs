@@ -26,6 +26,8 @@ pub(crate) struct WorkloadRuntime {
     lock: tokio::sync::Mutex<()>,
     /// Flows currently holding the workload (waking or awake).
     users: Mutex<BTreeSet<String>>,
+    /// The driver's last warnings about this workload.
+    warnings: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for WorkloadRuntime {
@@ -36,7 +38,13 @@ impl std::fmt::Debug for WorkloadRuntime {
 
 impl WorkloadRuntime {
     pub(crate) fn new(workload: Arc<Workload>, driver: Arc<dyn Driver>) -> WorkloadRuntime {
-        WorkloadRuntime { workload, driver, lock: tokio::sync::Mutex::new(()), users: Mutex::new(BTreeSet::new()) }
+        WorkloadRuntime {
+            workload,
+            driver,
+            lock: tokio::sync::Mutex::new(()),
+            users: Mutex::new(BTreeSet::new()),
+            warnings: Mutex::new(Vec::new()),
+        }
     }
 
     fn users(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -58,6 +66,17 @@ impl WorkloadRuntime {
 
     pub(crate) fn is_running(&self) -> bool {
         self.driver.is_running(&self.workload)
+    }
+
+    /// Asks the driver for warnings and keeps them.
+    pub(crate) async fn refresh_warnings(&self) {
+        let warnings = self.driver.warnings(&self.workload).await;
+        *self.warnings.lock().unwrap_or_else(PoisonError::into_inner) = warnings;
+    }
+
+    /// The last warnings.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The live addresses of the workload, when its driver tracks them.

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -40,6 +41,8 @@ pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
     ("batch", "jobs", &["get", "create"]),
     ("", "pods", &["list", "watch"]),
     ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
+    ("autoscaling", "horizontalpodautoscalers", &["list"]),
+    ("keda.sh", "scaledobjects", &["list"]),
 ];
 
 /// Pod waiting reasons that will not fix themselves: a wake fails at once with the reason.
@@ -420,6 +423,40 @@ impl Driver for Arc<KubernetesDriver> {
 
     fn lost(&self, _workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
         futures::future::pending().boxed()
+    }
+
+    async fn warnings(&self, workload: &Arc<Workload>) -> Vec<String> {
+        let Some((kind, namespace, name, _)) = target(workload) else { return Vec::new() };
+        if kind == NodeKind::Job {
+            return Vec::new();
+        }
+        let kind_name = if kind == NodeKind::Deployment { "Deployment" } else { "StatefulSet" };
+        let mut out = Vec::new();
+        let hpas = Api::<HorizontalPodAutoscaler>::namespaced(self.client.clone(), namespace).list(&Default::default()).await;
+        for hpa in hpas.map(|l| l.items).unwrap_or_default() {
+            let target = hpa.spec.as_ref().map(|s| &s.scale_target_ref);
+            if target.is_some_and(|t| t.kind == kind_name && t.name == name) {
+                out.push(format!(
+                    "HorizontalPodAutoscaler {namespace}/{} also scales {kind_name} {name}: LeanNodes does not fight it, but an HPA with minReplicas ≥ 1 undoes every drain",
+                    hpa.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        let keda = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"));
+        let scaled =
+            Api::<kube::api::DynamicObject>::namespaced_with(self.client.clone(), namespace, &keda).list(&Default::default()).await;
+        // No KEDA in the cluster (404) is not a problem.
+        for object in scaled.map(|l| l.items).unwrap_or_default() {
+            let target = &object.data["spec"]["scaleTargetRef"];
+            let target_kind = target["kind"].as_str().unwrap_or("Deployment");
+            if target_kind == kind_name && target["name"] == name {
+                out.push(format!(
+                    "KEDA ScaledObject {namespace}/{} also scales {kind_name} {name}: let one of them own scale-to-zero",
+                    object.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        out
     }
 
     fn endpoints(&self, workload: &Arc<Workload>) -> Option<EndpointSet> {

@@ -148,6 +148,12 @@ pub trait Driver: Send + Sync + 'static {
     fn endpoints(&self, _workload: &Arc<Workload>) -> Option<EndpointSet> {
         None
     }
+
+    /// Conditions an operator should know about that do not stop a wake (e.g. an autoscaler that also
+    /// scales the workload). Empty by default.
+    async fn warnings(&self, _workload: &Arc<Workload>) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The drivers of one LeanNodes instance, chosen by node kind.

@@ -47,6 +47,14 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions, url: &str, connections: u32) -> Result<SqliteStore> {
+        if connections > 1 {
+            // Switch to WAL and migrate on one connection first: several connections opening a new file
+            // at once race for the lock that changing the journal mode takes ("database is locked").
+            use sqlx::Connection;
+            let mut first = sqlx::SqliteConnection::connect_with(&options).await.map_err(|source| StoreError::Open { url: url.into(), source })?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut first).await.map_err(|source| StoreError::Migrate { url: url.into(), source })?;
+            let _ = first.close().await;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(connections)
             .min_connections(1)

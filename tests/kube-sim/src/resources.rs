@@ -56,6 +56,7 @@ pub const RESOURCES: &[Resource] = &[
     r("coordination.k8s.io", "v1", "leases", "Lease", true, false, false),
     r("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, false, true),
     r("leannodes.io", "v1alpha1", "flows", "Flow", true, false, true),
+    r("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", true, false, true),
 ];
 
 /// The resource served at `group/version/plural`.
