@@ -51,8 +51,12 @@ impl SqliteStore {
             // Switch to WAL and migrate on one connection first: several connections opening a new file
             // at once race for the lock that changing the journal mode takes ("database is locked").
             use sqlx::Connection;
-            let mut first = sqlx::SqliteConnection::connect_with(&options).await.map_err(|source| StoreError::Open { url: url.into(), source })?;
-            sqlx::migrate!("./migrations/sqlite").run(&mut first).await.map_err(|source| StoreError::Migrate { url: url.into(), source })?;
+            let mut first =
+                sqlx::SqliteConnection::connect_with(&options).await.map_err(|source| StoreError::Open { url: url.into(), source })?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&mut first)
+                .await
+                .map_err(|source| StoreError::Migrate { url: url.into(), source })?;
             let _ = first.close().await;
         }
         let pool = SqlitePoolOptions::new()
