@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use leannodes_harness::{assert_eventually, http_get};
+use leannodes_kube_sim::fixtures::{deployment, service};
 use leannodes_kube_sim::{Sim, SimOptions};
 use serde_json::{Value, json};
 
@@ -16,25 +17,6 @@ async fn sim() -> Sim {
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("client")
-}
-
-fn deployment(name: &str, replicas: i64, annotations: Value) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}, "annotations": annotations},
-                "spec": {"containers": [{"name": "main", "image": "leannodes", "args": ["demo-backend", "--port", "8080", "--name", name], "ports": [{"containerPort": 8080}]}]},
-            },
-        },
-    })
-}
-
-fn service(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}})
 }
 
 async fn get(sim: &Sim, path: &str) -> Value {

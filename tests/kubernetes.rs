@@ -10,6 +10,7 @@ use leannodes_config::Workload;
 use leannodes_drivers::kubernetes::REPLICAS_ANNOTATION;
 use leannodes_drivers::{Driver, KubernetesDriver, Readiness};
 use leannodes_harness::http_get;
+use leannodes_kube_sim::fixtures::{deployment, service};
 use leannodes_kube_sim::{Sim, SimOptions};
 use serde_json::{Value, json};
 
@@ -21,13 +22,19 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-async fn cluster(objects: Vec<Value>) -> Cluster {
+/// A simulator seeded with `objects`, a folder, and the path of a kubeconfig for it.
+async fn sim_with(objects: Vec<Value>) -> (Sim, tempfile::TempDir, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
     sim.seed(objects).expect("seed");
     let dir = leannodes_harness::workdir();
     let path = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&path).expect("kubeconfig");
+    (sim, dir, path.display().to_string())
+}
+
+async fn cluster(objects: Vec<Value>) -> Cluster {
+    let (sim, dir, path) = sim_with(objects).await;
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("read kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await.expect("config");
     let client = kube::Client::try_from(config).expect("client");
@@ -41,25 +48,6 @@ fn workload(kind: &str, name: &str, extra: &str) -> Arc<Workload> {
     );
     let config = leannodes_config::parse_toml(&text, "k.toml", std::path::Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
     config.flows[0].nodes[0].workload.clone()
-}
-
-fn deployment(name: &str, replicas: i64, annotations: Value) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}, "annotations": annotations},
-                "spec": {"containers": [{"name": "main", "image": "leannodes", "args": ["demo-backend", "--port", "8080", "--name", name], "ports": [{"containerPort": 8080}]}]},
-            },
-        },
-    })
-}
-
-fn service(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}})
 }
 
 async fn settle(driver: &Arc<KubernetesDriver>, w: &Arc<Workload>) -> Readiness {
@@ -213,9 +201,7 @@ upstream = "api"
 "#;
 
 async fn chain_cluster(api_annotations: Value) -> (Sim, tempfile::TempDir, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
-    sim.seed(vec![
+    sim_with(vec![
         deployment("db", 0, json!({})),
         service("db"),
         statefulset("cache"),
@@ -224,11 +210,7 @@ async fn chain_cluster(api_annotations: Value) -> (Sim, tempfile::TempDir, Strin
         deployment("api", 0, api_annotations),
         service("api"),
     ])
-    .expect("seed");
-    let dir = leannodes_harness::workdir();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    (sim, dir, kubeconfig.display().to_string())
+    .await
 }
 
 fn proxy_client() -> reqwest::Client {
@@ -284,20 +266,9 @@ async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
-    sim.seed(vec![deployment("api", 0, json!({})), service("api")]).expect("seed");
-    let dir = leannodes_harness::workdir();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
     let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
-    let serve = leannodes_harness::Serve::start_with_env(
-        BIN,
-        dir.path(),
-        "driver = \"kubernetes\"",
-        flow,
-        &[("KUBECONFIG", &kubeconfig.display().to_string())],
-    );
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig)]);
     let client = proxy_client();
     assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
 
@@ -354,13 +325,7 @@ async fn an_autoscaler_on_a_node_workload_is_reported_not_fought() {
         "metadata": {"name": "api-keda", "namespace": "default"},
         "spec": {"scaleTargetRef": {"name": "api"}},
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
-    sim.seed(vec![deployment("api", 0, json!({})), service("api"), hpa, keda]).expect("seed");
-    let dir = leannodes_harness::workdir();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
+    let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api"), hpa, keda]).await;
     let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
 
     // In `validate`, when the cluster is reachable.

@@ -15,6 +15,7 @@
 
 mod api;
 mod controllers;
+pub mod fixtures;
 mod resources;
 mod selector;
 mod store;

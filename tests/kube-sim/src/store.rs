@@ -186,7 +186,7 @@ impl Store {
             .objects
             .get(&(resource.key(), namespace.to_string(), name.to_string()))
             .cloned()
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", resource.plural)))
+            .ok_or_else(|| not_found(resource, name))
     }
 
     /// Objects of a resource (all namespaces when `namespace` is `None`), with the list's resourceVersion.
@@ -215,12 +215,7 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let mut state = self.lock();
-        let key = (resource.key(), namespace.to_string(), name.to_string());
-        let current = state
-            .objects
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", resource.plural)))?;
+        let (key, current) = existing(&state, resource, namespace, name)?;
         if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
             if rv != current["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
                 return Err(ApiError::new(
@@ -267,12 +262,7 @@ impl Store {
     /// Applies a JSON merge patch (RFC 7386). `status_only` patches only the status.
     pub fn patch(&self, resource: &Resource, namespace: &str, name: &str, patch: &Value, status_only: bool) -> Result<Value, ApiError> {
         let mut state = self.lock();
-        let key = (resource.key(), namespace.to_string(), name.to_string());
-        let current = state
-            .objects
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", resource.plural)))?;
+        let (key, current) = existing(&state, resource, namespace, name)?;
         let mut object = current.clone();
         if status_only {
             merge(&mut object["status"], &patch["status"]);
@@ -302,10 +292,7 @@ impl Store {
     pub fn delete(&self, resource: &Resource, namespace: &str, name: &str) -> Result<Value, ApiError> {
         let mut state = self.lock();
         let key = (resource.key(), namespace.to_string(), name.to_string());
-        let mut object = state
-            .objects
-            .remove(&key)
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", resource.plural)))?;
+        let mut object = state.objects.remove(&key).ok_or_else(|| not_found(resource, name))?;
         state.rv += 1;
         object["metadata"]["resourceVersion"] = json!(state.rv.to_string());
         self.commit(&mut state, EventType::Deleted, resource, object.clone());
@@ -330,6 +317,17 @@ impl Store {
         let events = state.history.iter().filter(|e| e.rv > rv && e.resource == resource).cloned().collect();
         Ok((events, receiver))
     }
+}
+
+/// The key and current value of an object, or `404 NotFound`.
+fn existing(state: &State, resource: &Resource, namespace: &str, name: &str) -> Result<(Key, Value), ApiError> {
+    let key = (resource.key(), namespace.to_string(), name.to_string());
+    let current = state.objects.get(&key).cloned().ok_or_else(|| not_found(resource, name))?;
+    Ok((key, current))
+}
+
+fn not_found(resource: &Resource, name: &str) -> ApiError {
+    ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", resource.plural))
 }
 
 /// RFC 7386 JSON merge patch.
