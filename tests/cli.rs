@@ -84,3 +84,16 @@ fn demo_backend_exits_before_listening_when_asked() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].name, "quick");
 }
+
+#[test]
+fn the_committed_crd_is_what_leannodes_crd_prints() {
+    let (code, stdout, _) = run(&["crd"]);
+    assert_eq!(code, 0);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds/flows.leannodes.io.yaml")).expect("deploy/crds");
+    assert!(
+        stdout == committed,
+        "deploy/crds/flows.leannodes.io.yaml is stale: run `cargo run -- crd > deploy/crds/flows.leannodes.io.yaml`"
+    );
+    assert!(stdout.contains("kind: CustomResourceDefinition") && stdout.contains("name: flows.leannodes.io"));
+}

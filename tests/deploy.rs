@@ -1,6 +1,7 @@
 //! Every manifest in `deploy/` is checked against the Kubernetes OpenAPI v3 specs in `../shared/schemas/`
 //! (types, required fields, and — stricter than the API server's pruning — no unknown fields). Kinds whose
-//! spec is not among those files (RBAC) are checked by a lossless round trip through k8s-openapi's types.
+//! spec is not among those files (RBAC, CustomResourceDefinition) are checked by a lossless round trip
+//! through k8s-openapi's types.
 
 use std::path::{Path, PathBuf};
 
@@ -131,6 +132,9 @@ fn every_deploy_manifest_validates_against_the_upstream_schemas() {
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => round_trips::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(value),
             ("rbac.authorization.k8s.io/v1", "Role") => round_trips::<k8s_openapi::api::rbac::v1::Role>(value),
             ("rbac.authorization.k8s.io/v1", "RoleBinding") => round_trips::<k8s_openapi::api::rbac::v1::RoleBinding>(value),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+                round_trips::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(value)
+            }
             _ => Err(format!("no schema for {api_version} {kind}: add its OpenAPI spec to ../shared/schemas or a typed check here")),
         };
         if let Err(e) = checked {
@@ -178,4 +182,25 @@ fn rbac_grants_exactly_what_the_driver_uses() {
     granted.sort();
     used.sort();
     assert_eq!(granted, used, "deploy/rbac.yaml must grant exactly drivers::kubernetes::RBAC_RULES");
+}
+
+#[test]
+fn a_flow_resource_is_the_toml_model() {
+    use kube::CustomResourceExt;
+    let crd = leannodes_config::crd::Flow::crd();
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema");
+    let spec = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let toml_keys = leannodes_config::json_schema()["$defs"]["FlowSpec"]["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect::<Vec<_>>())
+        .expect("keys");
+    for key in &toml_keys {
+        assert!(spec.get(key).is_some(), "the CRD spec has `{key}` like a [[flow]] table");
+    }
+    let object: leannodes_config::crd::Flow = serde_norway::from_str(
+        "apiVersion: leannodes.io/v1alpha1\nkind: Flow\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  hosts: [shop.example.com]\n  upstream: web\n  idle_after: 10m\n  node:\n    - name: web\n      kind: deployment\n      ref: shop/web\n      port: 8080\n",
+    )
+    .expect("a Flow resource reads into the same types");
+    assert_eq!(object.spec.0.hosts, ["shop.example.com"]);
+    assert_eq!(object.spec.0.node[0].reference.as_deref(), Some("shop/web"));
 }

@@ -112,7 +112,9 @@ pub enum OnFailure {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(extend("additionalProperties" = false))]
 pub struct FlowSpec {
-    /// Unique name of the flow.
+    /// Unique name of the flow. Required in a `[[flow]]` table; in a `Flow` resource it defaults to the
+    /// object's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Host patterns: exact names or a leading `*.` wildcard (`"*.shop.example.com"`). Exact beats wildcard.
     pub hosts: Vec<String>,

@@ -6,6 +6,7 @@
 //! node references as indexes, nodes in topological order). [`parse_toml`] goes from text to [`Config`]
 //! and reports **all** problems at once, each with its line, column, message and a fix.
 
+pub mod crd;
 pub mod diagnostic;
 pub mod file;
 pub mod model;

@@ -94,7 +94,10 @@ pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -
     let mut flow_names: HashMap<&str, usize> = HashMap::new();
     for (i, spec) in file.flow.iter().enumerate() {
         let at = format!("/flow/{i}");
-        if !is_placeholder(&spec.name) {
+        if spec.name.is_empty() {
+            // Optional in the schema (a `Flow` resource takes its object's name), required in a file.
+            c.error(at.clone(), "missing required key `name` in [[flow]]", "add `name = …` to this table (a unique name)");
+        } else if !is_placeholder(&spec.name) {
             check_name(&mut c, &format!("{at}/name"), "flow", &spec.name);
             if let Some(first) = flow_names.get(spec.name.as_str()) {
                 c.error(

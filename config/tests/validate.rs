@@ -307,3 +307,9 @@ ignore = { user_agents = ["kube-probe/*"], paths = ["/healthz"] }
     assert_eq!(db.cwd.as_deref(), Some(Path::new("/etc/leannodes/data")));
     assert_eq!(config.node_count(), 4);
 }
+
+#[test]
+fn a_flow_without_a_name_is_reported_like_any_missing_key() {
+    let text = "[[flow]]\nhosts = [\"a.example.com\"]\nupstream = \"10.0.0.1:80\"\n";
+    assert_eq!(single(text), (1, 1, "missing required key `name` in [[flow]]".into()));
+}
