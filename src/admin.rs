@@ -39,11 +39,18 @@ pub(crate) struct Admin {
     pub(crate) config_path: String,
     pub(crate) last_reload: Mutex<ReloadStatus>,
     pub(crate) started_ms: i64,
+    /// `Flow` resources, when `flows_from` includes `"crd"`.
+    pub(crate) crd: Option<Arc<crate::crd_flows::CrdFlows>>,
     wake_durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
 }
 
 impl Admin {
-    pub(crate) fn new(controller: Arc<Controller>, proxy: Arc<ProxyState>, config_path: String) -> Arc<Admin> {
+    pub(crate) fn new(
+        controller: Arc<Controller>,
+        proxy: Arc<ProxyState>,
+        config_path: String,
+        crd: Option<Arc<crate::crd_flows::CrdFlows>>,
+    ) -> Arc<Admin> {
         let now = crate::unix_ms();
         let admin = Arc::new(Admin {
             controller,
@@ -51,6 +58,7 @@ impl Admin {
             config_path,
             last_reload: Mutex::new(ReloadStatus { ok: true, at_ms: now, errors: vec![] }),
             started_ms: now,
+            crd,
             wake_durations: Mutex::new(BTreeMap::new()),
         });
         tokio::spawn(record_wake_durations(Arc::downgrade(&admin)));

@@ -49,7 +49,13 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
 async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(Arc<Admin>, Arc<ProxyState>)> {
     let store = leannodes_store::open(&config.server.store).await?;
-    let controller = Arc::new(Controller::start(config, drivers(config).await?, store, ControllerOptions::default()).await?);
+    let client = match config.server.driver {
+        leannodes_config::DriverKind::Kubernetes => {
+            Some(kube::Client::try_default().await.context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?)
+        }
+        leannodes_config::DriverKind::Process => None,
+    };
+    let controller = Arc::new(Controller::start(config, drivers(client.clone()).await, store, ControllerOptions::default()).await?);
     let flows: Vec<_> = config.flows.iter().filter_map(|f| controller.flow(&f.name)).collect();
     let endpoints = |w: &Arc<leannodes_config::Workload>| controller.endpoints(w);
     let routes = RouteTable::build(&flows, None, &endpoints).await?;
@@ -58,23 +64,27 @@ async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(A
         None => None,
     };
     let state = Arc::new(ProxyState::new(controller.clone(), routes, default_upstream, UpstreamTimeouts::default()));
-    let admin = Admin::new(controller, state.clone(), config_path.display().to_string());
+    let crd = match (&client, config.server.flows_from_crd) {
+        (Some(client), true) => Some(crate::crd_flows::CrdFlows::new(client.clone())),
+        _ => None,
+    };
+    let admin = Admin::new(controller, state.clone(), config_path.display().to_string(), crd.clone());
+    if let Some(crd) = crd {
+        tokio::spawn(crd.clone().watch(admin.clone()));
+        tokio::spawn(crd.report_status(admin.clone()));
+    }
     Ok((admin, state))
 }
 
-/// The drivers `[server] driver` asks for: local processes always, Kubernetes when configured (in-cluster
-/// config or `KUBECONFIG`).
-async fn drivers(config: &Config) -> anyhow::Result<Drivers> {
+/// The drivers: local processes always, Kubernetes when a cluster client is given.
+async fn drivers(client: Option<kube::Client>) -> Drivers {
     let process: Arc<dyn leannodes_drivers::Driver> = Arc::new(ProcessDriver::default());
     let external: Arc<dyn leannodes_drivers::Driver> = Arc::new(leannodes_drivers::ExternalDriver);
-    let kubernetes: Option<Arc<dyn leannodes_drivers::Driver>> = match config.server.driver {
-        leannodes_config::DriverKind::Process => None,
-        leannodes_config::DriverKind::Kubernetes => {
-            let client = kube::Client::try_default().await.context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
-            Some(Arc::new(Arc::new(leannodes_drivers::KubernetesDriver::start(client).await)))
-        }
+    let kubernetes: Option<Arc<dyn leannodes_drivers::Driver>> = match client {
+        Some(client) => Some(Arc::new(Arc::new(leannodes_drivers::KubernetesDriver::start(client).await))),
+        None => None,
     };
-    Ok(Drivers::new(process, external, kubernetes))
+    Drivers::new(process, external, kubernetes)
 }
 
 async fn serve_admin(listener: std::net::TcpListener, admin: Arc<Admin>) {
@@ -94,6 +104,12 @@ async fn serve_admin(listener: std::net::TcpListener, admin: Arc<Admin>) {
 pub(crate) async fn reload(admin: &Admin) {
     let path = Path::new(&admin.config_path);
     let at_ms = crate::unix_ms();
+    let reject = |errors: Vec<String>| {
+        for line in &errors {
+            tracing::error!("reload rejected: {line}");
+        }
+        admin.set_reload(ReloadStatus { ok: false, at_ms, errors });
+    };
     let config = match leannodes_config::load_file(path) {
         Ok(c) => c,
         Err(e) => {
@@ -101,11 +117,19 @@ pub(crate) async fn reload(admin: &Admin) {
                 LoadError::Invalid(d) => d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect(),
                 other => vec![other.to_string()],
             };
-            for line in &errors {
-                tracing::error!("reload rejected: {line}");
+            return reject(errors);
+        }
+    };
+    let config = match &admin.crd {
+        None => config,
+        Some(crd) => {
+            if !config.server.flows_from_file && !config.flows.is_empty() {
+                return reject(vec![format!("{}: flows_from does not include \"file\", but the file has [[flow]] tables", path.display())]);
             }
-            admin.set_reload(ReloadStatus { ok: false, at_ms, errors });
-            return;
+            match with_resource_flows(path, config.flows.len(), crd) {
+                Ok(c) => c,
+                Err(errors) => return reject(errors),
+            }
         }
     };
     let proxy = &admin.proxy;
@@ -132,6 +156,45 @@ pub(crate) async fn reload(admin: &Admin) {
     tracing::info!(changed = ?reload.added, removed = ?removed, "configuration reloaded");
     reload.finish();
     admin.set_reload(ReloadStatus { ok: true, at_ms, errors: vec![] });
+}
+
+/// Validates the file together with the `Flow` resources. A resource that does not validate (alone or
+/// with the others) is left out and its problems are reported on it; the rest applies.
+fn with_resource_flows(path: &Path, file_flows: usize, crd: &crate::crd_flows::CrdFlows) -> Result<Config, Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut candidates = crd.specs();
+    let mut problems: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    loop {
+        let specs: Vec<_> = candidates.iter().map(|(_, s)| s.clone()).collect();
+        match leannodes_config::parse_toml_with_flows(&text, &path.display().to_string(), base, &specs) {
+            Ok(config) => {
+                crd.set_problems(problems);
+                return Ok(config);
+            }
+            Err(d) => {
+                let mut blamed = std::collections::BTreeSet::new();
+                for item in &d.items {
+                    let index =
+                        item.pointer.strip_prefix("/flow/").and_then(|rest| rest.split('/').next()).and_then(|i| i.parse::<usize>().ok());
+                    if let Some(i) = index.and_then(|i| i.checked_sub(file_flows)).filter(|i| *i < candidates.len()) {
+                        problems.entry(candidates[i].0.clone()).or_default().push(format!(
+                            "{}: {}",
+                            item.pointer.replacen(&format!("/flow/{}", i + file_flows), "spec", 1),
+                            item.message
+                        ));
+                        blamed.insert(i);
+                    }
+                }
+                if blamed.is_empty() {
+                    return Err(d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect());
+                }
+                for i in blamed.into_iter().rev() {
+                    candidates.remove(i);
+                }
+            }
+        }
+    }
 }
 
 /// Reloads when the config file changes (modification time or size), checked twice a second.

@@ -356,3 +356,59 @@ async fn an_autoscaler_on_a_node_workload_is_reported_not_fought() {
     assert_eq!(proxy_client().get(serve.url("/")).send().await.expect("wake").status(), 200);
     assert_eq!(stats(&sim).await["scale_requests"]["default/deployment/api"], 1);
 }
+
+fn flow_resource(name: &str, upstream: &str) -> Value {
+    json!({
+        "apiVersion": "leannodes.io/v1alpha1", "kind": "Flow",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"hosts": [format!("{name}.test")], "upstream": upstream, "node": [{"name": "api", "kind": "deployment", "ref": "default/api", "port": 8080}]},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_from_flow_resources_serve_and_report_their_status() {
+    let (sim, dir, kubeconfig) =
+        sim_with(vec![deployment("api", 0, json!({})), service("api"), flow_resource("shop", "api"), flow_resource("broken", "nowhere")])
+            .await;
+    let serve = leannodes_harness::Serve::start_with_env(
+        BIN,
+        dir.path(),
+        "driver = \"kubernetes\"\nflows_from = [\"crd\"]",
+        "",
+        &[("KUBECONFIG", &kubeconfig)],
+    );
+    let client = proxy_client();
+    let status = |name: &'static str| {
+        let url = format!("http://{}/apis/leannodes.io/v1alpha1/namespaces/default/flows/{name}", sim.addr);
+        async move { reqwest::get(url).await.expect("get").json::<Value>().await.expect("json")["status"].clone() }
+    };
+    // The resource flow is applied once the watch has listed it.
+    let mut body = String::new();
+    for _ in 0..200 {
+        let r = client.get(serve.url("/orders")).header("host", "shop.test").send().await.expect("request");
+        if r.status() == 200 {
+            body = r.text().await.expect("body");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(body, "api GET /orders\n", "{}", serve.log());
+    let mut shop = json!({});
+    for _ in 0..100 {
+        shop = status("shop").await;
+        if shop["state"] == "awake" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shop["state"], "awake", "{shop}");
+    assert_eq!(shop["conditions"][0]["type"], "Valid");
+    assert_eq!(shop["conditions"][0]["status"], "True");
+
+    // The invalid resource is not applied, and says why.
+    let broken = status("broken").await;
+    assert_eq!(broken["conditions"][0]["status"], "False", "{broken}");
+    assert!(broken["conditions"][0]["message"].as_str().unwrap_or_default().contains("upstream \"nowhere\""), "{broken}");
+    let r = client.get(serve.url("/")).header("host", "broken.test").send().await.expect("request");
+    assert_eq!(r.status(), 404, "an invalid resource serves nothing");
+}

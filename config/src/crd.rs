@@ -24,7 +24,25 @@ pub struct FlowResourceStatus {
     /// When the flow last finished waking (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "lastWake")]
     pub last_wake: Option<String>,
-    /// Why the last wake failed.
+    /// Why the last wake failed, or why the resource was not applied.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "lastError")]
     pub last_error: Option<String>,
+    /// `Valid`: whether the resource passed validation and serves traffic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<FlowCondition>,
+}
+
+/// A status condition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlowCondition {
+    /// Condition type (`Valid`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True` or `False`.
+    pub status: String,
+    /// One-word reason (`Accepted`, `Invalid`).
+    pub reason: String,
+    /// Details (the validation problems, one per line).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }

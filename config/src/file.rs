@@ -48,6 +48,10 @@ pub struct ServerSection {
     /// Unmatched hosts are passed through to this `host:port`; without it they get `404 no_flow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_upstream: Option<String>,
+    /// Where flows come from: `"file"` (this file's `[[flow]]` tables) and/or `"crd"` (`Flow` resources in
+    /// the cluster; needs `driver = "kubernetes"`). Default `["file"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows_from: Option<Vec<FlowSource>>,
     /// Proxy worker threads. Default: one per CPU core.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -56,6 +60,16 @@ pub struct ServerSection {
     /// finish (humantime). Default `"10s"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<String>,
+}
+
+/// A source of flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowSource {
+    /// The `[[flow]]` tables of the configuration file.
+    File,
+    /// `Flow` custom resources (`leannodes.io/v1alpha1`) in the cluster.
+    Crd,
 }
 
 /// The platform that runs Kubernetes node kinds.

@@ -47,6 +47,12 @@ pub fn load_file(path: &Path) -> Result<Config, LoadError> {
 
 /// Validates TOML text. `origin` names the source in diagnostics; `base_dir` resolves relative paths.
 pub fn parse_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Diagnostics> {
+    parse_toml_with_flows(text, origin, base_dir, &[])
+}
+
+/// Validates TOML text together with flows from elsewhere (`Flow` resources), appended after the file's
+/// own flows: diagnostics about them have pointers `/flow/N` with `N` ≥ the file's flow count.
+pub fn parse_toml_with_flows(text: &str, origin: &str, base_dir: &Path, extra: &[file::FlowSpec]) -> Result<Config, Diagnostics> {
     let mut diagnostics = Diagnostics { origin: origin.to_string(), text: text.to_string(), items: Vec::new() };
     let (mut doc, spans) = match source::parse_toml(text) {
         Ok(parsed) => parsed,
@@ -55,6 +61,14 @@ pub fn parse_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Config, D
             return Err(diagnostics);
         }
     };
+    if !extra.is_empty() {
+        if let Some(root) = doc.as_object_mut() {
+            let flows = root.entry("flow").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(list) = flows.as_array_mut() {
+                list.extend(extra.iter().filter_map(|f| serde_json::to_value(f).ok()));
+            }
+        }
+    }
     let (structural, covered) = source::check_structure(&mut doc, &spans);
     diagnostics.items = structural;
     match serde_json::from_value::<ConfigFile>(doc) {

@@ -51,6 +51,10 @@ pub struct Server {
     pub threads: Option<usize>,
     /// Time in-flight requests get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Whether flows come from `Flow` resources (as well as, or instead of, the file).
+    pub flows_from_crd: bool,
+    /// Whether the file's `[[flow]]` tables are used.
+    pub flows_from_file: bool,
 }
 
 /// Where the store lives, parsed from `server.store`.

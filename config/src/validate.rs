@@ -161,8 +161,31 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         parsed
     });
     let shutdown_grace = c.duration("/server/shutdown_grace".into(), raw.shutdown_grace.as_ref(), defaults::SHUTDOWN_GRACE);
+    let sources = raw.flows_from.clone().unwrap_or_else(|| vec![crate::file::FlowSource::File]);
+    let flows_from_crd = sources.contains(&crate::file::FlowSource::Crd);
+    let flows_from_file = sources.contains(&crate::file::FlowSource::File);
+    if sources.is_empty() {
+        c.error("/server/flows_from", "`flows_from` is empty: there would be no flows", "use [\"file\"], [\"crd\"] or both");
+    }
+    if flows_from_crd && raw.driver != Some(DriverKind::Kubernetes) {
+        c.error(
+            "/server/flows_from",
+            "`flows_from` includes \"crd\", which needs the Kubernetes driver",
+            "set driver = \"kubernetes\" in [server]",
+        );
+    }
     let threads = raw.threads.and_then(|t| usize::try_from(t).ok());
-    Server { listen, admin_listen, store, driver: raw.driver.unwrap_or(DriverKind::Process), default_upstream, threads, shutdown_grace }
+    Server {
+        listen,
+        admin_listen,
+        store,
+        driver: raw.driver.unwrap_or(DriverKind::Process),
+        default_upstream,
+        threads,
+        shutdown_grace,
+        flows_from_crd,
+        flows_from_file,
+    }
 }
 
 fn parse_addr(s: &str) -> SocketAddr {

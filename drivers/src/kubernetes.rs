@@ -31,7 +31,7 @@ pub const REPLICAS_ANNOTATION: &str = "leannodes.io/replicas";
 /// Label put on Jobs created from a template.
 pub const TEMPLATE_LABEL: &str = "leannodes.io/job-template";
 
-/// Every permission the driver uses, as `(apiGroup, resource, verbs)`: `deploy/rbac.yaml` grants exactly
+/// Every permission LeanNodes uses in a cluster (the driver, and the `Flow` resource watcher), as `(apiGroup, resource, verbs)`: `deploy/rbac.yaml` grants exactly
 /// these (a test keeps the two equal).
 pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments", &["get", "patch"]),
@@ -43,6 +43,8 @@ pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
     ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ("autoscaling", "horizontalpodautoscalers", &["list"]),
     ("keda.sh", "scaledobjects", &["list"]),
+    ("leannodes.io", "flows", &["list", "watch"]),
+    ("leannodes.io", "flows/status", &["patch"]),
 ];
 
 /// Pod waiting reasons that will not fix themselves: a wake fails at once with the reason.
