@@ -114,9 +114,14 @@ impl CrdFlows {
                     None => {
                         let flow = admin.controller.flow(&spec.name);
                         let status = flow.as_ref().map(|f| f.status());
+                        let last_wake = status
+                            .as_ref()
+                            .and_then(|s| s.last_wake_ms)
+                            .and_then(|ms| u64::try_from(ms).ok())
+                            .map(|ms| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string());
                         FlowResourceStatus {
                             state: status.as_ref().map(|s| s.state.as_str().to_string()),
-                            last_wake: None,
+                            last_wake,
                             last_error: status.and_then(|s| s.failure).map(|f| f.message),
                             conditions: vec![FlowCondition {
                                 type_: "Valid".into(),

@@ -402,6 +402,7 @@ async fn flows_from_flow_resources_serve_and_report_their_status() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(shop["state"], "awake", "{shop}");
+    assert!(shop["lastWake"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "{shop}");
     assert_eq!(shop["conditions"][0]["type"], "Valid");
     assert_eq!(shop["conditions"][0]["status"], "True");
 

@@ -277,6 +277,7 @@ impl<'a> Execution<'a> {
                     s.state = FlowState::Awake;
                     s.failure = None;
                     s.retry_at = None;
+                    s.last_wake_ms = Some(unix_ms());
                 });
                 let losses: Vec<_> = self.workloads.iter().map(|w| w.lost()).collect();
                 self.inner.spawn(watch_for_loss(flow.clone(), losses));

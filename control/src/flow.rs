@@ -108,6 +108,8 @@ pub struct FlowStatus {
     pub retry_at: Option<Instant>,
     /// Set when the flow was removed from the configuration: waiters must give up.
     pub removed: bool,
+    /// When the flow last finished waking (Unix milliseconds).
+    pub last_wake_ms: Option<i64>,
 }
 
 impl FlowStatus {
@@ -119,6 +121,7 @@ impl FlowStatus {
             failure: None,
             retry_at: None,
             removed: false,
+            last_wake_ms: None,
         }
     }
 

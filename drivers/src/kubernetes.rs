@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -18,7 +17,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use leannodes_config::{NodeKind, Workload, WorkloadSpec};
 use serde_json::json;
@@ -34,11 +33,11 @@ pub const TEMPLATE_LABEL: &str = "leannodes.io/job-template";
 /// Every permission LeanNodes uses in a cluster (the driver, and the `Flow` resource watcher), as `(apiGroup, resource, verbs)`: `deploy/rbac.yaml` grants exactly
 /// these (a test keeps the two equal).
 pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
-    ("apps", "deployments", &["get", "patch"]),
-    ("apps", "statefulsets", &["get", "patch"]),
+    ("apps", "deployments", &["get", "list", "watch", "patch"]),
+    ("apps", "statefulsets", &["get", "list", "watch", "patch"]),
     ("apps", "deployments/scale", &["patch"]),
     ("apps", "statefulsets/scale", &["patch"]),
-    ("batch", "jobs", &["get", "create"]),
+    ("batch", "jobs", &["get", "list", "watch", "create"]),
     ("", "pods", &["list", "watch"]),
     ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ("autoscaling", "horizontalpodautoscalers", &["list"]),
@@ -58,6 +57,10 @@ pub struct KubernetesDriver {
     client: kube::Client,
     slices: Store<EndpointSlice>,
     pods: Store<Pod>,
+    deployments: Store<Deployment>,
+    statefulsets: Store<StatefulSet>,
+    /// Jobs created from templates (label [`TEMPLATE_LABEL`]).
+    jobs_created: Store<Job>,
     changed: watch::Receiver<u64>,
     /// Jobs created by the last wake of each job workload.
     jobs: std::sync::Mutex<BTreeMap<String, String>>,
@@ -89,33 +92,13 @@ impl KubernetesDriver {
     pub async fn start(client: kube::Client) -> KubernetesDriver {
         let (changed_tx, changed) = watch::channel(0u64);
         let changed_tx = Arc::new(changed_tx);
-        let (slices, slices_writer) = reflector::store::<EndpointSlice>();
-        let (pods, pods_writer) = reflector::store::<Pod>();
         let mut tasks = Vec::new();
-        {
-            let stream = reflector::reflector(
-                slices_writer,
-                watcher(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default()).default_backoff(),
-            );
-            let tx = changed_tx.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                while stream.next().await.is_some() {
-                    tx.send_modify(|n| *n += 1);
-                }
-            }));
-        }
-        {
-            let stream =
-                reflector::reflector(pods_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff());
-            let tx = changed_tx.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                while stream.next().await.is_some() {
-                    tx.send_modify(|n| *n += 1);
-                }
-            }));
-        }
+        let all = watcher::Config::default;
+        let slices = shared_watch(Api::<EndpointSlice>::all(client.clone()), all(), &changed_tx, &mut tasks);
+        let pods = shared_watch(Api::<Pod>::all(client.clone()), all(), &changed_tx, &mut tasks);
+        let deployments = shared_watch(Api::<Deployment>::all(client.clone()), all(), &changed_tx, &mut tasks);
+        let statefulsets = shared_watch(Api::<StatefulSet>::all(client.clone()), all(), &changed_tx, &mut tasks);
+        let jobs_created = shared_watch(Api::<Job>::all(client.clone()), all().labels(TEMPLATE_LABEL), &changed_tx, &mut tasks);
         let sets = EndpointSets::default();
         {
             let (sets, slices, mut changed) = (sets.clone(), slices.clone(), changed.clone());
@@ -128,8 +111,42 @@ impl KubernetesDriver {
                 }
             }));
         }
-        KubernetesDriver { client, slices, pods, changed, jobs: std::sync::Mutex::new(BTreeMap::new()), sets, tasks }
+        KubernetesDriver {
+            client,
+            slices,
+            pods,
+            deployments,
+            statefulsets,
+            jobs_created,
+            changed,
+            jobs: std::sync::Mutex::new(BTreeMap::new()),
+            sets,
+            tasks,
+        }
     }
+}
+
+/// Starts one shared watch of a resource type: a reflector store, and a bump of `changed` on every event.
+fn shared_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: &Arc<watch::Sender<u64>>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Store<K>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + for<'de> k8s_openapi::serde::Deserialize<'de> + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, writer) = reflector::store::<K>();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    let tx = changed.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {
+            tx.send_modify(|n| *n += 1);
+        }
+    }));
+    store
 }
 
 fn target(workload: &Workload) -> Option<(NodeKind, &str, &str, Option<u32>)> {
@@ -244,9 +261,9 @@ impl KubernetesDriver {
         if kind == NodeKind::Job {
             let job_name = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload.id.as_str()).cloned();
             let Some(job_name) = job_name else { return Check::Pending("job not created".into()) };
-            return match Api::<Job>::namespaced(self.client.clone(), namespace).get(&job_name).await {
-                Ok(job) => {
-                    let status = job.status.unwrap_or_default();
+            return match self.jobs_created.get(&ObjectRef::new(&job_name).within(namespace)) {
+                Some(job) => {
+                    let status = job.status.clone().unwrap_or_default();
                     if status.succeeded.unwrap_or(0) > 0 {
                         Check::Ready
                     } else if status.failed.unwrap_or(0) > 0 {
@@ -265,7 +282,7 @@ impl KubernetesDriver {
                         }
                     }
                 }
-                Err(e) => Check::Pending(format!("job {job_name}: {e}")),
+                None => Check::Pending(format!("job {job_name} created")),
             };
         }
         if let Some(failure) = pod_failure(&self.pods, namespace, labels) {
@@ -279,19 +296,12 @@ impl KubernetesDriver {
             let ready = ready_endpoints(&self.slices, namespace, name, workload.port);
             return if ready.is_empty() { Check::Pending(format!("service {namespace}/{name}: no ready endpoints")) } else { Check::Ready };
         }
+        let key = ObjectRef::new(name).within(namespace);
         let ready = match kind {
-            NodeKind::Deployment => Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                .get(name)
-                .await
-                .ok()
-                .and_then(|d| d.status)
-                .and_then(|s| s.ready_replicas),
-            _ => Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                .get(name)
-                .await
-                .ok()
-                .and_then(|s| s.status)
-                .and_then(|s| s.ready_replicas),
+            NodeKind::Deployment => self.deployments.get(&key).and_then(|d| d.status.clone()).and_then(|s| s.ready_replicas),
+            _ => {
+                self.statefulsets.get(&ObjectRef::new(name).within(namespace)).and_then(|s| s.status.clone()).and_then(|s| s.ready_replicas)
+            }
         };
         if ready.unwrap_or(0) > 0 { Check::Ready } else { Check::Pending(format!("{namespace}/{name}: no ready replicas")) }
     }
@@ -373,9 +383,10 @@ impl Driver for Arc<KubernetesDriver> {
                     Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, true))),
                     Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, true))),
                     Check::Pending(detail) => {
-                        // Woken by the shared watches; the timeout re-checks what they do not cover
-                        // (ready replicas of a workload without a Service, job status).
-                        let _ = tokio::time::timeout(Duration::from_millis(500), changed.changed()).await;
+                        // Everything checked comes from the shared watches: wait for their next event.
+                        if changed.changed().await.is_err() {
+                            return None;
+                        }
                         if last.as_deref() != Some(detail.as_str()) {
                             last = Some(detail.clone());
                             return Some((Readiness::Pending(detail), (driver, workload, labels, last, false)));
