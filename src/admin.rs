@@ -42,6 +42,8 @@ pub(crate) struct Admin {
     /// `Flow` resources, when `flows_from` includes `"crd"`.
     pub(crate) crd: Option<Arc<crate::crd_flows::CrdFlows>>,
     wake_durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+    /// Failed node wakes by (flow, node, reason).
+    wake_failures: Mutex<BTreeMap<(String, String, String), u64>>,
 }
 
 impl Admin {
@@ -60,8 +62,9 @@ impl Admin {
             started_ms: now,
             crd,
             wake_durations: Mutex::new(BTreeMap::new()),
+            wake_failures: Mutex::new(BTreeMap::new()),
         });
-        tokio::spawn(record_wake_durations(Arc::downgrade(&admin)));
+        tokio::spawn(record_wake_metrics(Arc::downgrade(&admin)));
         admin
     }
 
@@ -81,8 +84,9 @@ impl Admin {
     }
 }
 
-/// Feeds the wake-duration histograms from the event bus (node = `*` for the whole execution).
-async fn record_wake_durations(admin: std::sync::Weak<Admin>) {
+/// Feeds the wake-duration histograms (node = `*` for the whole execution) and the failure counters from
+/// the event bus.
+async fn record_wake_metrics(admin: std::sync::Weak<Admin>) {
     let Some(events) = admin.upgrade().map(|a| a.controller.events().subscribe()) else { return };
     let mut events = tokio_stream::wrappers::BroadcastStream::new(events);
     while let Some(event) = events.next().await {
@@ -91,6 +95,9 @@ async fn record_wake_durations(admin: std::sync::Weak<Admin>) {
             Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, .. }) => admin.observe_wake(&flow, &node, elapsed_ms),
             Ok(ExecutionEvent::ExecutionFinished { flow, elapsed_ms, outcome, .. }) if outcome == "succeeded" => {
                 admin.observe_wake(&flow, "*", elapsed_ms)
+            }
+            Ok(ExecutionEvent::NodeFailed { flow, node, label, .. }) => {
+                *admin.wake_failures.lock().unwrap_or_else(PoisonError::into_inner).entry((flow, node, label)).or_default() += 1;
             }
             _ => {}
         }
@@ -246,6 +253,11 @@ async fn prometheus(State(admin): State<Arc<Admin>>) -> Response {
             "leannodes_wake_duration_seconds",
             &format!("flow=\"{}\",node=\"{}\"", metrics::escape(flow), metrics::escape(node)),
         );
+    }
+    out.push_str("# HELP leannodes_wake_failures_total Node wakes that failed, by flow, node and reason.\n# TYPE leannodes_wake_failures_total counter\n");
+    for ((flow, node, reason), n) in admin.wake_failures.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        let (flow, node, reason) = (metrics::escape(flow), metrics::escape(node), metrics::escape(reason));
+        let _ = writeln!(out, "leannodes_wake_failures_total{{flow=\"{flow}\",node=\"{node}\",reason=\"{reason}\"}} {n}");
     }
     out.push_str(
         "# HELP leannodes_flow_state Flow state: 0 asleep, 1 waking, 2 awake, 3 draining, 4 failed.\n# TYPE leannodes_flow_state gauge\n",

@@ -69,7 +69,7 @@ async fn scaling_a_deployment_runs_real_pods_published_in_endpointslices() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ip = endpoints.first().expect("a ready endpoint").clone();
-    assert!(ip.starts_with("127.") && ip != "127.0.0.1", "each pod has its own loopback address: {ip}");
+    assert!(ip.starts_with("127.0.") && ip != "127.0.0.1", "each pod has its own loopback address: {ip}");
     let addr: std::net::SocketAddr = format!("{ip}:8080").parse().expect("addr");
     assert_eq!(http_get(addr, "/hello").map(|r| r.1), Some("api GET /hello\n".into()), "the pod is a real backend");
     let deployment = get(&sim, "/apis/apps/v1/namespaces/default/deployments/api").await;

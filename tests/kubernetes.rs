@@ -254,7 +254,10 @@ async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"], "cold_start_failed");
     assert_eq!(body["node"], "api");
+    assert_eq!(body["reason"], "ImagePullBackOff");
     assert!(body["message"].as_str().unwrap_or_default().contains("ImagePullBackOff"), "{body}");
+    let metrics = proxy_client().get(serve.admin_url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("leannodes_wake_failures_total{flow=\"shop\",node=\"api\",reason=\"ImagePullBackOff\"} 1"), "{metrics}");
     let history: Value =
         proxy_client().get(serve.admin_url("/api/v1/executions?flow=shop")).send().await.expect("history").json().await.expect("json");
     let api_step = &history["executions"][0]["steps"][3];

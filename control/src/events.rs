@@ -46,7 +46,9 @@ pub enum ExecutionEvent {
         flow: String,
         /// Node name.
         node: String,
-        /// Why.
+        /// Short, bounded reason (`exited`, `timeout`, `ImagePullBackOff`, …).
+        label: String,
+        /// Why, in words.
         reason: String,
     },
     /// An execution ended.

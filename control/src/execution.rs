@@ -239,7 +239,7 @@ impl<'a> Execution<'a> {
             Err(Stop::Failed((i, failure))) => {
                 let node = &flow.spec.nodes[i];
                 let message = format!("node `{}`: {failure}", node.name);
-                tracing::warn!(flow = flow.name(), execution = %self.record.id, node = %node.name, reason = failure.kind.label(), "wake failed: {failure}");
+                tracing::warn!(flow = flow.name(), execution = %self.record.id, node = %node.name, reason = failure.label(), "wake failed: {failure}");
                 let step = &mut self.record.steps[i];
                 step.state = "failed".into();
                 step.reason = Some(failure.to_string());
@@ -249,6 +249,7 @@ impl<'a> Execution<'a> {
                     execution: self.record.id.clone(),
                     flow: flow.name().to_string(),
                     node: node.name.clone(),
+                    label: failure.label().to_string(),
                     reason: failure.to_string(),
                 });
                 self.cancel_unfinished(i);
@@ -257,7 +258,7 @@ impl<'a> Execution<'a> {
                 }
                 self.record.outcome = Outcome::Failed;
                 self.record.error = Some(message.clone());
-                Some(FlowFailure { node: node.name.clone(), reason: failure.kind.label().to_string(), message })
+                Some(FlowFailure { node: node.name.clone(), reason: failure.label().to_string(), message })
             }
         };
         self.record.finished_ms = Some(unix_ms());

@@ -11,6 +11,8 @@ pub struct Failure {
     pub message: String,
     /// The last lines the workload logged, oldest first (process workloads).
     pub log_tail: Vec<String>,
+    /// The platform's own reason, when it has one (`ImagePullBackOff`, `Unschedulable`, …).
+    pub reason: Option<String>,
 }
 
 /// Categories of failure, each with a stable label.
@@ -47,7 +49,18 @@ impl FailureKind {
 impl Failure {
     /// A failure without log lines.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
-        Failure { kind, message: message.into(), log_tail: Vec::new() }
+        Failure { kind, message: message.into(), log_tail: Vec::new(), reason: None }
+    }
+
+    /// The same failure with the platform's own reason.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Failure {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// A short, bounded label: the platform's reason when there is one, else the kind's label.
+    pub fn label(&self) -> &str {
+        self.reason.as_deref().unwrap_or(self.kind.label())
     }
 }
 

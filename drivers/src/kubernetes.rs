@@ -191,20 +191,23 @@ fn pod_failure(pods: &Store<Pod>, namespace: &str, labels: &BTreeMap<String, Str
             if let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) {
                 if let Some(reason) = waiting.reason.as_deref().filter(|r| FATAL_WAITING.contains(r)) {
                     let name = pod.metadata.name.clone().unwrap_or_default();
-                    return Some(Failure::new(
-                        FailureKind::Platform,
-                        format!("pod {name}: {reason}: {}", waiting.message.clone().unwrap_or_default()),
-                    ));
+                    return Some(
+                        Failure::new(
+                            FailureKind::Platform,
+                            format!("pod {name}: {reason}: {}", waiting.message.clone().unwrap_or_default()),
+                        )
+                        .with_reason(reason),
+                    );
                 }
             }
         }
         for c in status.conditions.iter().flatten() {
             if c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable") {
                 let name = pod.metadata.name.clone().unwrap_or_default();
-                return Some(Failure::new(
-                    FailureKind::Platform,
-                    format!("pod {name}: Unschedulable: {}", c.message.clone().unwrap_or_default()),
-                ));
+                return Some(
+                    Failure::new(FailureKind::Platform, format!("pod {name}: Unschedulable: {}", c.message.clone().unwrap_or_default()))
+                        .with_reason("Unschedulable"),
+                );
             }
         }
     }
@@ -274,7 +277,7 @@ impl KubernetesDriver {
                             .find(|c| c.type_ == "Failed")
                             .and_then(|c| c.message.clone())
                             .unwrap_or_else(|| "job failed".into());
-                        Check::Failed(Failure::new(FailureKind::Platform, format!("job {job_name}: {message}")))
+                        Check::Failed(Failure::new(FailureKind::Platform, format!("job {job_name}: {message}")).with_reason("JobFailed"))
                     } else {
                         match pod_failure(&self.pods, namespace, &BTreeMap::from([("job-name".to_string(), job_name.clone())])) {
                             Some(f) => Check::Failed(f),

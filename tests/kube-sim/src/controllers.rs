@@ -243,14 +243,14 @@ impl Kubelet {
         Kubelet { store, backend_bin, pods: Mutex::new(HashMap::new()) }
     }
 
-    /// A loopback address for a pod. Addresses come from one counter per process, in a block chosen by
-    /// the process id, so simulators running side by side (tests) do not hand out the same address.
+    /// A loopback address `127.0.X.Y` for a pod. `X` is chosen by the process id and `Y` counts, so
+    /// simulators running side by side (tests) do not hand out the same address; one in use is skipped.
     fn allocate_ip() -> Ipv4Addr {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let block = 1 + std::process::id() % 250;
-        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 62_500;
-        Ipv4Addr::new(127, u8::try_from(block).unwrap_or(1), u8::try_from(n / 250).unwrap_or(0), u8::try_from(1 + n % 250).unwrap_or(1))
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 250;
+        Ipv4Addr::new(127, 0, u8::try_from(block).unwrap_or(1), u8::try_from(1 + n).unwrap_or(1))
     }
 
     pub(crate) fn stop_all(&self) {
