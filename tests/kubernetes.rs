@@ -56,17 +56,20 @@ async fn settle(driver: &Arc<KubernetesDriver>, w: &Arc<Workload>) -> Readiness 
     events.last().cloned().expect("a final event")
 }
 
+/// One flow `api` whose only node is the Deployment `default/api`.
+const API_FLOW: &str = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
+
+/// A GET on the simulator, as JSON.
+async fn sim_get(sim: &Sim, path: &str) -> Value {
+    reqwest::get(format!("http://{}{path}", sim.addr)).await.expect("get").json().await.expect("json")
+}
+
 async fn stats(sim: &Sim) -> Value {
-    reqwest::get(format!("http://{}/sim/stats", sim.addr)).await.expect("stats").json().await.expect("json")
+    sim_get(sim, "/sim/stats").await
 }
 
 async fn spec_and_annotation(sim: &Sim, name: &str) -> (i64, Option<String>) {
-    let d: Value = reqwest::get(format!("http://{}/apis/apps/v1/namespaces/default/deployments/{name}", sim.addr))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let d = sim_get(sim, &format!("/apis/apps/v1/namespaces/default/deployments/{name}")).await;
     (d["spec"]["replicas"].as_i64().unwrap_or(-1), d["metadata"]["annotations"][REPLICAS_ANNOTATION].as_str().map(str::to_string))
 }
 
@@ -140,15 +143,7 @@ async fn each_job_wake_creates_a_fresh_job_from_the_suspended_template() {
         assert_eq!(settle(&c.driver, &w).await, Readiness::Ready, "round {round}");
         assert_eq!(stats(&c.sim).await["jobs_created"], round);
     }
-    let jobs: Value = reqwest::get(format!(
-        "http://{}/apis/batch/v1/namespaces/default/jobs?labelSelector=leannodes.io%2Fjob-template%3Dmigrate",
-        c.sim.addr
-    ))
-    .await
-    .expect("jobs")
-    .json()
-    .await
-    .expect("json");
+    let jobs = sim_get(&c.sim, "/apis/batch/v1/namespaces/default/jobs?labelSelector=leannodes.io%2Fjob-template%3Dmigrate").await;
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(2), "two generated jobs, the template untouched");
 }
 
@@ -270,17 +265,12 @@ async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
     let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
-    let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
+    let flow = API_FLOW;
     let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig)]);
     let client = proxy_client();
     assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
 
-    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr))
-        .await
-        .expect("pods")
-        .json()
-        .await
-        .expect("json");
+    let pods = sim_get(&sim, "/api/v1/namespaces/default/pods?labelSelector=app%3Dapi").await;
     let old = pods["items"][0]["metadata"]["name"].as_str().expect("pod").to_string();
     let old_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
     let load = tokio::spawn({
@@ -306,12 +296,7 @@ async fn a_pod_replaced_while_awake_moves_traffic_without_a_failed_request() {
     let (ok, failures) = load.await.expect("join");
     assert!(failures.is_empty(), "failed requests while the pod was replaced: {failures:?}");
     assert!(ok > 10, "the load ran ({ok})");
-    let pods: Value = reqwest::get(format!("http://{}/api/v1/namespaces/default/pods?labelSelector=app%3Dapi", sim.addr))
-        .await
-        .expect("pods")
-        .json()
-        .await
-        .expect("json");
+    let pods = sim_get(&sim, "/api/v1/namespaces/default/pods?labelSelector=app%3Dapi").await;
     let new_ip = pods["items"][0]["status"]["podIP"].as_str().expect("ip").to_string();
     assert_ne!(new_ip, old_ip, "traffic now goes to the replacement pod");
 }
@@ -329,7 +314,7 @@ async fn an_autoscaler_on_a_node_workload_is_reported_not_fought() {
         "spec": {"scaleTargetRef": {"name": "api"}},
     });
     let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api"), hpa, keda]).await;
-    let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n";
+    let flow = API_FLOW;
 
     // In `validate`, when the cluster is reachable.
     let config = dir.path().join("check.toml");
@@ -382,8 +367,8 @@ async fn flows_from_flow_resources_serve_and_report_their_status() {
     );
     let client = proxy_client();
     let status = |name: &'static str| {
-        let url = format!("http://{}/apis/leannodes.io/v1alpha1/namespaces/default/flows/{name}", sim.addr);
-        async move { reqwest::get(url).await.expect("get").json::<Value>().await.expect("json")["status"].clone() }
+        let sim = &sim;
+        async move { sim_get(sim, &format!("/apis/leannodes.io/v1alpha1/namespaces/default/flows/{name}")).await["status"].clone() }
     };
     // The resource flow is applied once the watch has listed it.
     let mut body = String::new();
