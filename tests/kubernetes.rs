@@ -401,3 +401,34 @@ async fn flows_from_flow_resources_serve_and_report_their_status() {
     let r = client.get(serve.url("/")).header("host", "broken.test").send().await.expect("request");
     assert_eq!(r.status(), 404, "an invalid resource serves nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_scaled_to_zero_by_someone_else_is_woken_again_by_the_next_request() {
+    let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
+    let serve =
+        leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", API_FLOW, &[("KUBECONFIG", &kubeconfig)]);
+    let client = proxy_client();
+    assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
+    let scaled = reqwest::Client::new()
+        .patch(format!("http://{}/apis/apps/v1/namespaces/default/deployments/api/scale", sim.addr))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"spec":{"replicas":0}}"#)
+        .send()
+        .await
+        .expect("scale");
+    assert_eq!(scaled.status(), 200);
+    let mut state = String::new();
+    for _ in 0..100 {
+        let flows: Value = client.get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+        state = flows["flows"][0]["state"].as_str().unwrap_or_default().to_string();
+        if state == "asleep" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "asleep", "the flow noticed its workload is gone");
+    let response = client.get(serve.url("/back")).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-leannodes-cold-start"), "held while it woke again");
+    assert_eq!(response.text().await.expect("body"), "api GET /back\n");
+}

@@ -437,8 +437,40 @@ impl Driver for Arc<KubernetesDriver> {
         }
     }
 
-    fn lost(&self, _workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
-        futures::future::pending().boxed()
+    fn lost(&self, workload: &Arc<Workload>) -> BoxFuture<'static, Failure> {
+        let Some((kind, namespace, name, _)) = target(workload) else { return futures::future::pending().boxed() };
+        if kind == NodeKind::Job {
+            return futures::future::pending().boxed();
+        }
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        let driver = self.clone();
+        let mut changed = self.changed.clone();
+        async move {
+            // Lost when its replicas go to zero (someone else scaled it down) while it serves. The watch
+            // may still hold the object from before the wake: only a change from running to zero counts.
+            let mut seen_running = false;
+            loop {
+                let replicas = match kind {
+                    NodeKind::Deployment => driver
+                        .deployments
+                        .get(&ObjectRef::new(&name).within(&namespace))
+                        .and_then(|d| d.spec.as_ref().and_then(|s| s.replicas)),
+                    _ => driver
+                        .statefulsets
+                        .get(&ObjectRef::new(&name).within(&namespace))
+                        .and_then(|s| s.spec.as_ref().and_then(|s| s.replicas)),
+                };
+                seen_running |= replicas.is_some_and(|r| r > 0);
+                if seen_running && replicas == Some(0) {
+                    return Failure::new(FailureKind::Platform, format!("{namespace}/{name} was scaled to zero"))
+                        .with_reason("ScaledToZero");
+                }
+                if changed.changed().await.is_err() {
+                    return futures::future::pending().await;
+                }
+            }
+        }
+        .boxed()
     }
 
     async fn warnings(&self, workload: &Arc<Workload>) -> Vec<String> {

@@ -131,6 +131,8 @@ pub struct RequestCtx {
     /// When the hold budget ends (retries of a refused connect stay inside it).
     deadline: Option<Instant>,
     connect_failures: u32,
+    /// Retries after an upstream failed mid-request.
+    upstream_retries: u32,
     outcome: Option<Outcome>,
     client_closed: bool,
     _in_flight: InFlight,
@@ -432,6 +434,7 @@ impl ProxyHttp for LeanProxy {
             held_ms: None,
             deadline: None,
             connect_failures: 0,
+            upstream_retries: 0,
             outcome: None,
             client_closed: false,
             _in_flight: InFlight(self.state.clone()),
@@ -506,6 +509,30 @@ impl ProxyHttp for LeanProxy {
             peer.options.set_http_version(2, 2);
         }
         Ok(Box::new(peer))
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let idempotent = session.req_header().method.is_idempotent() && !session.as_ref().retry_buffer_truncated();
+        // An endpoint that went away mid-request (a pod replaced, a process restarted): an idempotent
+        // request that has not sent anything to the client yet is retried on the next endpoint.
+        let nothing_sent = session.as_downstream().response_written().is_none();
+        if idempotent && nothing_sent && ctx.upstream_retries < 2 {
+            ctx.upstream_retries += 1;
+            e.set_retry(true);
+        } else if !idempotent {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {

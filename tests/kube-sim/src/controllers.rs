@@ -230,17 +230,23 @@ struct PodProcess {
     addr: SocketAddr,
 }
 
+/// How long a deleted pod's process keeps running (its termination grace), so its endpoint is gone
+/// before it stops, as with a real kubelet and a `preStop` hook.
+const TERMINATION_GRACE: Duration = Duration::from_millis(300);
+
 /// Runs pods as processes of `backend_bin`.
 #[derive(Debug)]
 pub(crate) struct Kubelet {
     store: Arc<Store>,
     backend_bin: PathBuf,
     pods: Mutex<HashMap<(String, String), PodProcess>>,
+    /// Processes of deleted pods, stopped when their grace ends.
+    terminating: Mutex<Vec<(PodProcess, std::time::Instant)>>,
 }
 
 impl Kubelet {
     pub(crate) fn new(store: Arc<Store>, backend_bin: PathBuf) -> Kubelet {
-        Kubelet { store, backend_bin, pods: Mutex::new(HashMap::new()) }
+        Kubelet { store, backend_bin, pods: Mutex::new(HashMap::new()), terminating: Mutex::new(Vec::new()) }
     }
 
     /// A loopback address `127.0.X.Y` for a pod. `X` is chosen by the process id and `Y` counts, so
@@ -255,7 +261,8 @@ impl Kubelet {
 
     pub(crate) fn stop_all(&self) {
         let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-        for (_, mut p) in pods.drain() {
+        let terminating = std::mem::take(&mut *self.terminating.lock().unwrap_or_else(PoisonError::into_inner));
+        for mut p in pods.drain().map(|(_, p)| p).chain(terminating.into_iter().map(|(p, _)| p)) {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
@@ -265,17 +272,25 @@ impl Kubelet {
         let pods_res = res("", "pods");
         let (pods, _) = self.store.list(pods_res, None, &Selector::default());
         let mut running = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-        // Processes of deleted pods stop.
+        // Processes of deleted pods stop after their termination grace.
         let live: std::collections::HashSet<(String, String)> =
             pods.iter().map(|p| (meta(p, "namespace").to_string(), meta(p, "name").to_string())).collect();
-        running.retain(|key, p| {
-            let keep = live.contains(key);
-            if !keep {
+        let gone: Vec<(String, String)> = running.keys().filter(|k| !live.contains(*k)).cloned().collect();
+        let mut terminating = self.terminating.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in gone {
+            if let Some(p) = running.remove(&key) {
+                terminating.push((p, std::time::Instant::now() + TERMINATION_GRACE));
+            }
+        }
+        terminating.retain_mut(|(p, deadline)| {
+            let due = std::time::Instant::now() >= *deadline;
+            if due {
                 let _ = p.child.kill();
                 let _ = p.child.wait();
             }
-            keep
+            !due
         });
+        drop(terminating);
         for pod in &pods {
             let key = (meta(pod, "namespace").to_string(), meta(pod, "name").to_string());
             let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
