@@ -122,19 +122,7 @@ impl<'a> Execution<'a> {
             error: None,
             started_ms: unix_ms(),
             finished_ms: None,
-            steps: nodes
-                .iter()
-                .map(|n| StepRecord {
-                    node: n.name.clone(),
-                    workload: n.workload.id.to_string(),
-                    state: "pending".into(),
-                    reason: None,
-                    requested_ms: None,
-                    started_ms: None,
-                    ready_ms: None,
-                    failed_ms: None,
-                })
-                .collect(),
+            steps: nodes.iter().map(|n| StepRecord::pending(n.name.clone(), n.workload.id.to_string())).collect(),
         };
         tracing::info!(flow = flow.name(), execution = %id, trigger = trigger.as_str(), "wake started");
         inner.events.publish(ExecutionEvent::ExecutionStarted {

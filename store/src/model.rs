@@ -96,6 +96,22 @@ pub struct StepRecord {
     pub failed_ms: Option<i64>,
 }
 
+impl StepRecord {
+    /// A step that has not started yet.
+    pub fn pending(node: impl Into<String>, workload: impl Into<String>) -> StepRecord {
+        StepRecord {
+            node: node.into(),
+            workload: workload.into(),
+            state: "pending".into(),
+            reason: None,
+            requested_ms: None,
+            started_ms: None,
+            ready_ms: None,
+            failed_ms: None,
+        }
+    }
+}
+
 /// A page of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -20,16 +20,7 @@ fn execution(id: &str, flow: &str, started_ms: i64) -> ExecutionRecord {
                 ready_ms: None,
                 failed_ms: None,
             },
-            StepRecord {
-                node: "web".into(),
-                workload: "process/web".into(),
-                state: "pending".into(),
-                reason: None,
-                requested_ms: None,
-                started_ms: None,
-                ready_ms: None,
-                failed_ms: None,
-            },
+            StepRecord::pending("web", "process/web"),
         ],
     }
 }
