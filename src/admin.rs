@@ -166,6 +166,7 @@ async fn status(State(admin): State<Arc<Admin>>) -> Json<serde_json::Value> {
         "in_flight": admin.proxy.in_flight(),
         "shutting_down": *admin.proxy.shutdown.borrow(),
         "last_reload": reload,
+        "replica": { "id": admin.controller.replica_id(), "leader": admin.controller.is_leader() },
     }))
 }
 
@@ -220,17 +221,17 @@ async fn flow_action(
 struct ExecutionQuery {
     flow: Option<String>,
     limit: Option<u32>,
-    offset: Option<u32>,
+    after: Option<String>,
 }
 
 async fn executions(State(admin): State<Arc<Admin>>, Query(q): Query<ExecutionQuery>) -> Result<Json<serde_json::Value>, ApiError> {
-    let page = Page { offset: q.offset.unwrap_or(0), limit: q.limit.unwrap_or(50).min(500) };
-    let records = admin
+    let page = Page { after: q.after, limit: q.limit.unwrap_or(50).clamp(1, 500) };
+    let listing = admin
         .controller
-        .executions(q.flow.as_deref(), page)
+        .executions(q.flow.as_deref(), &page)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", e.to_string()))?;
-    Ok(Json(json!({ "executions": records })))
+    Ok(Json(json!({ "executions": listing.items, "next": listing.next })))
 }
 
 async fn events(State(admin): State<Arc<Admin>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -46,6 +46,16 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Create or upgrade the store's schema (SQLite file, Postgres tables, DynamoDB table), then exit.
+    /// `serve` does the same at start; this is for running it ahead, e.g. in a deploy pipeline.
+    Migrate {
+        /// The TOML configuration file (its `[server] store` is migrated).
+        #[arg(long, short, required_unless_present = "store", conflicts_with = "store")]
+        config: Option<PathBuf>,
+        /// A store URL instead of a configuration file.
+        #[arg(long)]
+        store: Option<String>,
+    },
     /// Start a ready-to-try demo: a 4-node diamond of demo backends behind the proxy.
     Demo(demo::Args),
     /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
@@ -72,7 +82,29 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo(args) => report(demo::run(args)),
+        Command::Migrate { config, store } => run_async(migrate(config, store)),
     }
+}
+
+/// `leannodes migrate`: opens the store, which creates or upgrades its schema.
+async fn migrate(config: Option<PathBuf>, store: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = match (config, store) {
+        (_, Some(url)) => leannodes_config::StoreUrl::parse(&url, &std::env::current_dir()?).ok_or_else(|| {
+            anyhow::anyhow!("unsupported store URL \"{url}\": use sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE?region=REGION")
+        })?,
+        (Some(file), None) => match leannodes_config::load_file(&file) {
+            Ok(config) => config.server.store,
+            Err(leannodes_config::LoadError::Invalid(diagnostics)) => {
+                print_out(&diagnostics.to_string());
+                anyhow::bail!("{}: {} problem(s)", file.display(), diagnostics.items.len())
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (None, None) => anyhow::bail!("give --config FILE or --store URL"),
+    };
+    let store = leannodes_store::open(&url).await?;
+    print_out(&format!("{} store is ready (schema up to date)\n", store.backend()));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The `Flow` CRD as YAML, with a header saying it is generated.

@@ -55,7 +55,9 @@ async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(A
         }
         leannodes_config::DriverKind::Process => None,
     };
-    let controller = Arc::new(Controller::start(config, drivers(client.clone()).await, store, ControllerOptions::default()).await?);
+    let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+    let options = ControllerOptions::from_config(&config.server, &hostname);
+    let controller = Arc::new(Controller::start(config, drivers(client.clone()).await, store, options).await?);
     let flows: Vec<_> = config.flows.iter().filter_map(|f| controller.flow(&f.name)).collect();
     let endpoints = |w: &Arc<leannodes_config::Workload>| controller.endpoints(w);
     let routes = RouteTable::build(&flows, None, &endpoints).await?;

@@ -108,7 +108,7 @@ async fn diamond_wakes_in_dependency_order_with_parallel_siblings() {
     assert!(cache.abs_diff(search) < 100, "siblings started {} ms apart", cache.abs_diff(search));
 
     // The execution is recorded with per-node timings, and the events told the story in order.
-    let history = controller.executions(Some("shop"), Page::default()).await.expect("history");
+    let history = controller.executions(Some("shop"), &Page::default()).await.expect("history").items;
     let record = history.first().expect("an execution");
     assert_eq!(record.outcome, Outcome::Succeeded);
     assert_eq!(record.steps.iter().map(|s| s.node.as_str()).collect::<Vec<_>>(), ["db", "cache", "search", "web"]);
@@ -146,7 +146,7 @@ async fn a_thousand_concurrent_wakes_start_each_process_once() {
     for name in ["db", "cache", "search", "web"] {
         assert_eq!(lines_of(&starts, name).len(), 1, "{name} started once: {starts:?}");
     }
-    assert_eq!(controller.executions(Some("shop"), Page::default()).await.expect("history").len(), 1);
+    assert_eq!(controller.executions(Some("shop"), &Page::default()).await.expect("history").items.len(), 1);
     controller.shutdown().await;
     env.assert_no_survivors();
 }
@@ -248,7 +248,7 @@ async fn a_node_that_exits_fails_fast_and_rolls_back() {
     let stops: Vec<String> = env.stops().into_iter().map(|l| l.name).collect();
     assert_eq!(stops, ["cache", "db"]);
     env.assert_no_survivors();
-    let history = controller.executions(Some("shop"), Page::default()).await.expect("history");
+    let history = controller.executions(Some("shop"), &Page::default()).await.expect("history").items;
     assert_eq!(history[0].outcome, Outcome::Failed);
     assert!(history[0].steps[2].reason.as_deref().is_some_and(|r| r.contains("status 3")));
 }
@@ -288,7 +288,7 @@ async fn the_next_request_retries_only_after_the_backoff() {
     assert_eq!(retried.state, FlowState::Failed);
     assert_ne!(retried.execution, first.execution, "a new execution after the backoff");
     assert_eq!(env.starts().len(), starts_after_first * 2);
-    assert_eq!(controller.executions(Some("shop"), Page::default()).await.expect("history").len(), 2);
+    assert_eq!(controller.executions(Some("shop"), &Page::default()).await.expect("history").items.len(), 2);
     env.assert_no_survivors();
 }
 

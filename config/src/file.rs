@@ -60,6 +60,18 @@ pub struct ServerSection {
     /// finish (humantime). Default `"10s"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<String>,
+    /// This replica's name in leases and logs (several replicas sharing a Postgres or DynamoDB store
+    /// must have different names). Default: the host name (the pod name on Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_id: Option<String>,
+    /// Time to live of this replica's leases: a cold-start claim or the drain leadership of a replica
+    /// that dies passes to another after this long (humantime; renewed every third of it). Default `"15s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_ttl: Option<String>,
+    /// How often activity is written to the store and merged with other replicas' (humantime).
+    /// Default `"5s"`; keep it well below the shortest `idle_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_flush: Option<String>,
 }
 
 /// A source of flows.

@@ -55,6 +55,12 @@ pub struct Server {
     pub flows_from_crd: bool,
     /// Whether the file's `[[flow]]` tables are used.
     pub flows_from_file: bool,
+    /// This replica's name (`None`: the host name, resolved at start).
+    pub replica_id: Option<String>,
+    /// Time to live of leases (cold-start claims, drain leadership).
+    pub claim_ttl: Duration,
+    /// Interval of activity flushes to the store.
+    pub activity_flush: Duration,
 }
 
 /// Where the store lives, parsed from `server.store`.
@@ -66,6 +72,27 @@ pub enum StoreUrl {
     Postgres(String),
     /// A DynamoDB table URL.
     DynamoDb(String),
+}
+
+impl StoreUrl {
+    /// Parses a store URL; relative SQLite paths are resolved against `base_dir`. `None` when the
+    /// scheme is not one of `sqlite://`, `postgres://` (or `postgresql://`), `dynamodb://`.
+    pub fn parse(url: &str, base_dir: &std::path::Path) -> Option<StoreUrl> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = std::path::Path::new(path);
+            if path.as_os_str().is_empty() {
+                return None;
+            }
+            return Some(StoreUrl::Sqlite(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Some(StoreUrl::Postgres(url.to_string()));
+        }
+        if url.strip_prefix("dynamodb://").is_some_and(|rest| !rest.is_empty()) {
+            return Some(StoreUrl::DynamoDb(url.to_string()));
+        }
+        None
+    }
 }
 
 /// A `host:port` pair. The host is kept as written; it is resolved off the request path.

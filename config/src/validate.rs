@@ -38,6 +38,10 @@ pub mod defaults {
     pub const NODE_TIMEOUT: Duration = Duration::from_secs(300);
     /// `shutdown_grace`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// `claim_ttl`.
+    pub const CLAIM_TTL: Duration = Duration::from_secs(15);
+    /// `activity_flush`.
+    pub const ACTIVITY_FLUSH: Duration = Duration::from_secs(5);
 }
 
 /// Collects diagnostics, dropping those at pointers already reported by the structural checks.
@@ -138,7 +142,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         .and_then(|a| socket_addr(c, "/server/admin_listen", a))
         .unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
     let store = raw.store.as_deref().unwrap_or(defaults::STORE);
-    let store = match store_url(store, base_dir) {
+    let store = match StoreUrl::parse(store, base_dir) {
         Some(url) => url,
         None => {
             c.error(
@@ -161,6 +165,17 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         parsed
     });
     let shutdown_grace = c.duration("/server/shutdown_grace".into(), raw.shutdown_grace.as_ref(), defaults::SHUTDOWN_GRACE);
+    let claim_ttl = c.duration("/server/claim_ttl".into(), raw.claim_ttl.as_ref(), defaults::CLAIM_TTL);
+    if claim_ttl < Duration::from_secs(1) {
+        c.error("/server/claim_ttl", "`claim_ttl` is below 1s: leases would expire between renewals", "use a few seconds, e.g. \"15s\"");
+    }
+    let activity_flush = c.duration("/server/activity_flush".into(), raw.activity_flush.as_ref(), defaults::ACTIVITY_FLUSH);
+    if activity_flush < Duration::from_millis(100) {
+        c.error("/server/activity_flush", "`activity_flush` is below 100ms", "use a few seconds, e.g. \"5s\"");
+    }
+    if let Some(id) = raw.replica_id.as_deref() {
+        check_name(c, "/server/replica_id", "replica", id);
+    }
     let sources = raw.flows_from.clone().unwrap_or_else(|| vec![crate::file::FlowSource::File]);
     let flows_from_crd = sources.contains(&crate::file::FlowSource::Crd);
     let flows_from_file = sources.contains(&crate::file::FlowSource::File);
@@ -185,6 +200,9 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         shutdown_grace,
         flows_from_crd,
         flows_from_file,
+        replica_id: raw.replica_id.clone(),
+        claim_ttl,
+        activity_flush,
     }
 }
 
@@ -202,23 +220,6 @@ fn socket_addr(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<SocketA
         );
     }
     parsed
-}
-
-fn store_url(url: &str, base_dir: &Path) -> Option<StoreUrl> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = Path::new(path);
-        if path.as_os_str().is_empty() {
-            return None;
-        }
-        return Some(StoreUrl::Sqlite(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) }));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Some(StoreUrl::Postgres(url.to_string()));
-    }
-    if url.strip_prefix("dynamodb://").is_some_and(|rest| !rest.is_empty()) {
-        return Some(StoreUrl::DynamoDb(url.to_string()));
-    }
-    None
 }
 
 fn check_name(c: &mut Checker<'_>, pointer: &str, what: &str, name: &str) {

@@ -37,11 +37,15 @@ impl Activity {
         self.last_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
     }
 
-    /// Takes over another tracker's last activity (a flow replaced by a reload).
-    pub fn carry_over(&self, other: &Activity) {
-        let at = other.last();
+    /// Records activity that happened at `at` (e.g. on another replica); never moves the last activity back.
+    pub fn record_at(&self, at: Instant) {
         let ms = at.checked_duration_since(self.origin).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Takes over another tracker's last activity (a flow replaced by a reload).
+    pub fn carry_over(&self, other: &Activity) {
+        self.record_at(other.last());
     }
 
     /// When the last activity happened.

@@ -2,12 +2,13 @@
 //! background tasks (idle drainers, the store writer, executions).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use leannodes_config::{Config, NodeKind, Workload, WorkloadId};
 use leannodes_drivers::{Drivers, EndpointSet};
-use leannodes_store::{ExecutionRecord, FlowStateRecord, Page, Store, StoreError};
+use leannodes_store::{ExecutionRecord, FlowStateRecord, Lease, Listing, Page, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::flow::{FlowHandle, FlowState, FlowStatus, NodeState, Trigger};
 use crate::workload::WorkloadRuntime;
-use crate::{EventBus, drain, execution, unix_ms};
+use crate::{EventBus, coordination, drain, execution, unix_ms};
 
 /// Why a wake or an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,8 +30,37 @@ pub enum WakeError {
 }
 
 /// Tunables of the controller.
-#[derive(Debug, Clone, Default)]
-pub struct ControllerOptions {}
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// This replica's name in leases (cold-start claims, drain leadership) and logs.
+    pub replica_id: String,
+    /// Time to live of this replica's leases.
+    pub claim_ttl: Duration,
+    /// How often activity is flushed to a shared store and merged with other replicas'.
+    pub activity_flush: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            replica_id: "local".into(),
+            claim_ttl: leannodes_config::defaults::CLAIM_TTL,
+            activity_flush: leannodes_config::defaults::ACTIVITY_FLUSH,
+        }
+    }
+}
+
+impl ControllerOptions {
+    /// The options a configuration's `[server]` section sets; `hostname` names the replica when
+    /// `replica_id` is not set.
+    pub fn from_config(server: &leannodes_config::Server, hostname: &str) -> ControllerOptions {
+        ControllerOptions {
+            replica_id: server.replica_id.clone().unwrap_or_else(|| hostname.to_string()),
+            claim_ttl: server.claim_ttl,
+            activity_flush: server.activity_flush,
+        }
+    }
+}
 
 /// A job for the store writer.
 enum Write {
@@ -43,10 +73,15 @@ pub(crate) struct Inner {
     flows: RwLock<BTreeMap<String, Arc<FlowHandle>>>,
     workloads: RwLock<HashMap<WorkloadId, Arc<WorkloadRuntime>>>,
     drivers: Drivers,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) events: EventBus,
     writer: mpsc::UnboundedSender<Write>,
     tasks: Mutex<JoinSet<()>>,
+    pub(crate) options: ControllerOptions,
+    /// Whether this replica holds the drain leadership (always, with a store no one shares).
+    pub(crate) leader: AtomicBool,
+    /// The leadership lease while held (released at shutdown).
+    pub(crate) leader_lease: Mutex<Option<Lease>>,
     /// The runtime the controller was started on: executions and drainers run there, whichever runtime
     /// (e.g. the proxy's) asked for them.
     runtime: tokio::runtime::Handle,
@@ -77,7 +112,7 @@ impl Inner {
     }
 
     /// Waits until every snapshot queued so far is written, so reads see them.
-    async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let (done, written) = oneshot::channel();
         if self.writer.send(Write::Flush(done)).is_ok() {
             let _ = written.await;
@@ -92,6 +127,21 @@ impl Inner {
 
     pub(crate) fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
         self.flows.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    pub(crate) fn all_flows(&self) -> Vec<Arc<FlowHandle>> {
+        self.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    }
+
+    /// Whether wakes and drains of `flow` are coordinated with other replicas: the store is shared and
+    /// every node is visible to all replicas (no process nodes, which each replica runs for itself).
+    pub(crate) fn coordinated(&self, flow: &FlowHandle) -> bool {
+        self.store.shared() && flow.spec.nodes.iter().all(|n| n.workload.kind() != NodeKind::Process)
+    }
+
+    /// Whether this replica may drain `flow` now.
+    pub(crate) fn may_drain(&self, flow: &FlowHandle) -> bool {
+        !self.coordinated(flow) || self.leader.load(Ordering::Relaxed)
     }
 
     /// Starts an execution when the flow is asleep, draining, or failed with its backoff elapsed.
@@ -244,7 +294,7 @@ impl Controller {
         config: &Config,
         drivers: Drivers,
         store: Arc<dyn Store>,
-        _options: ControllerOptions,
+        options: ControllerOptions,
     ) -> Result<Controller, StoreError> {
         let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
         let inner = Arc::new(Inner {
@@ -256,6 +306,9 @@ impl Controller {
             writer,
             tasks: Mutex::new(JoinSet::new()),
             runtime: tokio::runtime::Handle::current(),
+            options,
+            leader: AtomicBool::new(false),
+            leader_lease: Mutex::new(None),
         });
         let saved: HashMap<String, FlowStateRecord> = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
         {
@@ -298,6 +351,11 @@ impl Controller {
             inner.spawn(drain::idle_loop(Arc::downgrade(&inner), flow));
         }
         inner.spawn(refresh_warnings(Arc::downgrade(&inner)));
+        if store.shared() {
+            tracing::info!(replica = %inner.options.replica_id, store = store.backend(), "coordinating with other replicas through the store");
+            inner.spawn(coordination::leader_loop(Arc::downgrade(&inner)));
+            inner.spawn(coordination::activity_loop(Arc::downgrade(&inner)));
+        }
         Ok(Controller { inner })
     }
 
@@ -425,7 +483,7 @@ impl Controller {
     }
 
     /// Execution history, newest first.
-    pub async fn executions(&self, flow: Option<&str>, page: Page) -> Result<Vec<ExecutionRecord>, StoreError> {
+    pub async fn executions(&self, flow: Option<&str>, page: &Page) -> Result<Listing<ExecutionRecord>, StoreError> {
         self.inner.flush().await;
         self.inner.store.executions(flow, page).await
     }
@@ -471,9 +529,26 @@ impl Controller {
         }
     }
 
-    /// Stops every running process workload (graceful shutdown). Flows end asleep.
+    /// Whether this replica holds the drain leadership (always true with a store no one shares).
+    pub fn is_leader(&self) -> bool {
+        !self.inner.store.shared() || self.inner.leader.load(Ordering::Relaxed)
+    }
+
+    /// This replica's name.
+    pub fn replica_id(&self) -> &str {
+        &self.inner.options.replica_id
+    }
+
+    /// Stops every running process workload (graceful shutdown) and hands the drain leadership on.
+    /// Flows end asleep.
     pub async fn shutdown(&self) {
         self.inner.tasks.lock().unwrap_or_else(PoisonError::into_inner).abort_all();
+        let lease = self.inner.leader_lease.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(lease) = lease {
+            if let Err(e) = self.inner.store.release_lease(&lease).await {
+                tracing::warn!("cannot release the drain leadership: {e}");
+            }
+        }
         let workloads: Vec<_> = self.inner.workloads.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
         let stops = workloads.iter().filter(|w| w.workload.kind() == NodeKind::Process && w.is_running()).map(|w| async move {
             if let Err(e) = w.stop().await {

@@ -18,6 +18,9 @@ pub(crate) enum Mode {
 }
 
 /// Watches one flow and drains it when it has been idle for `idle_after`. Ends when the controller goes.
+///
+/// A flow shared with other replicas is drained only by the drain leader, which also drains shared
+/// flows that are running although this replica never woke them (woken through another replica).
 pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
     let mut status = flow.subscribe();
     loop {
@@ -26,10 +29,23 @@ pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
         }
         let state = status.borrow_and_update().state;
         let settings = flow.settings_changed.notified();
-        if !matches!(state, FlowState::Awake | FlowState::Failed) || flow.is_pinned() {
+        let Some((coordinated, may_drain, tick, adoptable)) = inner.upgrade().map(|i| {
+            let coordinated = i.coordinated(&flow);
+            let may_drain = i.may_drain(&flow);
+            let adoptable = coordinated && may_drain && state == FlowState::Asleep && runs_anything(&i, &flow);
+            (coordinated, may_drain, i.options.activity_flush, adoptable)
+        }) else {
+            return;
+        };
+        // Coordinated flows are looked at again every activity flush: leadership and other replicas'
+        // wakes change without a local status change.
+        let recheck = async { if coordinated { tokio::time::sleep(tick).await } else { std::future::pending().await } };
+        let awake = matches!(state, FlowState::Awake | FlowState::Failed) || adoptable;
+        if !awake || flow.is_pinned() || !may_drain {
             tokio::select! {
                 changed = status.changed() => if changed.is_err() { return },
                 () = settings => {}
+                () = recheck => {}
             }
             continue;
         }
@@ -39,19 +55,30 @@ pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
                 () = tokio::time::sleep_until(deadline) => {}
                 changed = status.changed() => if changed.is_err() { return },
                 () = settings => {}
+                () = recheck => {}
             }
             continue;
         }
         let Some(inner) = inner.upgrade() else { return };
-        tracing::info!(flow = flow.name(), idle_after = ?flow.spec.idle_after, "idle; draining");
+        tracing::info!(flow = flow.name(), idle_after = ?flow.spec.idle_after, adopted = adoptable, "idle; draining");
         drain_flow(&inner, &flow, Mode::Idle).await;
     }
+}
+
+/// Whether any workload of `flow` is running (as the platform reports it).
+fn runs_anything(inner: &Inner, flow: &FlowHandle) -> bool {
+    flow.spec.nodes.iter().any(|n| inner.workload(&n.workload).is_running())
 }
 
 /// Drains `flow`. Returns once done or interrupted.
 pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode: Mode) {
     let _lifecycle = flow.lifecycle.lock().await;
-    if !flow.transition(&[FlowState::Awake, FlowState::Failed], FlowState::Draining) {
+    // A shared flow may be running because another replica woke it: then it is asleep here, and the
+    // drain leader drains it all the same.
+    let adopt = inner.coordinated(flow) && runs_anything(inner, flow);
+    let from: &[FlowState] =
+        if adopt { &[FlowState::Awake, FlowState::Failed, FlowState::Asleep] } else { &[FlowState::Awake, FlowState::Failed] };
+    if !flow.transition(from, FlowState::Draining) {
         return;
     }
     let mut stopped_any = false;

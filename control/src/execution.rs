@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use leannodes_config::OnFailure;
-use leannodes_drivers::Failure;
-use leannodes_store::{ExecutionRecord, Outcome, StepRecord};
+use leannodes_drivers::{Failure, FailureKind};
+use leannodes_store::{ExecutionRecord, Lease, LeaseRequest, Outcome, StepRecord};
 use tokio::time::Instant;
 
 use crate::controller::Inner;
+use crate::coordination::{self, ClaimEnd};
 use crate::flow::{FlowFailure, FlowHandle, FlowState, NodeState, Trigger};
 use crate::workload::{Woke, WorkloadRuntime};
 use crate::{ExecutionEvent, unix_ms};
@@ -36,8 +37,9 @@ pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigg
         let _ = status.wait_for(|s| s.removed).await;
     };
     // A flow removed by a reload stops waking at once: nobody can reach it any more.
+    let coordinated = inner.coordinated(&flow);
     let result = tokio::select! {
-        result = exec.wake_all() => result.map_err(Stop::Failed),
+        result = exec.wake(coordinated) => result.map_err(Stop::Failed),
         () = removed => Err(Stop::Removed),
     };
     exec.finish(result).await;
@@ -83,8 +85,22 @@ enum Stop {
     Removed,
 }
 
+/// This replica's part in an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The flow is not shared with other replicas: wake it.
+    Local,
+    /// This replica claimed the shared cold start: wake it, record it.
+    Claimant,
+    /// Another replica claimed it: observe readiness, record nothing.
+    Follower,
+}
+
 struct Execution<'a> {
     inner: &'a Inner,
+    role: Role,
+    /// The cold-start claim, while this replica is the claimant.
+    claim: Option<Lease>,
     flow: &'a Arc<FlowHandle>,
     workloads: Vec<Arc<WorkloadRuntime>>,
     record: ExecutionRecord,
@@ -131,10 +147,11 @@ impl<'a> Execution<'a> {
             trigger: trigger.as_str().to_string(),
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
         });
-        inner.persist(record.clone());
         let n = nodes.len();
         Execution {
             inner,
+            role: Role::Local,
+            claim: None,
             flow,
             workloads,
             record,
@@ -142,6 +159,69 @@ impl<'a> Execution<'a> {
             requested: vec![false; n],
             ready: vec![false; n],
             started_here: vec![false; n],
+        }
+    }
+
+    /// Queues the record for the store, unless another replica records this wake.
+    fn save(&self) {
+        if self.role != Role::Follower {
+            self.inner.persist(self.record.clone());
+        }
+    }
+
+    /// Wakes every node, coordinating with other replicas when the flow is shared.
+    async fn wake(&mut self, coordinated: bool) -> Result<(), (usize, Failure)> {
+        if coordinated {
+            return self.wake_coordinated().await;
+        }
+        self.save();
+        self.wake_all().await
+    }
+
+    /// Claims the cold start and wakes the flow, or follows the replica that claimed it (see
+    /// [`crate::coordination`]).
+    async fn wake_coordinated(&mut self) -> Result<(), (usize, Failure)> {
+        let store = self.inner.store.clone();
+        let options = self.inner.options.clone();
+        let name = coordination::claim_name(self.flow.name());
+        loop {
+            let request = LeaseRequest { name: &name, holder: &options.replica_id, ttl: options.claim_ttl, data: &self.record.id };
+            match store.acquire_lease(request).await {
+                Err(e) => {
+                    // Better a wake that may be asked twice (scaling is idempotent) than none.
+                    tracing::warn!(flow = self.flow.name(), "cannot claim the cold start ({e}); waking without coordination");
+                    self.role = Role::Local;
+                    self.save();
+                    return self.wake_all().await;
+                }
+                Ok(Some(claim)) => {
+                    tracing::info!(flow = self.flow.name(), execution = %self.record.id, token = claim.token, "claimed the cold start");
+                    self.role = Role::Claimant;
+                    self.claim = Some(claim.clone());
+                    self.save();
+                    let renew = coordination::keep_renewed(store.clone(), claim, options.claim_ttl);
+                    return tokio::select! {
+                        result = self.wake_all() => result,
+                        never = renew => match never {},
+                    };
+                }
+                Ok(None) => {
+                    self.role = Role::Follower;
+                    let watch = coordination::watch_claim(store.clone(), name.clone(), options.claim_ttl);
+                    let end = tokio::select! {
+                        result = self.wake_all() => return result,
+                        end = watch => end,
+                    };
+                    match end {
+                        ClaimEnd::Failed { node, message } => {
+                            let i = node.and_then(|n| self.flow.spec.nodes.iter().position(|x| x.name == n)).unwrap_or(0);
+                            return Err((i, Failure::new(FailureKind::Platform, message)));
+                        }
+                        // Claim it and go on from what is ready already.
+                        ClaimEnd::Abandoned => self.requested.clone_from(&self.ready),
+                    }
+                }
+            }
         }
     }
 
@@ -173,7 +253,7 @@ impl<'a> Execution<'a> {
                         node: nodes[i].name.clone(),
                         elapsed_ms: u64::try_from(step.ready_ms.unwrap_or_default() - started_at).unwrap_or_default(),
                     });
-                    self.inner.persist(self.record.clone());
+                    self.save();
                 }
                 Err(failure) => return Err((i, failure)),
             }
@@ -187,12 +267,14 @@ impl<'a> Execution<'a> {
         let workload = self.workloads[i].clone();
         let events = &self.inner.events;
         let execution = self.record.id.clone();
+        let follow = self.role == Role::Follower;
         async move {
             let asked = unix_ms();
             flow.set_node(i, NodeState::Starting, None);
             events.publish(ExecutionEvent::NodeStarted { execution, flow: flow.name().to_string(), node: node.name.clone() });
             let progress = |detail: &str| flow.set_node(i, NodeState::Starting, Some(detail.to_string()));
-            let result = match tokio::time::timeout(node.timeout, workload.wake(progress)).await {
+            let waking = async { if follow { workload.observe(progress).await } else { workload.wake(progress).await } };
+            let result = match tokio::time::timeout(node.timeout, waking).await {
                 Ok(result) => result,
                 Err(_) => {
                     let last = flow.status.borrow().nodes.get(i).and_then(|n| n.detail.clone());
@@ -258,7 +340,14 @@ impl<'a> Execution<'a> {
             error: self.record.error.clone(),
         };
         let cancelled = self.record.outcome == Outcome::Cancelled;
-        self.inner.persist(self.record);
+        self.save();
+        if let Some(claim) = self.claim.take() {
+            // Followers that see the claim gone read the outcome: it must be stored first.
+            self.inner.flush().await;
+            if let Err(e) = self.inner.store.release_lease(&claim).await {
+                tracing::warn!(flow = flow.name(), "cannot release the cold-start claim (it expires by itself): {e}");
+            }
+        }
         match settled {
             None if cancelled => flow.status.send_modify(|s| s.state = FlowState::Asleep),
             None => {
@@ -298,6 +387,15 @@ impl<'a> Execution<'a> {
     /// Stops, in reverse order, what this execution started and no other flow uses.
     async fn roll_back(&self) {
         let flow = self.flow;
+        if self.role == Role::Follower {
+            // Nothing here was started by this replica.
+            for w in &self.workloads {
+                if !w.is_running() {
+                    w.release(flow.name());
+                }
+            }
+            return;
+        }
         for i in (0..self.workloads.len()).rev() {
             let w = &self.workloads[i];
             let ours = self.started_here[i] || (self.requested[i] && !self.ready[i]);

@@ -8,6 +8,7 @@
 mod activity;
 mod backoff;
 mod controller;
+mod coordination;
 mod drain;
 mod events;
 mod execution;

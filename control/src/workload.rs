@@ -97,11 +97,23 @@ impl WorkloadRuntime {
         // were ready before (a running process that is still starting is probed again below).
         let was_running = self.workload.kind() != NodeKind::External && self.driver.is_running(&self.workload);
         self.driver.wake(&self.workload).await.map_err(|e| spawn_failure(&e))?;
+        self.ready(progress).await?;
+        Ok(if was_running { Woke::AlreadyRunning } else { Woke::Started })
+    }
+
+    /// Waits until the workload is ready without asking the platform for anything (another replica
+    /// owns the wake).
+    pub(crate) async fn observe(&self, progress: impl Fn(&str)) -> Result<Woke, Failure> {
+        self.ready(progress).await?;
+        Ok(Woke::AlreadyRunning)
+    }
+
+    async fn ready(&self, progress: impl Fn(&str)) -> Result<(), Failure> {
         let mut events = self.driver.readiness(&self.workload);
         while let Some(event) = events.next().await {
             match event {
                 Readiness::Pending(detail) => progress(&detail),
-                Readiness::Ready => return Ok(if was_running { Woke::AlreadyRunning } else { Woke::Started }),
+                Readiness::Ready => return Ok(()),
                 Readiness::Failed(failure) => return Err(failure),
             }
         }

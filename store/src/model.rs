@@ -112,17 +112,197 @@ impl StepRecord {
     }
 }
 
-/// A page of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A page of a listing: up to `limit` items after the cursor `after` (the `next` of the previous page).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    /// Items to skip.
-    pub offset: u32,
-    /// Most items to return.
+    /// Cursor: the `next` value of the previous [`Listing`]; `None` for the first page.
+    pub after: Option<String>,
+    /// Most items to return (at least 1).
     pub limit: u32,
 }
 
 impl Default for Page {
     fn default() -> Self {
-        Page { offset: 0, limit: 50 }
+        Page { after: None, limit: 50 }
+    }
+}
+
+impl Page {
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Page {
+        Page { after: None, limit }
+    }
+
+    /// The limit as a row count (never 0).
+    pub fn rows(&self) -> i64 {
+        i64::from(self.limit.max(1))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing<T> {
+    /// The items, in the listing's order.
+    pub items: Vec<T>,
+    /// Cursor of the next page; `None` when this was the last.
+    pub next: Option<String>,
+}
+
+impl<T> Listing<T> {
+    /// A page built from `limit + 1` fetched items: the extra one only says whether more follow.
+    pub(crate) fn from_overfetch(mut items: Vec<T>, page: &Page, cursor: impl Fn(&T) -> String) -> Listing<T> {
+        let limit = usize::try_from(page.rows()).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().map(cursor) } else { None };
+        Listing { items, next }
+    }
+
+    /// Converts every item.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Listing<U>, E> {
+        Ok(Listing { items: self.items.into_iter().map(f).collect::<Result<_, _>>()?, next: self.next })
+    }
+}
+
+/// A stored record of one of the generic families (see [`crate::Family`]): its JSON value and the
+/// version that conditional writes compare.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// Key within its family.
+    pub key: String,
+    /// The record.
+    pub value: serde_json::Value,
+    /// Starts at 1; every write adds 1.
+    pub version: u64,
+    /// When it was last written.
+    pub updated_ms: i64,
+    /// When it stops existing (`None`: never). Expired items are invisible to every read and write.
+    pub expires_ms: Option<i64>,
+}
+
+/// The condition a write or delete requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Whatever is there.
+    Any,
+    /// Nothing (or only an expired item) under the key: create.
+    Absent,
+    /// The item exists with exactly this version: optimistic concurrency.
+    Version(u64),
+}
+
+/// A write of a generic record.
+#[derive(Debug, Clone, Copy)]
+pub struct Put<'a> {
+    /// Family.
+    pub family: crate::Family,
+    /// Key within the family.
+    pub key: &'a str,
+    /// The record.
+    pub value: &'a serde_json::Value,
+    /// Condition.
+    pub expect: Expect,
+    /// Expiry (`None`: never).
+    pub expires_ms: Option<i64>,
+}
+
+/// A lease: a named, expiring claim held by one holder. Locks, cold-start claims and the leader are
+/// leases. `token` grows with every acquisition of the name (a fencing token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Name (`claim/FLOW`, `leader/drainer`, `lock/…`).
+    pub name: String,
+    /// Who holds it (a replica id, a user).
+    pub holder: String,
+    /// Fencing token: larger for every later acquisition.
+    pub token: u64,
+    /// What the holder attached (e.g. the execution id of a cold start).
+    pub data: String,
+    /// When this acquisition happened.
+    pub acquired_ms: i64,
+    /// When it expires unless renewed.
+    pub expires_ms: i64,
+}
+
+/// A request for a lease.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseRequest<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Who asks.
+    pub holder: &'a str,
+    /// How long it lasts unless renewed.
+    pub ttl: std::time::Duration,
+    /// What to attach.
+    pub data: &'a str,
+}
+
+/// What an audit entry says happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Who did it (user id, `replica:NAME`, `system`).
+    pub actor: String,
+    /// What (`flow.update`, `flow.wake`, `user.invite`, …).
+    pub action: String,
+    /// To what (`flow/shop`, `user/ada`).
+    pub target: String,
+    /// Details as a JSON document (stored as text, exactly as hashed).
+    pub detail: String,
+}
+
+/// An audit entry as stored: numbered, timestamped and chained to the previous entry by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// When it was appended.
+    pub at_ms: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// Hash of the previous record ([`AuditRecord::GENESIS`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 (hex) over this record's fields and `prev_hash`.
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The `prev_hash` of the first record.
+    pub const GENESIS: &'static str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    /// Builds the record that follows `prev` (`None`: the first).
+    pub fn next(prev: Option<(u64, &str)>, at_ms: i64, entry: &AuditEntry) -> AuditRecord {
+        let (seq, prev_hash) = prev.map_or((1, Self::GENESIS), |(seq, hash)| (seq + 1, hash));
+        let hash = Self::digest(seq, at_ms, entry, prev_hash);
+        AuditRecord { seq, at_ms, entry: entry.clone(), prev_hash: prev_hash.to_string(), hash }
+    }
+
+    fn digest(seq: u64, at_ms: i64, entry: &AuditEntry, prev_hash: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        // Length-prefixed fields: no two different records hash the same bytes.
+        for field in [&seq.to_string(), &at_ms.to_string(), &entry.actor, &entry.action, &entry.target, &entry.detail, prev_hash] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Checks that `records` (consecutive, oldest first, starting anywhere) form an unbroken chain.
+    /// Returns the sequence number of the first record that does not fit.
+    pub fn verify_chain(records: &[AuditRecord]) -> Result<(), u64> {
+        for (i, r) in records.iter().enumerate() {
+            if Self::digest(r.seq, r.at_ms, &r.entry, &r.prev_hash) != r.hash {
+                return Err(r.seq);
+            }
+            let linked = match i.checked_sub(1).map(|p| &records[p]) {
+                Some(prev) => prev.seq + 1 == r.seq && prev.hash == r.prev_hash,
+                None => r.seq > 1 || r.prev_hash == Self::GENESIS,
+            };
+            if !linked {
+                return Err(r.seq);
+            }
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! logs, process liveness, and `assert_eventually!` with a patience that slow machines can raise through
 //! `LEANNODES_TEST_PATIENCE_MS`.
 
+pub mod stores;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
@@ -215,8 +217,10 @@ impl Serve {
     pub fn start_with_env(bin: &str, dir: &Path, server_extra: &str, body: &str, env: &[(&str, &str)]) -> Serve {
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        // A local SQLite store unless the extra settings name another.
+        let store = if server_extra.contains("store =") { "" } else { "store = \"sqlite://state.db\"\n" };
         let header = format!(
-            "[server]\nlisten = [\"{proxy}\"]\nadmin_listen = \"{admin}\"\nstore = \"sqlite://state.db\"\nthreads = 1\nshutdown_grace = \"3s\"\n{server_extra}\n"
+            "[server]\nlisten = [\"{proxy}\"]\nadmin_listen = \"{admin}\"\n{store}threads = 1\nshutdown_grace = \"3s\"\n{server_extra}\n"
         );
         let config = dir.join("leannodes.toml");
         std::fs::write(&config, format!("{header}{body}")).expect("write config");

@@ -1,0 +1,398 @@
+//! The generic record families (flows, versions, drafts, users, …) and a typed view over them.
+//!
+//! Every backend stores these the same way: a JSON document under `(family, key)` with a version for
+//! optimistic concurrency and an optional expiry. [`Records`] turns that into typed create / read /
+//! update / delete / list operations for each record type.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Expect, Item, Listing, Page, Put, Result, Store, StoreError};
+
+/// The families of generic records. Their names are stored; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Flows defined through the management API ([`FlowDoc`]).
+    Flows,
+    /// Published versions of flows ([`FlowVersion`]).
+    Versions,
+    /// Unpublished edits of flows ([`Draft`]).
+    Drafts,
+    /// Users ([`User`]).
+    Users,
+    /// Pending invitations ([`Invitation`]), expiring.
+    Invitations,
+    /// Groups of users ([`Group`]).
+    Groups,
+    /// Named sets of permissions ([`Role`]).
+    Roles,
+    /// Per-flow access grants ([`FlowAcl`]).
+    FlowAcls,
+    /// Instance settings ([`Setting`]).
+    Settings,
+    /// Personal access tokens ([`AccessToken`]), optionally expiring.
+    AccessTokens,
+    /// Where notifications go ([`NotificationRoute`]).
+    NotificationRoutes,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 11] = [
+        Family::Flows,
+        Family::Versions,
+        Family::Drafts,
+        Family::Users,
+        Family::Invitations,
+        Family::Groups,
+        Family::Roles,
+        Family::FlowAcls,
+        Family::Settings,
+        Family::AccessTokens,
+        Family::NotificationRoutes,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Flows => "flows",
+            Family::Versions => "versions",
+            Family::Drafts => "drafts",
+            Family::Users => "users",
+            Family::Invitations => "invitations",
+            Family::Groups => "groups",
+            Family::Roles => "roles",
+            Family::FlowAcls => "flow_acls",
+            Family::Settings => "settings",
+            Family::AccessTokens => "access_tokens",
+            Family::NotificationRoutes => "notification_routes",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record type stored in one [`Family`].
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// Its family.
+    const FAMILY: Family;
+
+    /// Its key. Keys of records that belong to a flow start with `FLOW/`, so listing by that prefix
+    /// finds them.
+    fn key(&self) -> String;
+
+    /// When it expires (`None`: never).
+    fn expires_ms(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// A typed record with its version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Versioned<T> {
+    /// The record.
+    pub value: T,
+    /// Its version (give it back to update or delete it).
+    pub version: u64,
+    /// When it was last written.
+    pub updated_ms: i64,
+}
+
+/// Typed operations on one family; get one with [`Records::of`].
+pub struct Records<'a, T> {
+    store: &'a dyn Store,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Records<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").field("family", &std::any::type_name::<T>()).finish()
+    }
+}
+
+impl<'a, T: Record> Records<'a, T> {
+    /// The records of `T`'s family in `store`.
+    pub fn of(store: &'a dyn Store) -> Records<'a, T> {
+        Records { store, kind: PhantomData }
+    }
+
+    fn decode(item: Item) -> Result<Versioned<T>> {
+        let value = serde_json::from_value(item.value)
+            .map_err(|e| StoreError::Corrupt { what: T::FAMILY.as_str(), value: format!("{}: {e}", item.key) })?;
+        Ok(Versioned { value, version: item.version, updated_ms: item.updated_ms })
+    }
+
+    async fn put(&self, record: &T, expect: Expect) -> Result<Versioned<T>> {
+        let value = serde_json::to_value(record)
+            .map_err(|e| StoreError::Corrupt { what: T::FAMILY.as_str(), value: format!("cannot serialize: {e}") })?;
+        let key = record.key();
+        let item = self.store.put(Put { family: T::FAMILY, key: &key, value: &value, expect, expires_ms: record.expires_ms() }).await?;
+        Self::decode(item)
+    }
+
+    /// Creates the record; [`StoreError::Conflict`] if its key exists.
+    pub async fn create(&self, record: &T) -> Result<Versioned<T>> {
+        self.put(record, Expect::Absent).await
+    }
+
+    /// Replaces the record if it is still at `version`; [`StoreError::Conflict`] if someone wrote it
+    /// since, [`StoreError::NotFound`] if it is gone.
+    pub async fn update(&self, record: &T, version: u64) -> Result<Versioned<T>> {
+        self.put(record, Expect::Version(version)).await
+    }
+
+    /// Creates or replaces the record, whatever is there.
+    pub async fn upsert(&self, record: &T) -> Result<Versioned<T>> {
+        self.put(record, Expect::Any).await
+    }
+
+    /// The record under `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>> {
+        self.store.get(T::FAMILY, key).await?.map(Self::decode).transpose()
+    }
+
+    /// Deletes the record under `key`, if it is still at `version` (when given).
+    pub async fn delete(&self, key: &str, version: Option<u64>) -> Result<()> {
+        self.store.delete(T::FAMILY, key, version.map_or(Expect::Any, Expect::Version)).await
+    }
+
+    /// Records whose key starts with `prefix`, in key order.
+    pub async fn list(&self, prefix: &str, page: &Page) -> Result<Listing<Versioned<T>>> {
+        self.store.list(T::FAMILY, prefix, page).await?.try_map(Self::decode)
+    }
+}
+
+/// A flow defined through the management API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowDoc {
+    /// Flow name (the key).
+    pub name: String,
+    /// The flow as JSON, in the configuration model's shape.
+    pub spec: serde_json::Value,
+    /// The published version it is at.
+    pub published_version: Option<u64>,
+}
+
+impl Record for FlowDoc {
+    const FAMILY: Family = Family::Flows;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// One published version of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowVersion {
+    /// Flow name.
+    pub flow: String,
+    /// Version number, from 1.
+    pub number: u64,
+    /// The flow as published.
+    pub spec: serde_json::Value,
+    /// Who published it.
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// When.
+    pub created_ms: i64,
+}
+
+impl Record for FlowVersion {
+    const FAMILY: Family = Family::Versions;
+    fn key(&self) -> String {
+        // Zero-padded so that key order is version order.
+        format!("{}/{:020}", self.flow, self.number)
+    }
+}
+
+/// A user's unpublished edit of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Flow name.
+    pub flow: String,
+    /// Whose draft.
+    pub author: String,
+    /// The edited flow.
+    pub spec: serde_json::Value,
+}
+
+impl Record for Draft {
+    const FAMILY: Family = Family::Drafts;
+    fn key(&self) -> String {
+        format!("{}/{}", self.flow, self.author)
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id (the key).
+    pub id: String,
+    /// E-mail address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Names of the roles granted instance-wide.
+    pub roles: Vec<String>,
+    /// A disabled user cannot sign in.
+    pub disabled: bool,
+    /// When the user was created.
+    pub created_ms: i64,
+}
+
+impl Record for User {
+    const FAMILY: Family = Family::Users;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// An invitation to become a user; gone once it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// SHA-256 of the invitation secret (the key; the secret itself is never stored).
+    pub token_hash: String,
+    /// Who is invited.
+    pub email: String,
+    /// Roles the new user gets.
+    pub roles: Vec<String>,
+    /// Who invited.
+    pub invited_by: String,
+    /// When it expires.
+    pub expires_ms: i64,
+}
+
+impl Record for Invitation {
+    const FAMILY: Family = Family::Invitations;
+    fn key(&self) -> String {
+        self.token_hash.clone()
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        Some(self.expires_ms)
+    }
+}
+
+/// A group of users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Name (the key).
+    pub name: String,
+    /// User ids.
+    pub members: Vec<String>,
+    /// Roles every member gets.
+    pub roles: Vec<String>,
+}
+
+impl Record for Group {
+    const FAMILY: Family = Family::Groups;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A named set of permissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    /// Name (the key).
+    pub name: String,
+    /// Permissions (`flows.read`, `flows.wake`, …).
+    pub permissions: Vec<String>,
+}
+
+impl Record for Role {
+    const FAMILY: Family = Family::Roles;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Permissions of one user or group on one flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowAcl {
+    /// Flow name.
+    pub flow: String,
+    /// `user:ID` or `group:NAME`.
+    pub subject: String,
+    /// Permissions granted on this flow.
+    pub permissions: Vec<String>,
+}
+
+impl Record for FlowAcl {
+    const FAMILY: Family = Family::FlowAcls;
+    fn key(&self) -> String {
+        format!("{}/{}", self.flow, self.subject)
+    }
+}
+
+/// One instance setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Name (the key).
+    pub name: String,
+    /// Value.
+    pub value: serde_json::Value,
+}
+
+impl Record for Setting {
+    const FAMILY: Family = Family::Settings;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A personal access token (only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessToken {
+    /// Public id (the key; also the token's prefix).
+    pub id: String,
+    /// Owner's user id.
+    pub user: String,
+    /// Label.
+    pub name: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: String,
+    /// What it may do.
+    pub scopes: Vec<String>,
+    /// When it was created.
+    pub created_ms: i64,
+    /// When it expires (`None`: never).
+    pub expires_ms: Option<i64>,
+}
+
+impl Record for AccessToken {
+    const FAMILY: Family = Family::AccessTokens;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        self.expires_ms
+    }
+}
+
+/// Where notifications about some events go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRoute {
+    /// Name (the key).
+    pub name: String,
+    /// `webhook`, `slack`, …
+    pub kind: String,
+    /// URL or channel.
+    pub target: String,
+    /// Event types it receives (`wake.failed`, …); empty: all.
+    pub events: Vec<String>,
+    /// Flows it covers; empty: all.
+    pub flows: Vec<String>,
+}
+
+impl Record for NotificationRoute {
+    const FAMILY: Family = Family::NotificationRoutes;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
