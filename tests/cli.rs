@@ -97,3 +97,30 @@ fn the_committed_crd_is_what_leannodes_crd_prints() {
     );
     assert!(stdout.contains("kind: CustomResourceDefinition") && stdout.contains("name: flows.leannodes.io"));
 }
+
+#[test]
+fn migrate_creates_the_schema_of_each_backend_and_explains_bad_stores() {
+    let dir = leannodes_harness::workdir();
+    let file = dir.path().join("state.db");
+    let (code, stdout, stderr) = run(&["migrate", "--store", &format!("sqlite://{}", file.display())]);
+    assert_eq!((code, stdout.as_str()), (0, "sqlite store is ready (schema up to date)\n"), "{stderr}");
+    assert!(file.exists());
+
+    let db = leannodes_harness::stores::TestPostgres::create();
+    let (code, stdout, stderr) = run(&["migrate", "--store", &db.url]);
+    assert_eq!((code, stdout.as_str()), (0, "postgres store is ready (schema up to date)\n"), "{stderr}");
+    let (code, _, _) = run(&["migrate", "--store", &db.url]);
+    assert_eq!(code, 0, "migrating twice is fine");
+
+    let (code, _, stderr) = run(&["migrate", "--store", "dynamodb://a b?region=x"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid store URL `dynamodb://a b?region=x`: `a b` is not a DynamoDB table name"), "{stderr}");
+    let (code, _, stderr) = run(&["migrate", "--store", "mysql://db/x"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unsupported store URL \"mysql://db/x\""), "{stderr}");
+    // Nothing listens on port 1: a clear error, quickly, with the password hidden.
+    let (code, _, stderr) = run(&["migrate", "--store", "postgres://app:s3cret@127.0.0.1:1/leannodes"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot open store postgres://app:***@127.0.0.1:1/leannodes"), "{stderr}");
+    assert!(!stderr.contains("s3cret"));
+}

@@ -313,3 +313,21 @@ fn a_flow_without_a_name_is_reported_like_any_missing_key() {
     let text = "[[flow]]\nhosts = [\"a.example.com\"]\nupstream = \"10.0.0.1:80\"\n";
     assert_eq!(single(text), (1, 1, "missing required key `name` in [[flow]]".into()));
 }
+
+#[test]
+fn replica_settings_are_checked_and_default_sensibly() {
+    let text = "[server]\nreplica_id = \"pod 1\"\nclaim_ttl = \"500ms\"\nactivity_flush = \"10ms\"\n";
+    let found = problems(text);
+    assert_eq!(
+        found.iter().map(|(line, _, m)| (*line, m.as_str())).collect::<Vec<_>>(),
+        vec![
+            (2, "invalid replica name \"pod 1\""),
+            (3, "`claim_ttl` is below 1s: leases would expire between renewals"),
+            (4, "`activity_flush` is below 100ms"),
+        ]
+    );
+    let config = valid("[server]\nreplica_id = \"leannodes-0\"\nclaim_ttl = \"4s\"\n");
+    assert_eq!(config.server.replica_id.as_deref(), Some("leannodes-0"));
+    assert_eq!(config.server.claim_ttl, std::time::Duration::from_secs(4));
+    assert_eq!(config.server.activity_flush, std::time::Duration::from_secs(5), "default");
+}

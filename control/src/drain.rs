@@ -23,6 +23,9 @@ pub(crate) enum Mode {
 /// flows that are running although this replica never woke them (woken through another replica).
 pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
     let mut status = flow.subscribe();
+    // When this loop last drained the flow: workloads still shutting down after it are not adopted;
+    // only activity since then (another replica woke it) makes a running flow ours to drain again.
+    let mut drained_at: Option<tokio::time::Instant> = None;
     loop {
         if status.borrow().removed {
             return;
@@ -32,7 +35,8 @@ pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
         let Some((coordinated, may_drain, tick, adoptable)) = inner.upgrade().map(|i| {
             let coordinated = i.coordinated(&flow);
             let may_drain = i.may_drain(&flow);
-            let adoptable = coordinated && may_drain && state == FlowState::Asleep && runs_anything(&i, &flow);
+            let used_since = drained_at.is_none_or(|at| flow.activity.last() > at);
+            let adoptable = coordinated && may_drain && state == FlowState::Asleep && used_since && runs_anything(&i, &flow);
             (coordinated, may_drain, i.options.activity_flush, adoptable)
         }) else {
             return;
@@ -62,6 +66,7 @@ pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
         let Some(inner) = inner.upgrade() else { return };
         tracing::info!(flow = flow.name(), idle_after = ?flow.spec.idle_after, adopted = adoptable, "idle; draining");
         drain_flow(&inner, &flow, Mode::Idle).await;
+        drained_at = Some(tokio::time::Instant::now());
     }
 }
 
