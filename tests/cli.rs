@@ -123,4 +123,13 @@ fn migrate_creates_the_schema_of_each_backend_and_explains_bad_stores() {
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot open store postgres://app:***@127.0.0.1:1/leannodes"), "{stderr}");
     assert!(!stderr.contains("s3cret"));
+    // The same for a DynamoDB endpoint that does not answer.
+    let out = Command::new(BIN)
+        .args(["migrate", "--store", "dynamodb://leannodes?region=us-east-1&endpoint=http://127.0.0.1:1"])
+        .envs(leannodes_harness::stores::Moto::ENV)
+        .output()
+        .expect("run leannodes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("DynamoDB `DescribeTable` failed") && stderr.contains("127.0.0.1:1"), "{stderr}");
 }
