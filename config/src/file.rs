@@ -38,6 +38,14 @@ pub struct ServerSection {
     /// Default `"127.0.0.1:9090"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<String>,
+    /// Envoy `ext_authz` gRPC listener (`envoy.service.auth.v3.Authorization/Check`), as `ip:port`.
+    /// Default: none (not served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_authz_listen: Option<String>,
+    /// What `/check` and `ext_authz` answer for a host and path no flow serves: `"allow"` (default; the
+    /// gateway proxies as usual) or `"deny"` (`404 no_flow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_unmatched: Option<Unmatched>,
     /// Where runtime state and execution history are kept: `sqlite://PATH` (relative to the config file's
     /// folder), `postgres://…` or `dynamodb://TABLE?region=…&endpoint=…`. Default `"sqlite://leannodes.db"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +90,16 @@ pub enum FlowSource {
     File,
     /// `Flow` custom resources (`leannodes.io/v1alpha1`) in the cluster.
     Crd,
+}
+
+/// What callouts answer for requests no flow serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// Allow (`200` / OK): LeanNodes has no say over hosts it does not manage.
+    Allow,
+    /// Deny with `404 no_flow`, as the proxy does without a `default_upstream`.
+    Deny,
 }
 
 /// The platform that runs Kubernetes node kinds.

@@ -41,6 +41,10 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     /// Admin listener.
     pub admin_listen: SocketAddr,
+    /// Envoy `ext_authz` gRPC listener, when served.
+    pub ext_authz_listen: Option<SocketAddr>,
+    /// Whether callouts allow requests that no flow serves.
+    pub check_allows_unmatched: bool,
     /// Store location.
     pub store: StoreUrl,
     /// Platform for Kubernetes kinds.

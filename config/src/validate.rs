@@ -141,6 +141,8 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         .as_ref()
         .and_then(|a| socket_addr(c, "/server/admin_listen", a))
         .unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
+    let ext_authz_listen = raw.ext_authz_listen.as_ref().and_then(|a| socket_addr(c, "/server/ext_authz_listen", a));
+    let check_allows_unmatched = raw.check_unmatched != Some(crate::file::Unmatched::Deny);
     let store = raw.store.as_deref().unwrap_or(defaults::STORE);
     let store = match StoreUrl::parse(store, base_dir) {
         Some(url) => url,
@@ -193,6 +195,8 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     Server {
         listen,
         admin_listen,
+        ext_authz_listen,
+        check_allows_unmatched,
         store,
         driver: raw.driver.unwrap_or(DriverKind::Process),
         default_upstream,

@@ -16,6 +16,38 @@ const WARMUP_TEMPLATE: &str = include_str!("../assets/warmup.html");
 /// The reserved prefix for live status on every proxied host.
 pub const STATUS_PREFIX: &str = "/.well-known/leannodes";
 
+/// An answer LeanNodes gives itself instead of the backend's (every front door renders the same one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Further headers (`Retry-After`, `grpc-status`, …); `Cache-Control: no-store` always goes with it.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body (empty for gRPC's trailers-only answer).
+    pub body: Bytes,
+    /// gRPC trailers-only (`grpc-status` in the headers).
+    pub grpc: bool,
+}
+
+impl Reply {
+    /// The value of one of its headers.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The reply for a callout (forward-auth, ext_authz), where `200` means "allow": a gRPC answer keeps
+    /// its `grpc-status` headers but becomes `503`, which gateways pass on and gRPC clients read as
+    /// UNAVAILABLE.
+    pub fn for_callout(mut self) -> Reply {
+        if self.grpc {
+            self.status = 503;
+        }
+        self
+    }
+}
+
 /// What kind of client asked, which decides the shape of answers and the hold budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
@@ -31,9 +63,14 @@ impl Client {
     /// Classifies a request.
     pub fn of(req: &pingora::http::RequestHeader) -> Client {
         let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if header("content-type").starts_with("application/grpc") {
+        Client::classify(req.method.as_str(), header("accept"), header("content-type"))
+    }
+
+    /// Classifies a request from its method, `Accept` and `Content-Type`.
+    pub fn classify(method: &str, accept: &str, content_type: &str) -> Client {
+        if content_type.starts_with("application/grpc") {
             Client::Grpc
-        } else if req.method == http::Method::GET && header("accept").contains("text/html") {
+        } else if method.eq_ignore_ascii_case("GET") && accept.contains("text/html") {
             Client::Browser
         } else {
             Client::Api
@@ -84,7 +121,38 @@ pub(crate) async fn respond(session: &mut Session, status: u16, content_type: &s
     Ok(())
 }
 
+/// Writes `reply` to the client.
+pub(crate) async fn write(session: &mut Session, reply: &Reply) -> Result<()> {
+    if !reply.grpc {
+        return respond(session, reply.status, reply.content_type, &reply.headers, reply.body.clone()).await;
+    }
+    let mut h = ResponseHeader::build(reply.status, Some(1 + reply.headers.len()))?;
+    h.insert_header("content-type", reply.content_type)?;
+    for (name, value) in &reply.headers {
+        h.insert_header(name.to_string(), value.as_str())?;
+    }
+    match session.as_downstream_mut() {
+        // Trailers-only: one HEADERS frame carrying END_STREAM.
+        HttpSession::H2(h2) => h2.write_response_header(Box::new(h), true),
+        _ => {
+            h.insert_header("content-length", "0")?;
+            session.write_response_header(Box::new(h), true).await?;
+            session.write_response_body(None, true).await
+        }
+    }
+}
+
 /// A JSON error answer: `{"error": code, "flow": …, "message": …, …extra}`.
+pub fn json_reply(status: u16, code: &str, flow: Option<&str>, message: &str, retry_after: Option<u64>, extra: serde_json::Value) -> Reply {
+    let mut body = json!({ "error": code, "flow": flow, "message": message });
+    if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    let headers = retry_after.map(|s| ("retry-after", s.to_string())).into_iter().collect();
+    Reply { status, content_type: "application/json", headers, body: Bytes::from(body.to_string()), grpc: false }
+}
+
+/// Writes a JSON error answer (see [`json_reply`]).
 pub(crate) async fn json_error(
     session: &mut Session,
     status: u16,
@@ -94,22 +162,11 @@ pub(crate) async fn json_error(
     retry_after: Option<u64>,
     extra: serde_json::Value,
 ) -> Result<()> {
-    let mut body = json!({ "error": code, "flow": flow, "message": message });
-    if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
-        map.extend(more);
-    }
-    let headers: Vec<(&str, String)> = retry_after.map(|s| ("retry-after", s.to_string())).into_iter().collect();
-    respond(session, status, "application/json", &headers, Bytes::from(body.to_string())).await
+    write(session, &json_reply(status, code, flow, message, retry_after, extra)).await
 }
 
 /// The warm-up page (503, `Retry-After`, `Cache-Control: no-store`).
-pub(crate) async fn warmup_page(
-    session: &mut Session,
-    flow: &FlowHandle,
-    status: &FlowStatus,
-    elapsed_ms: u64,
-    retry_after: u64,
-) -> Result<()> {
+pub(crate) fn warmup_reply(flow: &FlowHandle, status: &FlowStatus, elapsed_ms: u64, retry_after: u64) -> Reply {
     // `<` only occurs inside JSON strings, where `\u003c` means the same and cannot close the script.
     let script_safe = |json: String| json.replace('<', "\\u003c");
     let page = render_template(
@@ -121,7 +178,13 @@ pub(crate) async fn warmup_page(
             ("FLOW", html_escape(flow.name())),
         ],
     );
-    respond(session, 503, "text/html; charset=utf-8", &[("retry-after", retry_after.to_string())], Bytes::from(page)).await
+    Reply {
+        status: 503,
+        content_type: "text/html; charset=utf-8",
+        headers: vec![("retry-after", retry_after.to_string())],
+        body: Bytes::from(page),
+        grpc: false,
+    }
 }
 
 /// Replaces `{{NAME}}` placeholders in one pass, so substituted text is never expanded again.
@@ -147,19 +210,13 @@ fn render_template(template: &str, values: &[(&str, String)]) -> String {
 }
 
 /// gRPC's answer when the backend cannot be reached in time: HTTP 200, trailers-only, `grpc-status: 14`.
-pub(crate) async fn grpc_unavailable(session: &mut Session, message: &str) -> Result<()> {
-    let mut h = ResponseHeader::build(200, Some(3))?;
-    h.insert_header("content-type", "application/grpc")?;
-    h.insert_header("grpc-status", "14")?;
-    h.insert_header("grpc-message", percent_encode(message))?;
-    match session.as_downstream_mut() {
-        // Trailers-only: one HEADERS frame carrying END_STREAM.
-        HttpSession::H2(h2) => h2.write_response_header(Box::new(h), true),
-        _ => {
-            h.insert_header("content-length", "0")?;
-            session.write_response_header(Box::new(h), true).await?;
-            session.write_response_body(None, true).await
-        }
+pub(crate) fn grpc_reply(message: &str) -> Reply {
+    Reply {
+        status: 200,
+        content_type: "application/grpc",
+        headers: vec![("grpc-status", "14".into()), ("grpc-message", percent_encode(message))],
+        body: Bytes::new(),
+        grpc: true,
     }
 }
 

@@ -7,12 +7,14 @@
 //! handles only ([`leannodes_control::FlowHandle`], [`leannodes_control::Controller::wake_flow`]).
 
 mod answer;
+mod gate;
 pub mod metrics;
 mod routes;
 mod server;
 mod service;
 
-pub use answer::{Client, STATUS_PREFIX};
+pub use answer::{Client, Reply, STATUS_PREFIX, json_reply};
+pub use gate::{Inquiry, Verdict, callout_timeout};
 pub use routes::{Route, RouteError, RouteTable, Upstream, resolve};
 pub use server::{ProxyServer, ServerError, ServerOptions, ShutdownHandle};
 pub use service::{LeanProxy, ProxyState, RequestCtx, UpstreamTimeouts};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use leannodes_control::{Controller, FlowHandle, FlowState, FlowStatus, Trigger, WakeError};
+use leannodes_control::{Controller, FlowState};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
-use crate::metrics::{FlowMetrics, HeldGuard, Outcome};
+use crate::gate::{Inquiry, Verdict, shutting_down};
+use crate::metrics::{FlowMetrics, Outcome};
 use crate::routes::{Route, RouteTable};
 
 /// Upstream timeouts, always set (pingora defaults to none).
@@ -154,14 +155,6 @@ fn host_of(session: &Session) -> String {
         .unwrap_or_default()
 }
 
-/// Retry-After (seconds) for a failed wake: the remaining backoff, at least 1.
-fn retry_after_failed(status: &FlowStatus) -> u64 {
-    status.retry_at.and_then(|at| at.checked_duration_since(Instant::now())).map_or(1, |d| d.as_secs() + 1)
-}
-
-/// Retry-After (seconds) while a wake is still running.
-const RETRY_AFTER_WAKING: u64 = 5;
-
 impl LeanProxy {
     /// Serves `/.well-known/leannodes/flows/{flow}` (JSON) and `…/events` (SSE) for flows bound to this
     /// host. Returns whether the request was one of those.
@@ -214,141 +207,6 @@ impl LeanProxy {
         session.write_response_body(None, true).await?;
         Ok(true)
     }
-
-    /// Holds the request until its flow is awake, or answers it. Returns `true` when answered.
-    async fn hold(&self, session: &mut Session, ctx: &mut RequestCtx, route: &Arc<Route>) -> Result<bool> {
-        let flow = route.flow.clone();
-        let client = Client::of(session.req_header());
-        let Some(_held): Option<HeldGuard> = route.metrics.try_hold(flow.spec.max_held.get()) else {
-            return refuse(
-                session,
-                ctx,
-                flow.name(),
-                Outcome::HoldQueueFull,
-                "too many requests are waiting for this flow to wake",
-                Some(2),
-            )
-            .await;
-        };
-        let started = Instant::now();
-        let budget = if client == Client::Browser { flow.spec.fast_hold.min(flow.spec.hold_timeout) } else { flow.spec.hold_timeout };
-        let deadline = started + budget;
-        ctx.deadline = Some(started + flow.spec.hold_timeout);
-        let mut flow = flow;
-        let mut rx = match self.state.controller.wake_flow(&flow, Trigger::Request) {
-            Ok(rx) => rx,
-            Err(WakeError::Disabled(_) | WakeError::UnknownFlow(_)) => return self.disabled(session, ctx, &flow).await,
-        };
-        let mut shutdown = self.state.shutdown.subscribe();
-        let no_body = !session.declares_body();
-        loop {
-            let settled = tokio::select! {
-                s = settled(&mut rx) => s,
-                () = tokio::time::sleep_until(deadline) => None,
-                () = shutting_down(&mut shutdown) => {
-                    return refuse(session, ctx, flow.name(), Outcome::ShuttingDown, "LeanNodes is shutting down; retry shortly", Some(2)).await;
-                }
-                () = client_gone(session, no_body) => {
-                    ctx.client_closed = true;
-                    ctx.outcome = Some(Outcome::ClientClosed);
-                    // The wake goes on without this client.
-                    return Err(Error::explain(ErrorType::ConnectionClosed, "client closed the connection while held"));
-                }
-            };
-            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            match settled {
-                Some(status) if status.removed => {
-                    // Replaced by a reload: continue on the new flow of the same name, if any.
-                    match self.state.routes.load().flow(flow.name()).filter(|r| !Arc::ptr_eq(&r.flow, &flow)).cloned() {
-                        Some(next) => {
-                            flow = next.flow.clone();
-                            ctx.route = Some(next);
-                            rx = match self.state.controller.wake_flow(&flow, Trigger::Request) {
-                                Ok(rx) => rx,
-                                Err(_) => return self.disabled(session, ctx, &flow).await,
-                            };
-                            continue;
-                        }
-                        None => {
-                            return refuse(
-                                session,
-                                ctx,
-                                flow.name(),
-                                Outcome::FlowRemoved,
-                                "the flow was removed from the configuration",
-                                Some(RETRY_AFTER_WAKING),
-                            )
-                            .await;
-                        }
-                    }
-                }
-                Some(status) if status.state == FlowState::Awake => {
-                    ctx.held_ms = Some(waited_ms);
-                    route.metrics.hold_duration.observe(started.elapsed());
-                    return Ok(false);
-                }
-                Some(status) => {
-                    ctx.outcome = Some(Outcome::ColdStartFailed);
-                    route.metrics.hold_duration.observe(started.elapsed());
-                    let failure = status.failure.clone();
-                    let message = failure.as_ref().map_or_else(|| "the flow failed to wake".to_string(), |f| f.message.clone());
-                    match client {
-                        Client::Grpc => answer::grpc_unavailable(session, &format!("cold start failed: {message}")).await?,
-                        Client::Browser => answer::warmup_page(session, &flow, &status, waited_ms, retry_after_failed(&status)).await?,
-                        Client::Api => {
-                            let extra = json!({
-                                "node": failure.as_ref().map(|f| f.node.clone()),
-                                "reason": failure.as_ref().map(|f| f.reason.clone()),
-                                "waited_ms": waited_ms,
-                                "nodes": answer::nodes_json(&status),
-                            });
-                            answer::json_error(
-                                session,
-                                503,
-                                "cold_start_failed",
-                                Some(flow.name()),
-                                &message,
-                                Some(retry_after_failed(&status)),
-                                extra,
-                            )
-                            .await?
-                        }
-                    }
-                    return Ok(true);
-                }
-                None => {
-                    ctx.outcome = Some(Outcome::ColdStartTimeout);
-                    route.metrics.hold_duration.observe(started.elapsed());
-                    let status = flow.status();
-                    match client {
-                        Client::Browser => answer::warmup_page(session, &flow, &status, waited_ms, RETRY_AFTER_WAKING).await?,
-                        Client::Grpc => {
-                            answer::grpc_unavailable(session, &format!("flow `{}` is still waking after {waited_ms} ms", flow.name()))
-                                .await?
-                        }
-                        Client::Api => {
-                            let extra = json!({ "waited_ms": waited_ms, "nodes": answer::nodes_json(&status) });
-                            answer::json_error(
-                                session,
-                                503,
-                                "cold_start_timeout",
-                                Some(flow.name()),
-                                "the flow did not wake within the hold budget; the wake continues",
-                                Some(RETRY_AFTER_WAKING),
-                                extra,
-                            )
-                            .await?
-                        }
-                    }
-                    return Ok(true);
-                }
-            }
-        }
-    }
-
-    async fn disabled(&self, session: &mut Session, ctx: &mut RequestCtx, flow: &FlowHandle) -> Result<bool> {
-        refuse(session, ctx, flow.name(), Outcome::FlowDisabled, "this flow is disabled", None).await
-    }
 }
 
 /// Small helpers on the downstream session.
@@ -365,21 +223,6 @@ impl BodyExpectation for Session {
     }
 }
 
-/// Answers `503` with the outcome's error code (`hold_queue_full`, `flow_disabled`, `asleep`,
-/// `flow_removed`, `shutting_down`) and records it for the access log.
-async fn refuse(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    flow: &str,
-    outcome: Outcome,
-    message: &str,
-    retry_after: Option<u64>,
-) -> Result<bool> {
-    ctx.outcome = Some(outcome);
-    answer::json_error(session, 503, outcome.label(), Some(flow), message, retry_after, json!({})).await?;
-    Ok(true)
-}
-
 /// The route's next address. A Kubernetes workload can be briefly without a ready endpoint (a pod being
 /// replaced): wait for one, within the hold budget (or 2 s for a request that was not held).
 async fn pick_within_budget(route: &Route, deadline: Option<Instant>) -> Result<SocketAddr> {
@@ -393,18 +236,6 @@ async fn pick_within_budget(route: &Route, deadline: Option<Instant>) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Resolves once shutdown has begun.
-async fn shutting_down(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|s| *s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// The first settled status (awake, failed or removed); `None` if the flow's channel closed.
-async fn settled(rx: &mut watch::Receiver<FlowStatus>) -> Option<FlowStatus> {
-    rx.wait_for(FlowStatus::is_settled).await.ok().map(|s| s.clone())
 }
 
 /// Resolves when the client has gone away (HTTP/2 stream reset or closed; HTTP/1 FIN on a request
@@ -447,43 +278,43 @@ impl ProxyHttp for LeanProxy {
         if path.starts_with(STATUS_PREFIX) {
             return self.serve_status(session, &host, &path).await;
         }
-        let Some(route) = self.state.routes.load().find(&host, &path).cloned() else {
-            if let Some(addr) = **self.state.default_upstream.load() {
-                ctx.upstream = Some(addr);
-                ctx.outcome = Some(Outcome::Proxied);
-                return Ok(false);
+        let req = session.req_header();
+        let user_agent = req.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let inquiry = Inquiry { host, path, client: Client::of(req), user_agent };
+        let no_body = !session.declares_body();
+        match self.state.gate(&inquiry, client_gone(session, no_body)).await {
+            Verdict::Allow { route, counts, held_ms, deadline } => {
+                ctx.route = Some(route);
+                ctx.counts = counts;
+                ctx.held_ms = held_ms;
+                ctx.deadline = deadline;
+                Ok(false)
             }
-            self.state.unmatched.count(Outcome::Proxied);
-            answer::json_error(session, 404, "no_flow", None, &format!("no flow serves host `{host}` and path `{path}`"), None, json!({}))
-                .await?;
-            return Ok(true);
-        };
-        ctx.route = Some(route.clone());
-        let flow = &route.flow;
-        if flow.is_disabled() {
-            return self.disabled(session, ctx, flow).await;
-        }
-        let user_agent = session.req_header().headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
-        if !flow.spec.ignore.is_empty() && flow.spec.ignore.matches(user_agent, &path) {
-            if flow.state() == FlowState::Awake {
-                return Ok(false);
+            Verdict::Unmatched => {
+                if let Some(addr) = **self.state.default_upstream.load() {
+                    ctx.upstream = Some(addr);
+                    ctx.outcome = Some(Outcome::Proxied);
+                    return Ok(false);
+                }
+                self.state.unmatched.count(Outcome::Proxied);
+                let message = format!("no flow serves host `{}` and path `{}`", inquiry.host, inquiry.path);
+                answer::json_error(session, 404, "no_flow", None, &message, None, json!({})).await?;
+                Ok(true)
             }
-            return refuse(
-                session,
-                ctx,
-                flow.name(),
-                Outcome::Asleep,
-                "the flow is asleep and this request does not wake it",
-                Some(RETRY_AFTER_WAKING),
-            )
-            .await;
+            Verdict::Answer { route, outcome, reply } => {
+                ctx.route = route;
+                ctx.outcome = Some(outcome);
+                answer::write(session, &reply).await?;
+                Ok(true)
+            }
+            Verdict::ClientGone { route } => {
+                ctx.route = Some(route);
+                ctx.client_closed = true;
+                ctx.outcome = Some(Outcome::ClientClosed);
+                // The wake goes on without this client.
+                Err(Error::explain(ErrorType::ConnectionClosed, "client closed the connection while held"))
+            }
         }
-        ctx.counts = true;
-        flow.activity.record();
-        if flow.state() == FlowState::Awake {
-            return Ok(false);
-        }
-        self.hold(session, ctx, &route).await
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
