@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use leannodes_control::{Controller, ExecutionEvent, Trigger, WakeError};
@@ -41,6 +41,8 @@ pub(crate) struct Admin {
     pub(crate) started_ms: i64,
     /// `Flow` resources, when `flows_from` includes `"crd"`.
     pub(crate) crd: Option<Arc<crate::crd_flows::CrdFlows>>,
+    /// Whether callouts allow hosts no flow serves (`[server] check_unmatched`).
+    pub(crate) check_allows_unmatched: bool,
     wake_durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
     /// Failed node wakes by (flow, node, reason).
     wake_failures: Mutex<BTreeMap<(String, String, String), u64>>,
@@ -52,6 +54,7 @@ impl Admin {
         proxy: Arc<ProxyState>,
         config_path: String,
         crd: Option<Arc<crate::crd_flows::CrdFlows>>,
+        check_allows_unmatched: bool,
     ) -> Arc<Admin> {
         let now = crate::unix_ms();
         let admin = Arc::new(Admin {
@@ -61,6 +64,7 @@ impl Admin {
             last_reload: Mutex::new(ReloadStatus { ok: true, at_ms: now, errors: vec![] }),
             started_ms: now,
             crd,
+            check_allows_unmatched,
             wake_durations: Mutex::new(BTreeMap::new()),
             wake_failures: Mutex::new(BTreeMap::new()),
         });
@@ -115,6 +119,8 @@ pub(crate) fn router(admin: Arc<Admin>) -> Router {
         .route("/api/v1/executions", get(executions))
         .route("/api/v1/events", get(events))
         .route("/metrics", get(prometheus))
+        .route("/check", any(crate::callout::check))
+        .route("/check/{*rest}", any(crate::callout::check))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(admin)
 }

@@ -1,6 +1,7 @@
 //! The `leannodes` command: parses the command line and runs the chosen part.
 
 mod admin;
+mod callout;
 mod crd_flows;
 mod demo;
 mod demo_backend;

@@ -28,6 +28,15 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let admin_listener = std::net::TcpListener::bind(config.server.admin_listen)
         .with_context(|| format!("cannot listen on admin address {} (is another process using it?)", config.server.admin_listen))?;
     admin_listener.set_nonblocking(true)?;
+    let ext_authz_listener = match config.server.ext_authz_listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on ext_authz address {addr} (is another process using it?)"))?;
+            listener.set_nonblocking(true)?;
+            Some(listener)
+        }
+        None => None,
+    };
     let control = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("leannodes-control").enable_all().build()?;
     let (admin, state) = control.block_on(start_control(&config, config_path))?;
     let options = ServerOptions {
@@ -38,6 +47,15 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let server = ProxyServer::new(state.clone(), &options)?;
     let shutdown = server.shutdown_handle();
     control.spawn(serve_admin(admin_listener, admin.clone()));
+    if let Some(listener) = ext_authz_listener {
+        let admin = admin.clone();
+        control.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => crate::callout::serve_ext_authz(listener, admin).await,
+                Err(e) => tracing::error!("cannot serve ext_authz: {e}"),
+            }
+        });
+    }
     control.spawn(watch_config(admin.clone(), config_path.to_path_buf()));
     control.spawn(handle_signals(admin.clone(), shutdown, config.server.shutdown_grace));
     tracing::info!(listen = ?options.listen, admin = %config.server.admin_listen, threads = options.threads, flows = config.flows.len(), "leannodes serving");
@@ -70,7 +88,7 @@ async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(A
         (Some(client), true) => Some(crate::crd_flows::CrdFlows::new(client.clone())),
         _ => None,
     };
-    let admin = Admin::new(controller, state.clone(), config_path.display().to_string(), crd.clone());
+    let admin = Admin::new(controller, state.clone(), config_path.display().to_string(), crd.clone(), config.server.check_allows_unmatched);
     if let Some(crd) = crd {
         tokio::spawn(crd.clone().watch(admin.clone()));
         tokio::spawn(crd.report_status(admin.clone()));
