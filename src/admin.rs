@@ -119,6 +119,8 @@ pub(crate) fn router(admin: Arc<Admin>) -> Router {
         .route("/api/v1/executions", get(executions))
         .route("/api/v1/events", get(events))
         .route("/metrics", get(prometheus))
+        .route("/api/v1/gateways", get(gateways))
+        .route("/api/v1/gateways/{kind}/artifacts", get(gateway_artifacts))
         .route("/check", any(crate::callout::check))
         .route("/check/{*rest}", any(crate::callout::check))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
@@ -221,6 +223,56 @@ async fn flow_action(
     }
     let flow = c.flow(&name).ok_or_else(|| ApiError::from(WakeError::UnknownFlow(name.clone())))?;
     Ok(Json(json!({ "flow": name, "action": action, "state": flow.state(), "pinned": flow.is_pinned(), "disabled": flow.is_disabled() })))
+}
+
+/// `GET /api/v1/gateways`: the gateways LeanNodes renders for, and their limits.
+async fn gateways() -> Json<serde_json::Value> {
+    use crate::gateways::Kind;
+    let kinds: Vec<_> = Kind::ALL
+        .iter()
+        .map(|k| json!({ "kind": k.as_str(), "kubernetes": k.is_kubernetes(), "max_hold_s": k.cap().map(|c| c.as_secs()) }))
+        .collect();
+    Json(json!({ "gateways": kinds }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ArtifactQuery {
+    flow: Option<String>,
+    namespace: Option<String>,
+    leannodes_namespace: Option<String>,
+    check_url: Option<String>,
+    grpc: Option<String>,
+}
+
+/// `GET /api/v1/gateways/{kind}/artifacts`: the artifact `leannodes gateway render` prints, for the
+/// flows being served now.
+async fn gateway_artifacts(
+    State(admin): State<Arc<Admin>>,
+    Path(kind): Path<String>,
+    Query(q): Query<ArtifactQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::gateways::{self, Kind, RenderError, Target};
+    let kind = Kind::parse(&kind)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_gateway", RenderError::UnknownKind(kind.clone()).to_string()))?;
+    let flows: Vec<_> = admin.controller.flow_names().iter().filter_map(|n| admin.controller.flow(n)).map(|f| f.spec.clone()).collect();
+    let selected =
+        gateways::select(&flows, q.flow.as_deref()).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_flow", e.to_string()))?;
+    let defaults = Target::default();
+    let target = Target {
+        check_url: q.check_url.unwrap_or(defaults.check_url),
+        grpc: q.grpc.unwrap_or(defaults.grpc),
+        namespace: q.namespace.unwrap_or(defaults.namespace),
+        leannodes_namespace: q.leannodes_namespace.unwrap_or(defaults.leannodes_namespace),
+    };
+    let artifact = gateways::render(kind, &selected, &target)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "gateway_cannot_hold", e.to_string()))?;
+    let files: Vec<_> = artifact.files.iter().map(|f| json!({ "name": f.name, "content": f.content })).collect();
+    Ok(Json(json!({
+        "kind": artifact.kind.as_str(),
+        "kubernetes": artifact.kind.is_kubernetes(),
+        "timeout_s": artifact.timeout.as_secs(),
+        "files": files,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@ mod callout;
 mod crd_flows;
 mod demo;
 mod demo_backend;
+mod gateways;
 mod serve;
 
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ enum Command {
     Validate {
         /// The TOML configuration file.
         file: PathBuf,
+        /// Also check that this gateway can hold every flow's requests (callout mode).
+        #[arg(long)]
+        gateway: Option<String>,
     },
     /// Print the JSON Schema of the configuration file (for editor completion).
     Schema {
@@ -57,17 +61,55 @@ enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Callout mode for existing gateways.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Start a ready-to-try demo: a 4-node diamond of demo backends behind the proxy.
     Demo(demo::Args),
     /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
     DemoBackend(demo_backend::Args),
 }
 
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Print the native configuration that makes a gateway ask LeanNodes before proxying the flows.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// The gateway: istio, envoy-gateway, envoy, envoy-grpc, ingress-nginx, nginx, traefik, contour, emissary,
+    /// kgateway, haproxy, apisix, kong, caddy, skipper.
+    kind: String,
+    /// The TOML configuration file (flows, hold timeouts).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Only this flow (default: every flow).
+    #[arg(long)]
+    flow: Option<String>,
+    /// Namespace of the flows' routes and policies.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Namespace LeanNodes runs in.
+    #[arg(long, default_value = "leannodes")]
+    leannodes_namespace: String,
+    /// Forward-auth URL of LeanNodes (the admin listener's /check).
+    #[arg(long, default_value = "http://leannodes.leannodes.svc.cluster.local:9090/check")]
+    check_url: String,
+    /// `ext_authz` gRPC address of LeanNodes (`[server] ext_authz_listen`), as host:port.
+    #[arg(long, default_value = "leannodes.leannodes.svc.cluster.local:9191")]
+    grpc: String,
+    /// Write the files into this folder instead of printing them.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, gateway } => validate(&file, gateway.as_deref()),
+        Command::Gateway(GatewayCommand::Render(args)) => render_gateway(&args),
         Command::Schema { markdown: true } => print_out(&leannodes_config::reference_markdown()),
         Command::Schema { markdown: false } => {
             let text = serde_json::to_string_pretty(&leannodes_config::json_schema()).unwrap_or_default();
@@ -108,6 +150,48 @@ async fn migrate(config: Option<PathBuf>, store: Option<String>) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// `leannodes gateway render`.
+fn render_gateway(args: &RenderArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<gateways::Artifact> {
+        let kind = gateways::Kind::parse(&args.kind).ok_or_else(|| gateways::RenderError::UnknownKind(args.kind.clone()))?;
+        let config = match leannodes_config::load_file(&args.config) {
+            Ok(config) => config,
+            Err(leannodes_config::LoadError::Invalid(d)) => anyhow::bail!("{}{} problem(s) in {}", d, d.items.len(), args.config.display()),
+            Err(e) => return Err(e.into()),
+        };
+        let flows = gateways::select(&config.flows, args.flow.as_deref())?;
+        let target = gateways::Target {
+            check_url: args.check_url.clone(),
+            grpc: args.grpc.clone(),
+            namespace: args.namespace.clone(),
+            leannodes_namespace: args.leannodes_namespace.clone(),
+        };
+        Ok(gateways::render(kind, &flows, &target)?)
+    })();
+    let artifact = match result {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &args.out {
+        Some(dir) => {
+            for f in &artifact.files {
+                if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(dir.join(&f.name), &f.content)) {
+                    eprintln!("error: cannot write {}: {e}", dir.join(&f.name).display());
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("wrote {}", dir.join(&f.name).display());
+            }
+            ExitCode::SUCCESS
+        }
+        None if artifact.files.len() == 1 => print_out(&artifact.files[0].content),
+        // Several files: YAML documents apart, each headed by its file name.
+        None => print_out(&artifact.files.iter().map(|f| format!("---\n# ===== {} =====\n{}", f.name, f.content)).collect::<String>()),
+    }
+}
+
 /// The `Flow` CRD as YAML, with a header saying it is generated.
 fn crd_yaml() -> anyhow::Result<String> {
     use kube::CustomResourceExt;
@@ -128,9 +212,27 @@ fn print_out(text: &str) -> ExitCode {
     }
 }
 
-fn validate(file: &std::path::Path) -> ExitCode {
+fn validate(file: &std::path::Path, gateway: Option<&str>) -> ExitCode {
+    let kind = match gateway.map(|g| gateways::Kind::parse(g).ok_or_else(|| gateways::RenderError::UnknownKind(g.to_string()))).transpose()
+    {
+        Ok(kind) => kind,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match leannodes_config::load_file(file) {
         Ok(config) => {
+            if let Some(kind) = kind {
+                let problems = gateways::hold_problems(kind, &config.flows);
+                for problem in &problems {
+                    print_out(&format!("{}: error: {problem}\n", file.display()));
+                }
+                if !problems.is_empty() {
+                    eprintln!("{}: {} flow(s) cannot be served through {}", file.display(), problems.len(), kind.as_str());
+                    return ExitCode::FAILURE;
+                }
+            }
             if config.server.driver == leannodes_config::DriverKind::Kubernetes {
                 for warning in run_blocking(cluster_warnings(&config)) {
                     print_out(&format!("{}: warning: {warning}\n", file.display()));

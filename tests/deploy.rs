@@ -5,15 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use leannodes_harness::schemas::{builtin_schema as schema_of, unknown_fields};
 use serde::Deserialize;
 use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn schemas() -> PathBuf {
-    root().join("../shared/schemas/kubernetes")
 }
 
 /// Every YAML document of every file under `deploy/`.
@@ -40,64 +37,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
     }
     out
-}
-
-/// The OpenAPI document and component name for a kind, when `../shared/schemas/` has it.
-fn schema_of(api_version: &str, kind: &str) -> Option<(Value, String)> {
-    let (file, component) = match api_version {
-        "v1" => ("api__v1_openapi.json", format!("io.k8s.api.core.v1.{kind}")),
-        "apps/v1" => ("apis__apps__v1_openapi.json", format!("io.k8s.api.apps.v1.{kind}")),
-        "batch/v1" => ("apis__batch__v1_openapi.json", format!("io.k8s.api.batch.v1.{kind}")),
-        "autoscaling/v2" => ("apis__autoscaling__v2_openapi.json", format!("io.k8s.api.autoscaling.v2.{kind}")),
-        "discovery.k8s.io/v1" => ("apis__discovery.k8s.io__v1_openapi.json", format!("io.k8s.api.discovery.v1.{kind}")),
-        "coordination.k8s.io/v1" => ("apis__coordination.k8s.io__v1_openapi.json", format!("io.k8s.api.coordination.v1.{kind}")),
-        "networking.k8s.io/v1" => ("apis__networking.k8s.io__v1_openapi.json", format!("io.k8s.api.networking.v1.{kind}")),
-        _ => return None,
-    };
-    let text = std::fs::read_to_string(schemas().join(file)).expect("read OpenAPI spec");
-    Some((serde_json::from_str(&text).expect("OpenAPI JSON"), component))
-}
-
-/// Follows `$ref` and single-element `allOf` wrappers.
-fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
-    loop {
-        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            schema = doc.pointer(r.trim_start_matches('#')).unwrap_or(schema);
-        } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
-            schema = only;
-        } else {
-            return schema;
-        }
-    }
-}
-
-/// Reports keys the schema does not define (the API server would silently drop them).
-fn unknown_fields(doc: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
-    let schema = resolve(doc, schema);
-    match value {
-        Value::Object(map) => {
-            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-                for (k, v) in map {
-                    match props.get(k) {
-                        Some(s) => unknown_fields(doc, s, v, &format!("{path}.{k}"), out),
-                        None => out.push(format!("{path}.{k}")),
-                    }
-                }
-            } else if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-                for (k, v) in map {
-                    unknown_fields(doc, additional, v, &format!("{path}.{k}"), out);
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    unknown_fields(doc, item, v, &format!("{path}[{i}]"), out);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// A lossless round trip through a typed struct: every field known, every type right.

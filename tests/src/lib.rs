@@ -2,6 +2,7 @@
 //! logs, process liveness, and `assert_eventually!` with a patience that slow machines can raise through
 //! `LEANNODES_TEST_PATIENCE_MS`.
 
+pub mod schemas;
 pub mod stores;
 
 use std::net::{SocketAddr, TcpListener};
