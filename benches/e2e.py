@@ -101,9 +101,9 @@ def start_quiet(procs, config):
     return procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
 
 
-def wrk(url, duration, connections, threads):
+def wrk(url, duration, connections, threads, headers=()):
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *[a for h in headers for a in ("-H", h)], url],
         capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -114,7 +114,63 @@ def wrk(url, duration, connections, threads):
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sum(int(g) for g in socket.groups()) if socket else 0,
+    }
+
+
+def summarize(results):
+    return {
+        name: {
+            "rps": statistics.median(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "non2xx": sum(r["non2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs),
+        }
+        for name, runs in results.items()
+    }
+
+
+def check_path(args, tmp, procs):
+    """Forward-auth `/check` on a warm flow against nginx answering `return 200` (the floor of any check)."""
+    nginx_port = free_port()
+    nginx_dir = os.path.join(tmp, "nginx-check")
+    os.makedirs(nginx_dir, exist_ok=True)
+    with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
+        f.write(
+            f"""worker_processes {args.threads};
+pid {nginx_dir}/nginx.pid;
+error_log {nginx_dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  server {{ listen 127.0.0.1:{nginx_port}; location / {{ return 200; }} }}
+}}
+"""
+        )
+    procs.start(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"])
+    wait_port(nginx_port)
+    ln_proxy, ln_admin = free_port(), free_port()
+    body = '[[flow]]\nname = "bench"\nhosts = ["bench.test"]\nupstream = "127.0.0.1:9"\npinned = true\n'
+    check_dir = os.path.join(tmp, "check")
+    os.makedirs(check_dir, exist_ok=True)
+    start_quiet(procs, serve_config(check_dir, ln_proxy, ln_admin, body, args.threads))
+    wait_port(ln_admin)
+    headers = ("X-Forwarded-Host: bench.test", "X-Forwarded-Uri: /cart", "X-Forwarded-Method: GET")
+    targets = {"nginx_return_200": (f"http://127.0.0.1:{nginx_port}/check", ()), "leannodes_check": (f"http://127.0.0.1:{ln_admin}/check", headers)}
+    for url, h in targets.values():  # warm-up (also wakes the flow, which has no nodes)
+        wrk(url, 2, args.connections, 1, h)
+    results = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, (url, h) in targets.items():
+            results[name].append(wrk(url, args.duration, args.connections, 1, h))
+    return summarize(results)
 
 
 def warm_path(args, tmp, procs):
@@ -165,15 +221,7 @@ http {{
     for _ in range(args.rounds):
         for name, url in targets.items():
             results[name].append(wrk(url, args.duration, args.connections, 1))
-    summary = {}
-    for name, runs in results.items():
-        summary[name] = {
-            "rps": statistics.median(r["rps"] for r in runs),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "non2xx": sum(r["non2xx"] for r in runs),
-        }
-    return summary
+    return summarize(results)
 
 
 def release_latency(args, tmp):
@@ -264,7 +312,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
     ap.add_argument("--cold-starts", type=int, default=20)
     ap.add_argument("--held", type=int, default=10000)
-    ap.add_argument("--only", choices=["warm", "release", "memory"])
+    ap.add_argument("--only", choices=["warm", "check", "release", "memory"])
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
@@ -291,6 +339,13 @@ def main():
                 report["ratios"]["leannodes_vs_pingora_bare_rps"] = warm["leannodes"]["rps"] / warm["pingora_bare"]["rps"]
     finally:
         procs.stop_all()
+    if args.only in (None, "check"):
+        try:
+            check = check_path(args, tmp, procs)
+            report["check"] = check
+            report.setdefault("ratios", {})["check_vs_nginx_return_200_rps"] = check["leannodes_check"]["rps"] / check["nginx_return_200"]["rps"]
+        finally:
+            procs.stop_all()
     if args.only in (None, "release"):
         report["release"] = release_latency(args, tmp)
     if args.only in (None, "memory"):

@@ -43,6 +43,8 @@ pub(crate) struct Admin {
     pub(crate) crd: Option<Arc<crate::crd_flows::CrdFlows>>,
     /// Whether callouts allow hosts no flow serves (`[server] check_unmatched`).
     pub(crate) check_allows_unmatched: bool,
+    /// The cluster, when the Kubernetes driver is on (gateway detection).
+    pub(crate) kube: Option<kube::Client>,
     wake_durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
     /// Failed node wakes by (flow, node, reason).
     wake_failures: Mutex<BTreeMap<(String, String, String), u64>>,
@@ -55,6 +57,7 @@ impl Admin {
         config_path: String,
         crd: Option<Arc<crate::crd_flows::CrdFlows>>,
         check_allows_unmatched: bool,
+        kube: Option<kube::Client>,
     ) -> Arc<Admin> {
         let now = crate::unix_ms();
         let admin = Arc::new(Admin {
@@ -65,6 +68,7 @@ impl Admin {
             started_ms: now,
             crd,
             check_allows_unmatched,
+            kube,
             wake_durations: Mutex::new(BTreeMap::new()),
             wake_failures: Mutex::new(BTreeMap::new()),
         });
@@ -225,14 +229,39 @@ async fn flow_action(
     Ok(Json(json!({ "flow": name, "action": action, "state": flow.state(), "pinned": flow.is_pinned(), "disabled": flow.is_disabled() })))
 }
 
-/// `GET /api/v1/gateways`: the gateways LeanNodes renders for, and their limits.
-async fn gateways() -> Json<serde_json::Value> {
-    use crate::gateways::Kind;
+#[derive(Debug, Deserialize)]
+struct DetectQuery {
+    namespace: Option<String>,
+    leannodes_namespace: Option<String>,
+}
+
+/// `GET /api/v1/gateways`: the gateways LeanNodes renders for and their limits; with the Kubernetes
+/// driver, which of them the cluster has and whether their artifact is applied.
+async fn gateways(State(admin): State<Arc<Admin>>, Query(q): Query<DetectQuery>) -> Json<serde_json::Value> {
+    use crate::gateways::{Kind, Target};
     let kinds: Vec<_> = Kind::ALL
         .iter()
         .map(|k| json!({ "kind": k.as_str(), "kubernetes": k.is_kubernetes(), "max_hold_s": k.cap().map(|c| c.as_secs()) }))
         .collect();
-    Json(json!({ "gateways": kinds }))
+    let detected = match &admin.kube {
+        None => json!(null),
+        Some(client) => {
+            let specs: Vec<_> =
+                admin.controller.flow_names().iter().filter_map(|n| admin.controller.flow(n)).map(|f| f.spec.clone()).collect();
+            let flows: Vec<&leannodes_config::Flow> = specs.iter().map(|f| &**f).collect();
+            let defaults = Target::default();
+            let target = Target {
+                namespace: q.namespace.unwrap_or(defaults.namespace),
+                leannodes_namespace: q.leannodes_namespace.unwrap_or(defaults.leannodes_namespace),
+                ..Target::default()
+            };
+            match crate::gateways::detect(client, &flows, &target).await {
+                Ok(found) => json!(found),
+                Err(e) => json!({ "error": e.to_string() }),
+            }
+        }
+    };
+    Json(json!({ "gateways": kinds, "detected": detected }))
 }
 
 #[derive(Debug, Deserialize)]

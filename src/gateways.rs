@@ -584,6 +584,28 @@ fn skipper(flows: &[&Flow], target: &Target) -> String {
     )
 }
 
+/// The namespace and name of the object whose presence shows that the artifact of `kind` is applied
+/// (what [`leannodes_drivers::gateways::detect_gateways`] looks for).
+pub(crate) fn artifact_object(kind: &str, flows: &[&Flow], target: &Target) -> (String, String) {
+    let first = flows.first().map_or("flow", |f| f.name.as_str());
+    match kind {
+        "istio" => ("istio-system".into(), "leannodes-wake".into()),
+        "envoy-gateway" => (target.namespace.clone(), format!("leannodes-{first}")),
+        "ingress-nginx" => (target.namespace.clone(), first.to_string()),
+        "contour" | "emissary" => (target.leannodes_namespace.clone(), "leannodes".into()),
+        _ => (target.namespace.clone(), "leannodes".into()),
+    }
+}
+
+/// Finds the gateways installed in the cluster and whether their artifacts are applied.
+pub(crate) async fn detect(
+    client: &kube::Client,
+    flows: &[&Flow],
+    target: &Target,
+) -> Result<Vec<leannodes_drivers::gateways::Detected>, kube::Error> {
+    leannodes_drivers::gateways::detect_gateways(client, |kind| artifact_object(kind, flows, target)).await
+}
+
 /// Flows selected by `--flow` (all when `None`).
 pub(crate) fn select<'a>(flows: &'a [std::sync::Arc<Flow>], name: Option<&str>) -> Result<Vec<&'a Flow>, RenderError> {
     let selected: Vec<&Flow> = flows.iter().map(|f| &**f).filter(|f| name.is_none_or(|n| f.name == n)).collect();

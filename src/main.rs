@@ -74,6 +74,22 @@ enum Command {
 enum GatewayCommand {
     /// Print the native configuration that makes a gateway ask LeanNodes before proxying the flows.
     Render(RenderArgs),
+    /// Report which gateways the cluster has (in-cluster config or KUBECONFIG) and whether their
+    /// rendered artifact is applied.
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DetectArgs {
+    /// The TOML configuration file (the flows whose artifacts are looked for).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Namespace of the flows' routes and policies.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Namespace LeanNodes runs in.
+    #[arg(long, default_value = "leannodes")]
+    leannodes_namespace: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +126,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { file, gateway } => validate(&file, gateway.as_deref()),
         Command::Gateway(GatewayCommand::Render(args)) => render_gateway(&args),
+        Command::Gateway(GatewayCommand::Detect(args)) => run_async(detect_gateways(args)),
         Command::Schema { markdown: true } => print_out(&leannodes_config::reference_markdown()),
         Command::Schema { markdown: false } => {
             let text = serde_json::to_string_pretty(&leannodes_config::json_schema()).unwrap_or_default();
@@ -147,6 +164,38 @@ async fn migrate(config: Option<PathBuf>, store: Option<String>) -> anyhow::Resu
     };
     let store = leannodes_store::open(&url).await?;
     print_out(&format!("{} store is ready (schema up to date)\n", store.backend()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `leannodes gateway detect`.
+async fn detect_gateways(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let config = match leannodes_config::load_file(&args.config) {
+        Ok(config) => config,
+        Err(leannodes_config::LoadError::Invalid(d)) => anyhow::bail!("{}{} problem(s) in {}", d, d.items.len(), args.config.display()),
+        Err(e) => return Err(e.into()),
+    };
+    let client = tokio::time::timeout(Duration::from_secs(5), kube::Client::try_default())
+        .await
+        .map_err(|_| anyhow::anyhow!("no Kubernetes cluster answered within 5s (in-cluster config or KUBECONFIG)"))??;
+    let flows: Vec<&leannodes_config::Flow> = config.flows.iter().map(|f| &**f).collect();
+    let target = gateways::Target { namespace: args.namespace, leannodes_namespace: args.leannodes_namespace, ..Default::default() };
+    let found = gateways::detect(&client, &flows, &target).await?;
+    let mut out = String::new();
+    for d in &found {
+        let line = match (&d.evidence, d.applied) {
+            (None, _) => format!("{:<14} not installed\n", d.kind),
+            (Some(e), Some(true)) => format!("{:<14} installed ({e}); artifact applied\n", d.kind),
+            (Some(e), Some(false)) => {
+                format!(
+                    "{:<14} installed ({e}); artifact not applied: leannodes gateway render {} --config FILE | kubectl apply -f -\n",
+                    d.kind, d.kind
+                )
+            }
+            (Some(e), None) => format!("{:<14} installed ({e}); artifact unknown (cannot read it)\n", d.kind),
+        };
+        out.push_str(&line);
+    }
+    print_out(&out);
     Ok(ExitCode::SUCCESS)
 }
 

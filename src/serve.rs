@@ -88,7 +88,14 @@ async fn start_control(config: &Config, config_path: &Path) -> anyhow::Result<(A
         (Some(client), true) => Some(crate::crd_flows::CrdFlows::new(client.clone())),
         _ => None,
     };
-    let admin = Admin::new(controller, state.clone(), config_path.display().to_string(), crd.clone(), config.server.check_allows_unmatched);
+    let admin = Admin::new(
+        controller,
+        state.clone(),
+        config_path.display().to_string(),
+        crd.clone(),
+        config.server.check_allows_unmatched,
+        client.clone(),
+    );
     if let Some(crd) = crd {
         tokio::spawn(crd.clone().watch(admin.clone()));
         tokio::spawn(crd.report_status(admin.clone()));

@@ -116,11 +116,12 @@ fn rbac_grants_exactly_what_the_driver_uses() {
     }
     let mut used: Vec<(String, String, Vec<String>)> = leannodes_drivers::kubernetes::RBAC_RULES
         .iter()
+        .chain(leannodes_drivers::gateways::RBAC_RULES)
         .map(|(g, r, v)| (g.to_string(), r.to_string(), v.iter().map(|s| s.to_string()).collect()))
         .collect();
     granted.sort();
     used.sort();
-    assert_eq!(granted, used, "deploy/rbac.yaml must grant exactly drivers::kubernetes::RBAC_RULES");
+    assert_eq!(granted, used, "deploy/rbac.yaml must grant exactly drivers::kubernetes::RBAC_RULES and drivers::gateways::RBAC_RULES");
 }
 
 #[test]

@@ -348,3 +348,56 @@ fn the_admin_api_renders_the_served_flows() {
     assert_eq!(status, 200);
     assert!(text.contains("\"kind\":\"traefik\"") && text.contains("\"max_hold_s\":30"), "{text}");
 }
+
+/// A CustomResourceDefinition object as a cluster lists it (only the name matters to detection).
+fn crd(name: &str) -> serde_json::Value {
+    let (plural, group) = name.split_once('.').expect("plural.group");
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+        "spec": {"group": group, "names": {"plural": plural, "kind": plural}, "scope": "Namespaced", "versions": []},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_finds_installed_gateways_and_applied_artifacts() {
+    use leannodes_kube_sim::{Sim, SimOptions};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
+    let (dir, config) = kubernetes_config("20s");
+    // Istio (with the rendered policy applied), Traefik (without), and ingress-nginx by its class.
+    let (_, istio_policy, _) = render_stdout("istio", &config);
+    let policy = leannodes_harness::schemas::yaml_documents(&istio_policy)
+        .into_iter()
+        .find(|d| d["kind"] == "AuthorizationPolicy")
+        .expect("rendered policy");
+    sim.seed(vec![
+        crd("authorizationpolicies.security.istio.io"),
+        crd("middlewares.traefik.io"),
+        serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
+        policy,
+    ])
+    .expect("seed");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let out = tokio::process::Command::new(BIN)
+        .args(["gateway", "detect", "--namespace", "shop", "--config"])
+        .arg(&config)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .expect("detect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = |kind: &str| {
+        text.lines().find(|l| l.split_whitespace().next() == Some(kind)).unwrap_or_else(|| panic!("{kind} in\n{text}")).to_string()
+    };
+    assert!(
+        line("istio").contains("installed (CustomResourceDefinition authorizationpolicies.security.istio.io); artifact applied"),
+        "{text}"
+    );
+    assert!(line("traefik").contains("artifact not applied: leannodes gateway render traefik"), "{text}");
+    assert!(line("ingress-nginx").contains("installed (IngressClass nginx (k8s.io/ingress-nginx)); artifact not applied"), "{text}");
+    for absent in ["envoy-gateway", "contour", "emissary", "kgateway", "apisix", "kong"] {
+        assert!(line(absent).ends_with("not installed"), "{text}");
+    }
+}

@@ -7,6 +7,7 @@
 
 mod external;
 mod failure;
+pub mod gateways;
 pub mod kubernetes;
 mod log;
 pub mod probe;

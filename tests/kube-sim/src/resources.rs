@@ -57,6 +57,18 @@ pub const RESOURCES: &[Resource] = &[
     r("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, false, true),
     r("leannodes.io", "v1alpha1", "flows", "Flow", true, false, true),
     r("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", true, false, true),
+    r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, false, true),
+    r("networking.k8s.io", "v1", "ingressclasses", "IngressClass", false, false, false),
+    r("networking.k8s.io", "v1", "ingresses", "Ingress", true, false, true),
+    // Gateways' resources, stored as they are (callout-mode detection reads them).
+    r("security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy", true, false, true),
+    r("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", "SecurityPolicy", true, false, true),
+    r("projectcontour.io", "v1alpha1", "extensionservices", "ExtensionService", true, false, true),
+    r("getambassador.io", "v3alpha1", "authservices", "AuthService", true, false, false),
+    r("gateway.kgateway.dev", "v1alpha1", "gatewayextensions", "GatewayExtension", true, false, true),
+    r("traefik.io", "v1alpha1", "middlewares", "Middleware", true, false, false),
+    r("apisix.apache.org", "v2", "apisixpluginconfigs", "ApisixPluginConfig", true, false, true),
+    r("configuration.konghq.com", "v1", "kongplugins", "KongPlugin", true, false, false),
 ];
 
 /// The resource served at `group/version/plural`.
