@@ -217,7 +217,7 @@ pub(crate) fn render(kind: Kind, flows: &[&Flow], target: &Target) -> Result<Art
         Kind::Contour => vec![file("contour.yaml", contour(flows, target, t))],
         Kind::Emissary => vec![file("authservice.yaml", emissary(target, t))],
         Kind::Kgateway => vec![file("kgateway.yaml", kgateway(flows, target, t))],
-        Kind::Apisix => vec![file("apisix.yaml", apisix(target, t))],
+        Kind::Apisix => vec![file("apisix.yaml", apisix(flows, target, t))],
         Kind::Kong => vec![file("kongplugin.yaml", kong(target, t))],
         Kind::Skipper => vec![file("skipper.eskip", skipper(flows, target))],
     };
@@ -533,16 +533,27 @@ fn kgateway(flows: &[&Flow], target: &Target, t: u64) -> String {
     out
 }
 
-fn apisix(target: &Target, t: u64) -> String {
-    format!(
+fn apisix(flows: &[&Flow], target: &Target, t: u64) -> String {
+    let mut out = format!(
         "# Rendered by `leannodes gateway render apisix`: APISIX's forward-auth waits at most 60s (schema\n\
-         # maximum); {t}s covers these flows' hold_timeout. Reference it from the flows' ApisixRoute\n\
-         # (plugin_config_name: leannodes).\n\
+         # maximum); {t}s covers these flows' hold_timeout. Each flow's ApisixRoute uses the plugin config.\n\
          apiVersion: apisix.apache.org/v2\nkind: ApisixPluginConfig\nmetadata:\n  name: leannodes\n  namespace: {ns}\nspec:\n  plugins:\n  - name: forward-auth\n    enable: true\n    config:\n      uri: \"{check}\"\n      timeout: {ms}\n      request_headers: [Accept, Content-Type, User-Agent]\n      client_headers: [Retry-After, Cache-Control, Content-Type]\n",
         ns = target.namespace,
         check = target.check_url,
         ms = t * 1000,
-    )
+    );
+    for flow in flows {
+        let (app_host, app_port) = upstream(flow);
+        let _ = write!(
+            out,
+            "---\napiVersion: apisix.apache.org/v2\nkind: ApisixRoute\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  http:\n  - name: {name}\n    match:\n      hosts: [{hosts}]\n      paths: [\"/*\"]\n    backends:\n    - serviceName: {service}\n      servicePort: {app_port}\n    plugin_config_name: leannodes\n",
+            name = flow.name,
+            ns = target.namespace,
+            hosts = quoted(&hosts(&[flow])),
+            service = app_host.split('.').next().unwrap_or("app"),
+        );
+    }
+    out
 }
 
 fn kong(target: &Target, t: u64) -> String {
