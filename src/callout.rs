@@ -170,7 +170,7 @@ pub(crate) fn envoy_response(decision: Decision) -> CheckResponse {
             ..Default::default()
         },
         Decision::Deny(reply) => {
-            let mut headers: Vec<HeaderValueOption> =
+            let headers: Vec<HeaderValueOption> =
                 [("content-type", reply.content_type.to_string()), ("cache-control", "no-store".to_string())]
                     .into_iter()
                     .chain(reply.headers.iter().map(|(n, v)| (*n, v.clone())))
@@ -179,7 +179,6 @@ pub(crate) fn envoy_response(decision: Decision) -> CheckResponse {
                         ..Default::default()
                     })
                     .collect();
-            headers.dedup_by(|a, b| a.header.as_ref().map(|h| &h.key) == b.header.as_ref().map(|h| &h.key));
             CheckResponse {
                 // PERMISSION_DENIED: Envoy answers with the denied response below.
                 status: Some(rpc::Status {
