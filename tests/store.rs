@@ -258,6 +258,15 @@ async fn expired_records_vanish_and_their_keys_can_be_reused(store: &dyn Store) 
     assert!(matches!(delete, StoreError::NotFound { .. }), "{delete}");
     let again = invitations.create(&invitation("soon", now() + 3_600_000)).await.expect("an expired key can be created again");
     assert!(again.version > soon.version, "versions never repeat");
+    // Purging removes what expired before the given time, and only that.
+    invitations.create(&invitation("brief", now() + 200)).await.expect("create");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.purge_expired(now() - 60_000).await.expect("purge old"), 0, "nothing expired a minute ago");
+    let purged = store.purge_expired(now()).await.expect("purge");
+    let dynamo = store.backend() == "dynamodb";
+    assert_eq!(purged, if dynamo { 0 } else { 1 }, "only `brief` expired (DynamoDB leaves it to its TTL)");
+    assert!(invitations.get("soon").await.expect("get").is_some(), "live records stay");
+    assert!(invitations.get("later").await.expect("get").is_some(), "live records stay");
     // Records without expiry stay.
     store.records::<Setting>().create(&Setting { name: "n".into(), value: json!(1) }).await.expect("create");
     tokio::time::sleep(Duration::from_millis(50)).await;

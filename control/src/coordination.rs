@@ -109,9 +109,16 @@ fn failed(holder: &str, record: &ExecutionRecord) -> ClaimEnd {
     }
 }
 
-/// Holds (or tries to take) the drain leadership while the controller lives.
+/// How long deletion marks and expired records stay before the leader purges them.
+const PURGE_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// How often the leader purges.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Holds (or tries to take) the drain leadership while the controller lives; the leader also purges
+/// long-expired records now and then.
 pub(crate) async fn leader_loop(inner: Weak<Inner>) {
     let mut lease: Option<Lease> = None;
+    let mut last_purge: Option<Instant> = None;
     loop {
         let Some(strong) = inner.upgrade() else { return };
         let options = strong.options.clone();
@@ -137,6 +144,15 @@ pub(crate) async fn leader_loop(inner: Weak<Inner>) {
             tracing::info!(replica = %options.replica_id, leading, "drain leadership changed");
         }
         *strong.leader_lease.lock().unwrap_or_else(PoisonError::into_inner) = lease.clone().filter(|_| leading);
+        if leading && last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(Instant::now());
+            let before = unix_ms().saturating_sub(i64::try_from(PURGE_AFTER.as_millis()).unwrap_or(i64::MAX));
+            match strong.store.purge_expired(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "purged long-expired records"),
+                Err(e) => tracing::warn!("cannot purge expired records: {e}"),
+            }
+        }
         drop(strong);
         tokio::time::sleep(renew_every(options.claim_ttl)).await;
     }

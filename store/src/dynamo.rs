@@ -531,6 +531,11 @@ impl Store for DynamoStore {
         Ok(Listing::from_overfetch(items, page, |i| i.key.clone()))
     }
 
+    async fn purge_expired(&self, _before_ms: i64) -> Result<u64> {
+        // DynamoDB's TTL on `expires_at` deletes expired items.
+        Ok(0)
+    }
+
     async fn acquire_lease(&self, request: LeaseRequest<'_>) -> Result<Option<Lease>> {
         let now = now_ms();
         let values = HashMap::from([

@@ -157,6 +157,11 @@ pub trait Store: Send + Sync + 'static {
     /// Live items whose key starts with `prefix`, in key (byte) order.
     async fn list(&self, family: Family, prefix: &str, page: &Page) -> Result<Listing<Item>>;
 
+    /// Removes records (and deletion marks) that expired before `before_ms`; returns how many. After
+    /// that, a key's version starts again at 1, so keep `before_ms` well in the past (the leader uses a
+    /// day). DynamoDB removes expired items itself (TTL): there this does nothing.
+    async fn purge_expired(&self, before_ms: i64) -> Result<u64>;
+
     // --- leases ---
 
     /// Takes the lease when it is free, expired, or already held by the same holder (which renews it

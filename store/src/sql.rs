@@ -209,6 +209,15 @@ macro_rules! impl_sql_store {
                 Ok($crate::Listing::from_overfetch(items, page, |i| i.key.clone()))
             }
 
+            async fn purge_expired(&self, before_ms: i64) -> $crate::Result<u64> {
+                let done = sqlx::query::<$db>("DELETE FROM records WHERE expires_ms IS NOT NULL AND expires_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::sql::query_error("purge expired records"))?;
+                Ok(done.rows_affected())
+            }
+
             async fn acquire_lease(&self, request: $crate::LeaseRequest<'_>) -> $crate::Result<Option<$crate::Lease>> {
                 let now = $crate::now_ms();
                 let row = sqlx::query::<$db>(
