@@ -112,6 +112,16 @@ async fn record_wake_metrics(admin: std::sync::Weak<Admin>) {
     }
 }
 
+/// The routes of `[server] check_listen`: forward-auth only.
+pub(crate) fn check_router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/check", any(crate::callout::check))
+        .route("/check/{*rest}", any(crate::callout::check))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "this listener only serves /check") })
+        .with_state(admin)
+}
+
 /// The admin routes.
 pub(crate) fn router(admin: Arc<Admin>) -> Router {
     Router::new()

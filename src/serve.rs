@@ -28,6 +28,15 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let admin_listener = std::net::TcpListener::bind(config.server.admin_listen)
         .with_context(|| format!("cannot listen on admin address {} (is another process using it?)", config.server.admin_listen))?;
     admin_listener.set_nonblocking(true)?;
+    let check_listener = match config.server.check_listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on check address {addr} (is another process using it?)"))?;
+            listener.set_nonblocking(true)?;
+            Some(listener)
+        }
+        None => None,
+    };
     let ext_authz_listener = match config.server.ext_authz_listen {
         Some(addr) => {
             let listener = std::net::TcpListener::bind(addr)
@@ -46,7 +55,10 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     };
     let server = ProxyServer::new(state.clone(), &options)?;
     let shutdown = server.shutdown_handle();
-    control.spawn(serve_admin(admin_listener, admin.clone()));
+    control.spawn(serve_http(admin_listener, admin::router(admin.clone()), "admin"));
+    if let Some(listener) = check_listener {
+        control.spawn(serve_http(listener, admin::check_router(admin.clone()), "check"));
+    }
     if let Some(listener) = ext_authz_listener {
         let admin = admin.clone();
         control.spawn(async move {
@@ -114,16 +126,17 @@ async fn drivers(client: Option<kube::Client>) -> Drivers {
     Drivers::new(process, external, kubernetes)
 }
 
-async fn serve_admin(listener: std::net::TcpListener, admin: Arc<Admin>) {
+/// Serves `router` on `listener` (the admin API, or `/check` alone).
+async fn serve_http(listener: std::net::TcpListener, router: axum::Router, what: &'static str) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("admin listener: {e}");
+            tracing::error!("{what} listener: {e}");
             return;
         }
     };
-    if let Err(e) = axum::serve(listener, admin::router(admin)).await {
-        tracing::error!("admin server stopped: {e}");
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!("{what} server stopped: {e}");
     }
 }
 

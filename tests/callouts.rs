@@ -278,7 +278,8 @@ async fn a_held_check_releases_when_the_flow_is_ready_and_counts_as_activity() {
     let dir = leannodes_harness::workdir();
     let node = DemoNode::new("web").args(&["--startup-delay", "700ms"]);
     let body = format!("\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.test\"]\nupstream = \"web\"\n{}", node.toml(BIN, dir.path()));
-    let serve = Serve::start(BIN, dir.path(), "check_unmatched = \"deny\"", &body);
+    let check_port = free_port();
+    let serve = Serve::start(BIN, dir.path(), &format!("check_unmatched = \"deny\"\ncheck_listen = \"127.0.0.1:{check_port}\""), &body);
     // Envoy's HTTP mode: original method and Host, the path appended to /check.
     let started = std::time::Instant::now();
     let response = client().delete(serve.admin_url("/check/orders/7?x=1")).header("host", "shop.test").send().await.expect("check");
@@ -293,6 +294,12 @@ async fn a_held_check_releases_when_the_flow_is_ready_and_counts_as_activity() {
     // check_unmatched = "deny".
     let other = client().get(serve.admin_url("/check")).header("x-forwarded-host", "other.test").send().await.expect("check");
     assert_eq!(other.status(), 404);
+    // The check-only listener answers checks and nothing of the admin API.
+    let only = format!("http://127.0.0.1:{check_port}");
+    let allowed = client().get(format!("{only}/check")).header("x-forwarded-host", "shop.test").send().await.expect("check listener");
+    assert_eq!(allowed.status(), 200);
+    let api = client().get(format!("{only}/api/v1/flows")).send().await.expect("check listener");
+    assert_eq!(api.status(), 404, "no admin API on the check listener");
     // HEAD checks (some gateways probe) get no body.
     let head = client().head(serve.admin_url("/check")).header("x-forwarded-host", "shop.test").send().await.expect("head");
     assert_eq!(head.status(), 200);

@@ -38,6 +38,10 @@ pub struct ServerSection {
     /// Default `"127.0.0.1:9090"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<String>,
+    /// A listener that serves only forward-auth `/check` (and `/healthz`), as `ip:port`, for gateways
+    /// that must not reach the admin API. Default: none (`/check` is on the admin listener only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<String>,
     /// Envoy `ext_authz` gRPC listener (`envoy.service.auth.v3.Authorization/Check`), as `ip:port`.
     /// Default: none (not served).
     #[serde(default, skip_serializing_if = "Option::is_none")]

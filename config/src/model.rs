@@ -41,6 +41,8 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     /// Admin listener.
     pub admin_listen: SocketAddr,
+    /// Listener serving only `/check`, when set.
+    pub check_listen: Option<SocketAddr>,
     /// Envoy `ext_authz` gRPC listener, when served.
     pub ext_authz_listen: Option<SocketAddr>,
     /// Whether callouts allow requests that no flow serves.

@@ -141,6 +141,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         .as_ref()
         .and_then(|a| socket_addr(c, "/server/admin_listen", a))
         .unwrap_or_else(|| parse_addr(defaults::ADMIN_LISTEN));
+    let check_listen = raw.check_listen.as_ref().and_then(|a| socket_addr(c, "/server/check_listen", a));
     let ext_authz_listen = raw.ext_authz_listen.as_ref().and_then(|a| socket_addr(c, "/server/ext_authz_listen", a));
     let check_allows_unmatched = raw.check_unmatched != Some(crate::file::Unmatched::Deny);
     let store = raw.store.as_deref().unwrap_or(defaults::STORE);
@@ -195,6 +196,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     Server {
         listen,
         admin_listen,
+        check_listen,
         ext_authz_listen,
         check_allows_unmatched,
         store,
