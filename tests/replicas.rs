@@ -50,16 +50,25 @@ fn deployment(name: &str, startup: &str) -> Value {
     })
 }
 
-/// The flow `shop`: db → api → web, all Deployments of the simulator.
+/// A suspended Job template whose runs finish after `run`.
+fn job_template(name: &str, run: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"suspend": true, "template": {"metadata": {}, "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "leannodes",
+            "args": ["demo-backend", "--port", "9", "--exit-after", run, "--exit-code", "0"]}]}}},
+    })
+}
+
+/// The flow `shop`: the Job `migrate`, then db → api → web, all Deployments of the simulator.
 fn flow(settings: &str) -> String {
     let mut out = format!("\n[[flow]]\nname = \"shop\"\nhosts = [\"{HOST}\"]\nupstream = \"web\"\n{settings}\n");
+    out.push_str("\n  [[flow.node]]\n  name = \"migrate\"\n  kind = \"job\"\n  ref = \"default/migrate\"\n");
     for (i, node) in NODES.iter().enumerate() {
+        let before = if i > 0 { NODES[i - 1] } else { "migrate" };
         out.push_str(&format!(
-            "\n  [[flow.node]]\n  name = \"{node}\"\n  kind = \"deployment\"\n  ref = \"default/{node}\"\n  port = 8080\n"
+            "\n  [[flow.node]]\n  name = \"{node}\"\n  kind = \"deployment\"\n  ref = \"default/{node}\"\n  port = 8080\n  after = [\"{before}\"]\n"
         ));
-        if i > 0 {
-            out.push_str(&format!("  after = [\"{}\"]\n", NODES[i - 1]));
-        }
     }
     out
 }
@@ -75,7 +84,7 @@ struct Replicas {
 async fn replicas(store: SharedStore, startup: &str, server: &str, settings: &str) -> Replicas {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
-    let mut objects = Vec::new();
+    let mut objects = vec![job_template("migrate", "300ms")];
     for node in NODES {
         objects.push(deployment(node, startup));
         objects.push(service(node));
@@ -148,6 +157,7 @@ async fn three_hundred_cold_requests_make_one_wake(store: SharedStore) {
     for node in NODES {
         assert_eq!(scale_requests(&s, node), 1, "exactly one scale request for {node} across three replicas: {s}");
     }
+    assert_eq!(s["jobs_created"], 1, "one Job run for the wake, followed by the other replicas: {s}");
     let claims = logs(&r).matches("claimed the cold start").count();
     assert_eq!(claims, 1, "one replica claimed the wake:\n{}", logs(&r));
 }

@@ -69,12 +69,13 @@ pub(crate) enum ClaimEnd {
         /// Why.
         message: String,
     },
+    /// The claimant's execution succeeded: every node was ready when it finished.
+    Succeeded,
     /// The claim is gone without a finished execution: its holder died. Claim it.
     Abandoned,
 }
 
-/// Watches the claim `name` (held by another replica) until it ends badly. A claim released after a
-/// successful execution never resolves this: readiness completes the follower instead.
+/// Watches the claim `name` (held by another replica) until it ends.
 pub(crate) async fn watch_claim(store: Arc<dyn Store>, name: String, ttl: Duration) -> ClaimEnd {
     let mut last: Option<Lease> = None;
     loop {
@@ -83,7 +84,7 @@ pub(crate) async fn watch_claim(store: Arc<dyn Store>, name: String, ttl: Durati
             Ok(None) => {
                 let Some(claim) = &last else { return ClaimEnd::Abandoned };
                 match store.execution(&claim.data).await {
-                    Ok(Some(record)) if record.outcome == Outcome::Succeeded => return std::future::pending().await,
+                    Ok(Some(record)) if record.outcome == Outcome::Succeeded => return ClaimEnd::Succeeded,
                     Ok(Some(record)) if record.outcome == Outcome::Failed => return failed(&claim.holder, &record),
                     Ok(_) => {
                         tracing::warn!(claim = %name, holder = %claim.holder, "the replica that claimed this wake is gone; resuming it");

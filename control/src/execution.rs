@@ -217,6 +217,17 @@ impl<'a> Execution<'a> {
                             let i = node.and_then(|n| self.flow.spec.nodes.iter().position(|x| x.name == n)).unwrap_or(0);
                             return Err((i, Failure::new(FailureKind::Platform, message)));
                         }
+                        // The claimant saw every node ready; this replica's own watches may lag a moment
+                        // (the proxy waits briefly for an endpoint).
+                        ClaimEnd::Succeeded => {
+                            for i in 0..self.ready.len() {
+                                if !self.ready[i] {
+                                    self.ready[i] = true;
+                                    self.flow.set_node(i, NodeState::Ready, Some("ready (seen by the replica that woke it)".into()));
+                                }
+                            }
+                            return Ok(());
+                        }
                         // Claim it and go on from what is ready already.
                         ClaimEnd::Abandoned => self.requested.clone_from(&self.ready),
                     }

@@ -3,7 +3,7 @@
 //! Service), and fail-fast from pod status. One shared watch per resource type feeds every readiness
 //! stream; nothing polls the API in a loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -257,13 +257,36 @@ impl KubernetesDriver {
         result.map_err(|e| kube_error(workload, &e))
     }
 
-    async fn check(&self, workload: &Workload, labels: &BTreeMap<String, String>) -> Check {
+    /// Names of the Jobs created from the template of a job workload (by any LeanNodes replica).
+    fn jobs_of_template(&self, namespace: &str, template: &str) -> Vec<Arc<Job>> {
+        self.jobs_created
+            .state()
+            .into_iter()
+            .filter(|j| {
+                j.metadata.namespace.as_deref() == Some(namespace)
+                    && j.metadata.labels.as_ref().and_then(|l| l.get(TEMPLATE_LABEL)).map(String::as_str) == Some(template)
+            })
+            .collect()
+    }
+
+    /// `older`: for a job workload this replica did not create a Job for, the Jobs that existed when it
+    /// began to wait; a Job created since (by the replica that claimed the wake) is the one to follow.
+    async fn check(&self, workload: &Workload, labels: &BTreeMap<String, String>, older: Option<&BTreeSet<String>>) -> Check {
         let Some((kind, namespace, name, _)) = target(workload) else {
             return Check::Failed(Failure::new(FailureKind::Platform, "not a Kubernetes workload"));
         };
         if kind == NodeKind::Job {
-            let job_name = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload.id.as_str()).cloned();
-            let Some(job_name) = job_name else { return Check::Pending("job not created".into()) };
+            let ours = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload.id.as_str()).cloned();
+            let theirs = || {
+                let older = older?;
+                self.jobs_of_template(namespace, name)
+                    .into_iter()
+                    .filter_map(|j| j.metadata.name.clone().map(|n| (j.metadata.creation_timestamp.clone(), n)))
+                    .filter(|(_, n)| !older.contains(n))
+                    .max()
+                    .map(|(_, n)| n)
+            };
+            let Some(job_name) = ours.or_else(theirs) else { return Check::Pending("job not created".into()) };
             return match self.jobs_created.get(&ObjectRef::new(&job_name).within(namespace)) {
                 Some(job) => {
                     let status = job.status.clone().unwrap_or_default();
@@ -372,27 +395,43 @@ impl Driver for Arc<KubernetesDriver> {
     fn readiness(&self, workload: &Arc<Workload>) -> BoxStream<'static, Readiness> {
         let driver = self.clone();
         let workload = workload.clone();
-        let state = (driver, workload, None::<BTreeMap<String, String>>, None::<String>, false);
-        stream::unfold(state, |(driver, workload, mut labels, mut last, done)| async move {
-            if done {
-                return None;
+        // A job this replica has not created: the Jobs that have finished by now are earlier wakes'; one
+        // still running, or created later (by the replica that claimed the wake), is the one to follow.
+        let older: Option<Arc<BTreeSet<String>>> = match target(&workload) {
+            Some((NodeKind::Job, namespace, name, _))
+                if !self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(workload.id.as_str()) =>
+            {
+                let finished = |j: &Job| j.status.as_ref().is_some_and(|s| s.succeeded.unwrap_or(0) > 0 || s.failed.unwrap_or(0) > 0);
+                let older =
+                    self.jobs_of_template(namespace, name).iter().filter(|j| finished(j)).filter_map(|j| j.metadata.name.clone()).collect();
+                Some(Arc::new(older))
             }
-            let mut changed = driver.changed.clone();
-            loop {
-                if labels.is_none() && workload.kind() != NodeKind::Job {
-                    labels = driver.scale_target(&workload).await.ok().map(|(_, _, l)| l);
+            _ => None,
+        };
+        let state = (driver, workload, None::<BTreeMap<String, String>>, None::<String>, false);
+        stream::unfold(state, move |(driver, workload, mut labels, mut last, done)| {
+            let older = older.clone();
+            async move {
+                if done {
+                    return None;
                 }
-                match driver.check(&workload, labels.as_ref().unwrap_or(&BTreeMap::new())).await {
-                    Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, true))),
-                    Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, true))),
-                    Check::Pending(detail) => {
-                        // Everything checked comes from the shared watches: wait for their next event.
-                        if changed.changed().await.is_err() {
-                            return None;
-                        }
-                        if last.as_deref() != Some(detail.as_str()) {
-                            last = Some(detail.clone());
-                            return Some((Readiness::Pending(detail), (driver, workload, labels, last, false)));
+                let mut changed = driver.changed.clone();
+                loop {
+                    if labels.is_none() && workload.kind() != NodeKind::Job {
+                        labels = driver.scale_target(&workload).await.ok().map(|(_, _, l)| l);
+                    }
+                    match driver.check(&workload, labels.as_ref().unwrap_or(&BTreeMap::new()), older.as_deref()).await {
+                        Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, true))),
+                        Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, true))),
+                        Check::Pending(detail) => {
+                            // Everything checked comes from the shared watches: wait for their next event.
+                            if changed.changed().await.is_err() {
+                                return None;
+                            }
+                            if last.as_deref() != Some(detail.as_str()) {
+                                last = Some(detail.clone());
+                                return Some((Readiness::Pending(detail), (driver, workload, labels, last, false)));
+                            }
                         }
                     }
                 }
