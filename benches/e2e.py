@@ -137,10 +137,10 @@ def summarize(results):
     }
 
 
-def check_path(args, tmp, procs):
-    """Forward-auth `/check` on a warm flow against nginx answering `return 200` (the floor of any check)."""
-    nginx_port = free_port()
-    nginx_dir = os.path.join(tmp, "nginx-check")
+def start_nginx(args, tmp, procs, name, http_body):
+    """nginx with `args.threads` workers, access log off, and `http_body` (given its port) inside `http {}`."""
+    port = free_port()
+    nginx_dir = os.path.join(tmp, name)
     os.makedirs(nginx_dir, exist_ok=True)
     with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
         f.write(
@@ -150,12 +150,29 @@ error_log {nginx_dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
-  server {{ listen 127.0.0.1:{nginx_port}; location / {{ return 200; }} }}
+{http_body(port)}
 }}
 """
         )
     procs.start(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"])
-    wait_port(nginx_port)
+    wait_port(port)
+    return port
+
+
+def measure(args, targets):
+    """A warm-up run per target, then `args.rounds` interleaved rounds; medians. `targets`: name -> (url, headers)."""
+    for url, headers in targets.values():
+        wrk(url, 2, args.connections, 1, headers)
+    results = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, (url, headers) in targets.items():
+            results[name].append(wrk(url, args.duration, args.connections, 1, headers))
+    return summarize(results)
+
+
+def check_path(args, tmp, procs):
+    """Forward-auth `/check` on a warm flow against nginx answering `return 200` (the floor of any check)."""
+    nginx_port = start_nginx(args, tmp, procs, "nginx-check", lambda port: f"  server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }}")
     ln_proxy, ln_admin = free_port(), free_port()
     body = '[[flow]]\nname = "bench"\nhosts = ["bench.test"]\nupstream = "127.0.0.1:9"\npinned = true\n'
     check_dir = os.path.join(tmp, "check")
@@ -163,14 +180,8 @@ http {{
     start_quiet(procs, serve_config(check_dir, ln_proxy, ln_admin, body, args.threads))
     wait_port(ln_admin)
     headers = ("X-Forwarded-Host: bench.test", "X-Forwarded-Uri: /cart", "X-Forwarded-Method: GET")
-    targets = {"nginx_return_200": (f"http://127.0.0.1:{nginx_port}/check", ()), "leannodes_check": (f"http://127.0.0.1:{ln_admin}/check", headers)}
-    for url, h in targets.values():  # warm-up (also wakes the flow, which has no nodes)
-        wrk(url, 2, args.connections, 1, h)
-    results = {name: [] for name in targets}
-    for _ in range(args.rounds):
-        for name, (url, h) in targets.items():
-            results[name].append(wrk(url, args.duration, args.connections, 1, h))
-    return summarize(results)
+    # The warm-up run also wakes the flow (it has no nodes).
+    return measure(args, {"nginx_return_200": (f"http://127.0.0.1:{nginx_port}/check", ()), "leannodes_check": (f"http://127.0.0.1:{ln_admin}/check", headers)})
 
 
 def warm_path(args, tmp, procs):
@@ -178,27 +189,14 @@ def warm_path(args, tmp, procs):
     procs.start([BIN, "demo-backend", "--port", str(backend), "--name", "web"])
     wait_port(backend)
 
-    nginx_port = free_port()
-    nginx_dir = os.path.join(tmp, "nginx")
-    os.makedirs(nginx_dir, exist_ok=True)
-    with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
-        f.write(
-            f"""worker_processes {args.threads};
-pid {nginx_dir}/nginx.pid;
-error_log {nginx_dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+    proxy_to_backend = (
+        lambda port: f"""  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{nginx_port};
+    listen 127.0.0.1:{port};
     location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }}
-  }}
-}}
-"""
-        )
-    procs.start(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"])
-    wait_port(nginx_port)
+  }}"""
+    )
+    nginx_port = start_nginx(args, tmp, procs, "nginx", proxy_to_backend)
 
     ln_proxy, ln_admin = free_port(), free_port()
     body = f'[[flow]]\nname = "bench"\nhosts = ["127.0.0.1"]\nupstream = "127.0.0.1:{backend}"\npinned = true\n'
@@ -215,13 +213,7 @@ http {{
         procs.start([bare, f"127.0.0.1:{bare_port}", f"127.0.0.1:{backend}", str(args.threads)])
         wait_port(bare_port)
         targets["pingora_bare"] = f"http://127.0.0.1:{bare_port}/"
-    for url in targets.values():  # warm-up
-        wrk(url, 2, args.connections, 1)
-    results = {name: [] for name in targets}
-    for _ in range(args.rounds):
-        for name, url in targets.items():
-            results[name].append(wrk(url, args.duration, args.connections, 1))
-    return summarize(results)
+    return measure(args, {name: (url, ()) for name, url in targets.items()})
 
 
 def release_latency(args, tmp):
