@@ -25,27 +25,9 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let admin_listener = std::net::TcpListener::bind(config.server.admin_listen)
-        .with_context(|| format!("cannot listen on admin address {} (is another process using it?)", config.server.admin_listen))?;
-    admin_listener.set_nonblocking(true)?;
-    let check_listener = match config.server.check_listen {
-        Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen on check address {addr} (is another process using it?)"))?;
-            listener.set_nonblocking(true)?;
-            Some(listener)
-        }
-        None => None,
-    };
-    let ext_authz_listener = match config.server.ext_authz_listen {
-        Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen on ext_authz address {addr} (is another process using it?)"))?;
-            listener.set_nonblocking(true)?;
-            Some(listener)
-        }
-        None => None,
-    };
+    let admin_listener = bind(config.server.admin_listen, "admin")?;
+    let check_listener = config.server.check_listen.map(|addr| bind(addr, "check")).transpose()?;
+    let ext_authz_listener = config.server.ext_authz_listen.map(|addr| bind(addr, "ext_authz")).transpose()?;
     let control = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("leannodes-control").enable_all().build()?;
     let (admin, state) = control.block_on(start_control(&config, config_path))?;
     let options = ServerOptions {
@@ -124,6 +106,14 @@ async fn drivers(client: Option<kube::Client>) -> Drivers {
         None => None,
     };
     Drivers::new(process, external, kubernetes)
+}
+
+/// Binds a listener of the control runtime (non-blocking, for tokio), before anything starts.
+fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {what} address {addr} (is another process using it?)"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// Serves `router` on `listener` (the admin API, or `/check` alone).

@@ -63,36 +63,33 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
+/// Sends an HTTP request with the client's headers and reduces the answer.
+async fn seen_http(mut request: reqwest::RequestBuilder, a: &Ask) -> Seen {
+    for (k, v) in &a.headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers: Vec<_> =
+        response.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+    seen(status, headers, &response.text().await.unwrap_or_default())
+}
+
 /// Sends `a` for `host` through `door`.
 async fn send(serve: &Serve, ext_authz: u16, door: Door, host: &str, a: &Ask) -> Seen {
     match door {
         Door::Proxy => {
             let method = reqwest::Method::from_bytes(a.method.as_bytes()).expect("method");
-            let mut r = client().request(method, serve.url(a.path)).header("host", host);
-            for (k, v) in &a.headers {
-                r = r.header(*k, *v);
-            }
-            let response = r.send().await.expect("proxy request");
-            let status = response.status().as_u16();
-            let headers: Vec<_> =
-                response.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
-            seen(status, headers, &response.text().await.unwrap_or_default())
+            seen_http(client().request(method, serve.url(a.path)).header("host", host), a).await
         }
         Door::Check => {
             // As Caddy and Traefik send it: GET /check with the client's headers and X-Forwarded-*.
-            let mut r = client()
+            let request = client()
                 .get(serve.admin_url("/check"))
                 .header("x-forwarded-host", host)
                 .header("x-forwarded-uri", a.path)
                 .header("x-forwarded-method", a.method);
-            for (k, v) in &a.headers {
-                r = r.header(*k, *v);
-            }
-            let response = r.send().await.expect("check request");
-            let status = response.status().as_u16();
-            let headers: Vec<_> =
-                response.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
-            seen(status, headers, &response.text().await.unwrap_or_default())
+            seen_http(request, a).await
         }
         Door::ExtAuthz => {
             let mut grpc = AuthorizationClient::connect(format!("http://127.0.0.1:{ext_authz}")).await.expect("connect ext_authz");
