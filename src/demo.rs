@@ -49,6 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let config = dir.join("leannodes.toml");
     std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    let (email, password, token) = demo_admin(&config)?;
     let (proxy, admin) = (args.listen, args.admin);
     println!(
         "\nLeanNodes demo: flow `shop` = db → {{cache, search}} → web, all asleep.\n\
@@ -57,14 +58,45 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
          \x20 curl -i http://{proxy}/hello        # the first request is held while the 4 nodes wake, then answered by web\n\
          \x20 curl -i http://{proxy}/hello        # warm: no x-leannodes-cold-start header\n\
          \x20 open http://{proxy}/ in a browser   # after a drain: the warm-up page with live progress\n\n\
-         Admin API:\n\
-         \x20 curl http://{admin}/api/v1/flows\n\
-         \x20 curl http://{admin}/api/v1/executions?flow=shop\n\
-         \x20 curl -N http://{admin}/api/v1/events          # live wake events\n\
-         \x20 curl -X POST http://{admin}/api/v1/flows/shop/drain\n\
-         \x20 curl http://{admin}/metrics\n\n\
+         Management API (sign in as {email} / {password}, or use this access token):\n\
+         \x20 export LEANNODES_TOKEN={token}\n\
+         \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/flows\n\
+         \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/flows/shop/executions\n\
+         \x20 curl -N -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/events     # live wake events\n\
+         \x20 curl -X POST -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/flows/shop/drain\n\
+         \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/metrics\n\
+         \x20 curl http://{admin}/api/v1/openapi.json      # the whole API\n\n\
          The flow drains after 60 s without traffic. Ctrl-C stops everything.\n",
         config = config.display()
     );
     crate::serve::run(&config)
+}
+
+/// Creates the demo's administrator (a fresh password) and an access token in the demo's own store.
+fn demo_admin(config: &std::path::Path) -> anyhow::Result<(String, String, String)> {
+    use leannodes_api::accounts::{self, Recovery};
+    let config = leannodes_config::load_file(config).map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
+    let email = "admin@localhost".to_string();
+    let password = format!("demo-{:016x}", rand_u64());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let token = runtime.block_on(async {
+        let store = leannodes_store::open(&config.server.store).await?;
+        let create = Recovery::CreateUser {
+            email: email.clone(),
+            name: "Demo admin".into(),
+            roles: vec!["admin".into()],
+            password: Some(password.clone()),
+        };
+        accounts::recover(store.clone(), create, "system").await?;
+        anyhow::Ok(accounts::issue_token(&*store, &email, "demo", std::time::Duration::from_secs(7 * 24 * 3600)).await?)
+    })?;
+    Ok((email, password, token))
+}
+
+/// A random number from the OS (for the demo password).
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
 }

@@ -1,11 +1,7 @@
 //! The `leannodes` command: parses the command line and runs the chosen part.
 
-mod admin;
-mod callout;
-mod crd_flows;
 mod demo;
 mod demo_backend;
-mod gateways;
 mod serve;
 
 use std::path::PathBuf;
@@ -13,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use leannodes_drivers::gateways;
 
 /// mimalloc instead of glibc's allocator: the proxy allocates and frees small buffers on every request,
 /// and malloc/free were the top user-space symbols in a profile of the warm path (docs/benchmarks.md).
@@ -45,6 +42,11 @@ enum Command {
     },
     /// Print the `Flow` CustomResourceDefinition (YAML), generated from the configuration types.
     Crd,
+    /// Print the OpenAPI 3.1 document of the management API (docs/openapi.json).
+    Openapi,
+    /// Recovery of users, offline against the store (no server needed).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Run the proxy tier, the control plane and the admin API.
     Serve {
         /// The TOML configuration file.
@@ -68,6 +70,52 @@ enum Command {
     Demo(demo::Args),
     /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
     DemoBackend(demo_backend::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a user (the password is read from stdin with --password-stdin, else generated and shown).
+    CreateUser {
+        /// The TOML configuration file (its store is used).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Roles (repeat for several).
+        #[arg(long = "role", default_value = "admin")]
+        roles: Vec<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password and end its sessions.
+    ResetPassword {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Give a user a role (and enable it).
+    Grant {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +157,7 @@ struct RenderArgs {
     /// Namespace LeanNodes runs in.
     #[arg(long, default_value = "leannodes")]
     leannodes_namespace: String,
-    /// Forward-auth URL of LeanNodes (the admin listener's /check).
+    /// Forward-auth URL of LeanNodes (`/check` on the check listener or the admin listener).
     #[arg(long, default_value = "http://leannodes.leannodes.svc.cluster.local:9090/check")]
     check_url: String,
     /// `ext_authz` gRPC address of LeanNodes (`[server] ext_authz_listen`), as host:port.
@@ -142,6 +190,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo(args) => report(demo::run(args)),
+        Command::Openapi => print_out(&leannodes_api::openapi_json()),
+        Command::Admin(command) => run_async(admin(command)),
         Command::Migrate { config, store } => run_async(migrate(config, store)),
     }
 }
@@ -167,13 +217,46 @@ async fn migrate(config: Option<PathBuf>, store: Option<String>) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// `leannodes admin …`: recovery against the store of a configuration.
+async fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    use leannodes_api::accounts::Recovery;
+    let password = |from_stdin: bool| -> anyhow::Result<Option<String>> {
+        if !from_stdin {
+            return Ok(None);
+        }
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
+    };
+    let (config, operation) = match command {
+        AdminCommand::CreateUser { config, email, name, roles, password_stdin } => {
+            (config, Recovery::CreateUser { email, name, roles, password: password(password_stdin)? })
+        }
+        AdminCommand::ResetPassword { config, email, password_stdin } => {
+            (config, Recovery::ResetPassword { email, password: password(password_stdin)? })
+        }
+        AdminCommand::Grant { config, email, role } => (config, Recovery::Grant { email, role }),
+    };
+    let config = load_config(&config)?;
+    let store = leannodes_store::open(&config.server.store).await?;
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let message = leannodes_api::accounts::recover(store, operation, &actor).await?;
+    print_out(&format!("{message}\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a configuration file; its problems are the error.
+fn load_config(path: &std::path::Path) -> anyhow::Result<leannodes_config::Config> {
+    match leannodes_config::load_file(path) {
+        Ok(config) => Ok(config),
+        Err(leannodes_config::LoadError::Invalid(d)) => anyhow::bail!("{}{} problem(s) in {}", d, d.items.len(), path.display()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `leannodes gateway detect`.
 async fn detect_gateways(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let config = match leannodes_config::load_file(&args.config) {
-        Ok(config) => config,
-        Err(leannodes_config::LoadError::Invalid(d)) => anyhow::bail!("{}{} problem(s) in {}", d, d.items.len(), args.config.display()),
-        Err(e) => return Err(e.into()),
-    };
+    let config = load_config(&args.config)?;
     let client = tokio::time::timeout(Duration::from_secs(5), kube::Client::try_default())
         .await
         .map_err(|_| anyhow::anyhow!("no Kubernetes cluster answered within 5s (in-cluster config or KUBECONFIG)"))??;
@@ -203,17 +286,14 @@ async fn detect_gateways(args: DetectArgs) -> anyhow::Result<ExitCode> {
 fn render_gateway(args: &RenderArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<gateways::Artifact> {
         let kind = gateways::Kind::parse(&args.kind).ok_or_else(|| gateways::RenderError::UnknownKind(args.kind.clone()))?;
-        let config = match leannodes_config::load_file(&args.config) {
-            Ok(config) => config,
-            Err(leannodes_config::LoadError::Invalid(d)) => anyhow::bail!("{}{} problem(s) in {}", d, d.items.len(), args.config.display()),
-            Err(e) => return Err(e.into()),
-        };
+        let config = load_config(&args.config)?;
         let flows = gateways::select(&config.flows, args.flow.as_deref())?;
         let target = gateways::Target {
             check_url: args.check_url.clone(),
             grpc: args.grpc.clone(),
             namespace: args.namespace.clone(),
             leannodes_namespace: args.leannodes_namespace.clone(),
+            check_token: config.server.check_token.as_ref().map(|t| t.expose().to_string()),
         };
         Ok(gateways::render(kind, &flows, &target)?)
     })();
@@ -353,11 +433,6 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })
-}
-
-/// Current wall-clock time in Unix milliseconds.
-pub(crate) fn unix_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn init_tracing() {

@@ -22,7 +22,8 @@ async fn operations_change_flows_and_errors_have_a_stable_shape() {
     assert_eq!(http_get(serve.admin, "/healthz").map(|r| r.0), Some(200));
     assert_eq!(http_get(serve.admin, "/readyz").map(|r| r.0), Some(200));
     let c = client();
-    let post = |action: &str| c.post(serve.admin_url(&format!("/api/v1/flows/shop/{action}"))).send();
+    let token = serve.token();
+    let post = |action: &str| c.post(serve.admin_url(&format!("/api/v1/flows/shop/{action}"))).bearer_auth(&token).send();
 
     let pinned: Value = post("pin").await.expect("pin").json().await.expect("json");
     assert_eq!(pinned["pinned"], true);
@@ -36,7 +37,7 @@ async fn operations_change_flows_and_errors_have_a_stable_shape() {
     post("enable").await.expect("enable");
 
     // Warm returns at once; the events stream tells the story.
-    let mut events = c.get(serve.admin_url("/api/v1/events")).send().await.expect("events");
+    let mut events = c.get(serve.admin_url("/api/v1/events")).bearer_auth(&token).send().await.expect("events");
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     assert_eq!(post("warm").await.expect("warm").status(), 200);
     let mut seen = String::new();
@@ -47,26 +48,35 @@ async fn operations_change_flows_and_errors_have_a_stable_shape() {
     }
     assert!(seen.contains("event: execution_started") && seen.contains("event: node_ready"), "{seen}");
 
-    let flows: Value = c.get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+    let flows: Value = c.get(serve.admin_url("/api/v1/flows")).bearer_auth(&token).send().await.expect("flows").json().await.expect("json");
     let shop = &flows["flows"][0];
     assert_eq!(shop["state"], "awake");
     assert_eq!(shop["nodes"][0]["running"], true);
     assert!(shop["held"].is_number() && shop["last_activity_ms"].is_number());
 
-    let history: Value = c.get(serve.admin_url("/api/v1/executions?flow=shop")).send().await.expect("history").json().await.expect("json");
-    let steps = &history["executions"][0]["steps"];
+    let history: Value = c
+        .get(serve.admin_url("/api/v1/flows/shop/executions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let steps = &history["items"][0]["steps"];
     assert_eq!(steps[0]["node"], "web");
     assert!(steps[0]["ready_ms"].as_i64() >= steps[0]["started_ms"].as_i64());
 
-    let unknown = c.post(serve.admin_url("/api/v1/flows/nope/warm")).send().await.expect("unknown");
+    let unknown = c.post(serve.admin_url("/api/v1/flows/nope/warm")).bearer_auth(&token).send().await.expect("unknown");
     assert_eq!(unknown.status(), 404);
     let body: Value = unknown.json().await.expect("json");
     assert_eq!(body["error"], "unknown_flow");
     assert!(body["message"].as_str().is_some());
-    let bad = c.post(serve.admin_url("/api/v1/flows/shop/explode")).send().await.expect("bad action");
-    assert_eq!(bad.json::<Value>().await.expect("json")["error"], "unknown_action");
+    let bad = c.post(serve.admin_url("/api/v1/flows/shop/explode")).bearer_auth(&token).send().await.expect("bad action");
+    assert_eq!(bad.status(), 404);
+    assert_eq!(bad.json::<Value>().await.expect("json")["error"], "not_found");
 
-    let metrics = c.get(serve.admin_url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let metrics = c.get(serve.admin_url("/metrics")).bearer_auth(&token).send().await.expect("metrics").text().await.expect("text");
     for family in [
         "leannodes_requests_total",
         "leannodes_held_requests",

@@ -209,7 +209,8 @@ async fn every_row_of_the_contract_is_answered_alike_by_all_three_front_doors() 
     let serve = Serve::start(BIN, dir.path(), &format!("ext_authz_listen = \"127.0.0.1:{ext_authz}\""), &body);
     for door in DOORS {
         let name = format!("awake-{door:?}").to_lowercase();
-        let warm = client().post(serve.admin_url(&format!("/api/v1/flows/{name}/warm"))).send().await.expect("warm");
+        let warm =
+            client().post(serve.admin_url(&format!("/api/v1/flows/{name}/warm"))).bearer_auth(serve.token()).send().await.expect("warm");
         assert!(warm.status().is_success());
     }
 
@@ -284,7 +285,8 @@ async fn a_held_check_releases_when_the_flow_is_ready_and_counts_as_activity() {
     assert!(started.elapsed() >= Duration::from_millis(600), "held until the node listened");
     assert_eq!(response.text().await.expect("body"), "", "allow is an empty 200");
     assert_eq!(leannodes_harness::http_get(([127, 0, 0, 1], node.port).into(), "/x").map(|r| r.0), Some(200), "the node is up");
-    let flows: serde_json::Value = client().get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+    let flows: serde_json::Value =
+        client().get(serve.admin_url("/api/v1/flows")).bearer_auth(serve.token()).send().await.expect("flows").json().await.expect("json");
     let shop = &flows["flows"][0];
     assert_eq!(shop["state"], "awake");
     assert!(shop["idle_ms"].as_u64().expect("idle_ms") < 5_000, "the check counted as activity: {shop}");

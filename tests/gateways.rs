@@ -335,7 +335,11 @@ fn the_admin_api_renders_the_served_flows() {
         node.toml(BIN, dir.path())
     );
     let serve = Serve::start(BIN, dir.path(), "", &body);
-    let get = |path: &str| leannodes_harness::http_get(serve.admin, path).expect("admin answers");
+    let bearer = serve.bearer();
+    let get = |path: &str| {
+        let answer = leannodes_harness::http_request(serve.admin, "GET", path, &[("authorization", &bearer)], None).expect("admin answers");
+        (answer.status, answer.body)
+    };
     let (status, text) = get("/api/v1/gateways/caddy/artifacts");
     assert_eq!(status, 200, "{text}");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");

@@ -228,7 +228,7 @@ async fn a_drained_kubernetes_flow_answers_the_first_request_with_the_real_body(
     assert_eq!(s["jobs_created"], 1);
 
     // Drain: every workload back to zero, the recorded replicas kept for the next wake.
-    proxy_client().post(serve.admin_url("/api/v1/flows/shop/drain")).send().await.expect("drain");
+    proxy_client().post(serve.admin_url("/api/v1/flows/shop/drain")).bearer_auth(serve.token()).send().await.expect("drain");
     for name in ["db", "api"] {
         assert_eq!(spec_and_annotation(&sim, name).await, (0, Some("1".into())), "{name} drained");
     }
@@ -251,11 +251,26 @@ async fn an_image_pull_failure_answers_cold_start_failed_with_the_reason() {
     assert_eq!(body["node"], "api");
     assert_eq!(body["reason"], "ImagePullBackOff");
     assert!(body["message"].as_str().unwrap_or_default().contains("ImagePullBackOff"), "{body}");
-    let metrics = proxy_client().get(serve.admin_url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let metrics = proxy_client()
+        .get(serve.admin_url("/metrics"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("leannodes_wake_failures_total{flow=\"shop\",node=\"api\",reason=\"ImagePullBackOff\"} 1"), "{metrics}");
-    let history: Value =
-        proxy_client().get(serve.admin_url("/api/v1/executions?flow=shop")).send().await.expect("history").json().await.expect("json");
-    let api_step = &history["executions"][0]["steps"][3];
+    let history: Value = proxy_client()
+        .get(serve.admin_url("/api/v1/flows/shop/executions"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let api_step = &history["items"][0]["steps"][3];
     assert!(api_step["reason"].as_str().unwrap_or_default().contains("ImagePullBackOff"), "{api_step}");
     let api_ready = api_step["requested_ms"].as_i64().unwrap_or(0);
     let api_failed = api_step["failed_ms"].as_i64().unwrap_or(i64::MAX);
@@ -332,7 +347,15 @@ async fn an_autoscaler_on_a_node_workload_is_reported_not_fought() {
     let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig)]);
     let mut warnings = Vec::new();
     for _ in 0..100 {
-        let flows: Value = proxy_client().get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+        let flows: Value = proxy_client()
+            .get(serve.admin_url("/api/v1/flows"))
+            .bearer_auth(serve.token())
+            .send()
+            .await
+            .expect("flows")
+            .json()
+            .await
+            .expect("json");
         warnings = flows["flows"][0]["nodes"][0]["warnings"].as_array().cloned().unwrap_or_default();
         if warnings.len() == 2 {
             break;
@@ -419,7 +442,15 @@ async fn a_workload_scaled_to_zero_by_someone_else_is_woken_again_by_the_next_re
     assert_eq!(scaled.status(), 200);
     let mut state = String::new();
     for _ in 0..100 {
-        let flows: Value = client.get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+        let flows: Value = client
+            .get(serve.admin_url("/api/v1/flows"))
+            .bearer_auth(serve.token())
+            .send()
+            .await
+            .expect("flows")
+            .json()
+            .await
+            .expect("json");
         state = flows["flows"][0]["state"].as_str().unwrap_or_default().to_string();
         if state == "asleep" {
             break;

@@ -36,7 +36,8 @@ fn client() -> reqwest::Client {
 }
 
 async fn flow_state(serve: &Serve, name: &str) -> String {
-    let flows: Value = client().get(serve.admin_url("/api/v1/flows")).send().await.expect("flows").json().await.expect("json");
+    let flows: Value =
+        client().get(serve.admin_url("/api/v1/flows")).bearer_auth(serve.token()).send().await.expect("flows").json().await.expect("json");
     flows["flows"]
         .as_array()
         .and_then(|f| f.iter().find(|f| f["name"] == name))
@@ -45,7 +46,7 @@ async fn flow_state(serve: &Serve, name: &str) -> String {
 }
 
 async fn admin_post(serve: &Serve, path: &str) -> Value {
-    client().post(serve.admin_url(path)).send().await.expect("admin").json().await.expect("json")
+    client().post(serve.admin_url(path)).bearer_auth(serve.token()).send().await.expect("admin").json().await.expect("json")
 }
 
 fn starts(dir: &Path) -> Vec<leannodes_harness::LogLine> {
@@ -167,9 +168,8 @@ async fn browsers_api_clients_and_grpc_get_their_answers_at_their_budgets() {
 }
 
 fn block_state(serve: &Serve) -> String {
-    leannodes_harness::http_get(serve.admin, "/api/v1/flows")
-        .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
-        .and_then(|v| v["flows"][0]["state"].as_str().map(str::to_string))
+    leannodes_harness::http_request(serve.admin, "GET", "/api/v1/flows", &[("authorization", &serve.bearer())], None)
+        .and_then(|a| a.json()["flows"][0]["state"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
 
@@ -193,9 +193,16 @@ async fn a_node_that_exits_fails_the_request_fast() {
     assert!(body["message"].as_str().expect("message").contains("exited with status 2"), "{body}");
     // Rolled back: db was stopped again.
     assert_no_survivors(dir.path());
-    let history: Value =
-        client().get(serve.admin_url("/api/v1/executions?flow=shop")).send().await.expect("history").json().await.expect("json");
-    assert_eq!(history["executions"][0]["outcome"], "failed");
+    let history: Value = client()
+        .get(serve.admin_url("/api/v1/flows/shop/executions"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history["items"][0]["outcome"], "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +226,9 @@ async fn max_held_refuses_the_overflow() {
 }
 
 fn metric(serve: &Serve, series: &str) -> f64 {
-    let (_, text) = leannodes_harness::http_get(serve.admin, "/metrics").unwrap_or_default();
+    let text = leannodes_harness::http_request(serve.admin, "GET", "/metrics", &[("authorization", &serve.bearer())], None)
+        .map(|a| a.body)
+        .unwrap_or_default();
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(-1.0)
 }
 
@@ -386,7 +395,15 @@ async fn hot_reload_every_100ms_under_load_fails_no_request() {
         total += ok;
     }
     assert!(total > 100, "the load ran ({total} requests)");
-    let status: Value = client().get(serve.admin_url("/api/v1/status")).send().await.expect("status").json().await.expect("json");
+    let status: Value = client()
+        .get(serve.admin_url("/api/v1/status"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(status["last_reload"]["ok"], true);
     assert!(serve.log().contains("configuration reloaded"));
 }
@@ -417,8 +434,8 @@ async fn an_invalid_reload_keeps_the_running_config_and_reports_why() {
     serve.rewrite(&base.replace("upstream = \"web\"", "upstream = \"nowhere\""));
     serve.signal(1);
     assert_eventually!(
-        leannodes_harness::http_get(serve.admin, "/api/v1/status")
-            .is_some_and(|(_, b)| b.contains("\"ok\":false") && b.contains("upstream \\\"nowhere\\\"")),
+        leannodes_harness::http_request(serve.admin, "GET", "/api/v1/status", &[("authorization", &serve.bearer())], None)
+            .is_some_and(|a| a.body.contains("\"ok\":false") && a.body.contains("upstream \\\"nowhere\\\"")),
         "status shows the rejected reload"
     );
     assert_eq!(client().get(serve.url("/")).send().await.expect("still served").status(), 200);

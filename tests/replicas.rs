@@ -135,7 +135,7 @@ async fn get(serve: &Serve, path: &str) -> Option<(u16, String)> {
 }
 
 async fn status(serve: &Serve) -> Value {
-    client().get(serve.admin_url("/api/v1/status")).send().await.expect("status").json().await.expect("json")
+    client().get(serve.admin_url("/api/v1/status")).bearer_auth(serve.token()).send().await.expect("status").json().await.expect("json")
 }
 
 fn logs(r: &Replicas) -> String {

@@ -139,13 +139,19 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
         roles: vec![],
         disabled: false,
         created_ms: 5,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        sso_roles: vec![],
+        identity: None,
+        sessions_after_ms: 0,
     };
     crud(store, user("Ada"), user("Ada L.")).await;
     let invitation = |roles: Vec<String>| Invitation {
         token_hash: "9f86d0".into(),
+        purpose: LinkPurpose::Invitation,
         email: "bob@example.com".into(),
         roles,
-        invited_by: "u1".into(),
+        created_by: "user:u1".into(),
+        created_ms: 1,
         expires_ms: later,
     };
     crud(store, invitation(vec![]), invitation(vec!["viewer".into()])).await;
@@ -157,14 +163,20 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
     .await;
     crud(
         store,
-        Role { name: "operator".into(), permissions: vec!["flows.wake".into()] },
-        Role { name: "operator".into(), permissions: vec!["flows.wake".into(), "flows.drain".into()] },
+        Role { name: "drainer".into(), permissions: vec!["flows.read".into()], description: String::new() },
+        Role { name: "drainer".into(), permissions: vec!["flows.read".into(), "flows.operate".into()], description: "drains".into() },
     )
     .await;
     crud(
         store,
-        FlowAcl { flow: "shop".into(), subject: "group:ops".into(), permissions: vec!["read".into()] },
-        FlowAcl { flow: "shop".into(), subject: "group:ops".into(), permissions: vec!["read".into(), "wake".into()] },
+        FlowAcl { flow: "shop".into(), grants: vec![Grant { subject: "group:ops".into(), role: "viewer".into() }] },
+        FlowAcl {
+            flow: "shop".into(),
+            grants: vec![
+                Grant { subject: "group:ops".into(), role: "operator".into() },
+                Grant { subject: "user:u1".into(), role: "viewer".into() },
+            ],
+        },
     )
     .await;
     crud(
@@ -181,8 +193,9 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
         scopes,
         created_ms: 1,
         expires_ms: Some(later),
+        last_used_ms: None,
     };
-    crud(store, token(vec!["read".into()]), token(vec!["read".into(), "wake".into()])).await;
+    crud(store, token(vec!["flows.read".into()]), token(vec!["flows.read".into(), "flows.operate".into()])).await;
     let route = |target: &str| NotificationRoute {
         name: "oncall".into(),
         kind: "webhook".into(),
@@ -191,12 +204,41 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
         flows: vec![],
     };
     crud(store, route("https://hooks.example.com/a"), route("https://hooks.example.com/b")).await;
-    assert_eq!(Family::ALL.len(), 11, "every family above is covered");
+    let session = |address: &str| Session {
+        id_hash: "5e55".into(),
+        user: "u1".into(),
+        method: "password".into(),
+        created_ms: 1,
+        expires_ms: later,
+        address: address.into(),
+        user_agent: "curl/8".into(),
+    };
+    crud(store, session("10.0.0.1"), session("10.0.0.2")).await;
+    crud(
+        store,
+        Login { name: "email/ada@example.com".into(), user: "u1".into() },
+        Login { name: "email/ada@example.com".into(), user: "u2".into() },
+    )
+    .await;
+    let throttle =
+        |failures: u32| Throttle { key: "address/10.0.0.1".into(), failures, window_start_ms: 1, blocked_until_ms: 0, expires_ms: later };
+    crud(store, throttle(1), throttle(2)).await;
+    let request = |verifier: &str| AuthRequest {
+        state_hash: "57a7e".into(),
+        provider: "oidc:corp".into(),
+        binding_hash: "b1".into(),
+        verifier: verifier.into(),
+        nonce: "n".into(),
+        return_to: "/".into(),
+        expires_ms: later,
+    };
+    crud(store, request("v1"), request("v2")).await;
+    assert_eq!(Family::ALL.len(), 15, "every family above is covered");
 }
 
 async fn listings_page_through_a_prefix_in_key_order(store: &dyn Store) {
-    let acls = store.records::<FlowAcl>();
-    let acl = |flow: &str, i: usize| FlowAcl { flow: flow.into(), subject: format!("user:{i:02}"), permissions: vec![] };
+    let acls = store.records::<Login>();
+    let acl = |flow: &str, i: usize| Login { name: format!("{flow}/user:{i:02}"), user: format!("u{i}") };
     for i in 0..25 {
         acls.create(&acl("shop", i)).await.expect("create");
     }
@@ -210,7 +252,7 @@ async fn listings_page_through_a_prefix_in_key_order(store: &dyn Store) {
     loop {
         let listing = acls.list("shop/", &page).await.expect("list");
         sizes.push(listing.items.len());
-        seen.extend(listing.items.into_iter().map(|v| v.value.subject));
+        seen.extend(listing.items.into_iter().map(|v| v.value.name.split_once('/').map(|(_, s)| s.to_string()).unwrap_or_default()));
         match listing.next {
             Some(next) => page = Page { after: Some(next), limit: 10 },
             None => break,
@@ -239,9 +281,11 @@ async fn expired_records_vanish_and_their_keys_can_be_reused(store: &dyn Store) 
     let invitations = store.records::<Invitation>();
     let invitation = |hash: &str, expires_ms: i64| Invitation {
         token_hash: hash.into(),
+        purpose: LinkPurpose::PasswordReset,
         email: "x@example.com".into(),
         roles: vec![],
-        invited_by: "u1".into(),
+        created_by: "user:u1".into(),
+        created_ms: 1,
         expires_ms,
     };
     let soon = invitations.create(&invitation("soon", now() + 700)).await.expect("create");
@@ -403,8 +447,9 @@ async fn twenty_concurrent_audit_appends_form_one_chain(store: &dyn Store) {
     let appended = futures::future::join_all((0..20).map(|i| async move {
         let entry = AuditEntry {
             actor: format!("user:{i}"),
-            action: "flow.wake".into(),
-            target: "flow/shop".into(),
+            source: format!("10.0.0.{i}"),
+            action: if i % 2 == 0 { "flow.warm".into() } else { "flow.drain".into() },
+            target: if i < 5 { "flow/shop".into() } else { "flow/api".into() },
             detail: json!({ "n": i }).to_string(),
         };
         store.append_audit(&entry).await.expect("append")
@@ -416,7 +461,7 @@ async fn twenty_concurrent_audit_appends_form_one_chain(store: &dyn Store) {
     let mut chain = Vec::new();
     let mut page = Page::first(7);
     loop {
-        let listing = store.audit(&page).await.expect("list audit");
+        let listing = store.audit(&AuditQuery::chain(), &page).await.expect("list audit");
         chain.extend(listing.items);
         match listing.next {
             Some(next) => page = Page { after: Some(next), limit: 7 },
@@ -430,10 +475,39 @@ async fn twenty_concurrent_audit_appends_form_one_chain(store: &dyn Store) {
     actors.sort();
     actors.dedup();
     assert_eq!(actors.len(), 20, "no entry lost or duplicated");
+    assert_eq!(AuditRecord::verify_after(None, &chain), Ok(()));
+    assert_eq!(AuditRecord::verify_after(Some(&chain[6]), &chain[7..]), Ok(()), "verified in pages");
     let mut tampered = chain.clone();
     tampered[9].entry.detail = "{}".into();
     assert_eq!(AuditRecord::verify_chain(&tampered), Err(10), "a changed entry breaks the chain at its place");
-    let bad = store.audit(&Page { after: Some("not-a-number".into()), limit: 5 }).await.expect_err("bad cursor");
+    assert_eq!(AuditRecord::verify_after(None, &tampered).map_err(|b| b.sequence), Err(10));
+    let mut resourced = chain.clone();
+    resourced[3].entry.source = "192.0.2.1".into();
+    assert_eq!(AuditRecord::verify_after(None, &resourced).map_err(|b| b.sequence), Err(4), "the source address is covered by the hash");
+    let mut gap = chain.clone();
+    gap.remove(12);
+    let broken = AuditRecord::verify_after(None, &gap).expect_err("a missing record");
+    assert_eq!(broken.sequence, 13, "{broken:?}");
+    assert!(broken.reason.contains("missing"), "{broken:?}");
+    // Filters, newest first, paged (appends were concurrent: the expected order comes from the chain).
+    let mut shop: Vec<u64> = chain.iter().filter(|r| r.entry.target == "flow/shop").map(|r| r.seq).collect();
+    shop.reverse();
+    assert_eq!(shop.len(), 5);
+    let query = AuditQuery { target: Some("flow/shop".into()), newest_first: true, ..AuditQuery::default() };
+    let first = store.audit(&query, &Page::first(3)).await.expect("filtered");
+    assert_eq!(first.items.iter().map(|r| r.seq).collect::<Vec<_>>(), shop[..3].to_vec());
+    let second = store.audit(&query, &Page { after: first.next.clone(), limit: 3 }).await.expect("next page");
+    assert_eq!(second.items.iter().map(|r| r.seq).collect::<Vec<_>>(), shop[3..].to_vec());
+    assert_eq!(second.next, None);
+    let seven = chain.iter().find(|r| r.entry.actor == "user:7").map(|r| r.seq);
+    let drains = AuditQuery { action: Some("flow.drain".into()), actor: Some("user:7".into()), ..AuditQuery::default() };
+    let only = store.audit(&drains, &Page::first(50)).await.expect("by actor and action");
+    assert_eq!(only.items.iter().map(|r| r.seq).next(), seven, "user:7 drained once");
+    assert_eq!(only.items.len(), 1);
+    assert_eq!(only.items[0].entry.source, "10.0.0.7");
+    let warms = AuditQuery { action: Some("flow.warm".into()), actor: Some("user:7".into()), ..AuditQuery::default() };
+    assert!(store.audit(&warms, &Page::first(50)).await.expect("none").items.is_empty(), "user:7 never warmed");
+    let bad = store.audit(&AuditQuery::chain(), &Page { after: Some("not-a-number".into()), limit: 5 }).await.expect_err("bad cursor");
     assert!(matches!(bad, StoreError::Invalid(_)), "{bad}");
 }
 

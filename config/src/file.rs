@@ -84,6 +84,159 @@ pub struct ServerSection {
     /// Default `"5s"`; keep it well below the shortest `idle_after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity_flush: Option<String>,
+    /// A shared secret gateways must send in the `x-leannodes-check-token` header of every `/check` and
+    /// `ext_authz` callout (`leannodes gateway render` puts it into the artifacts). `"env:NAME"` reads an
+    /// environment variable, `"file:PATH"` a file; anything else is the secret itself. Default: none
+    /// (callouts are not authenticated; keep `check_listen` private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_token: Option<String>,
+    /// What the public status surfaces (the warm-up page, `/.well-known/leannodes/` and the proxy's own
+    /// error answers) show anyone on the internet: `"progress"` (default: node names, states and elapsed
+    /// time), `"detailed"` (also probe results and failure messages, which can name internal addresses)
+    /// or `"off"` (no live status; errors without node details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_status: Option<PublicStatus>,
+    /// Authentication of the management API and dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSection>,
+    /// Outgoing mail (invitations and password resets). Without it, links are only shown to the admin
+    /// who created them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<SmtpSection>,
+}
+
+/// What the public status surfaces show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicStatus {
+    /// Node names, states and elapsed time only.
+    Progress,
+    /// Also probe results and failure messages (may name internal addresses and ports).
+    Detailed,
+    /// No live status endpoints; the warm-up page and errors carry no node details.
+    Off,
+}
+
+/// The `[server.auth]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// `"password"` (default: users sign in with a password, an SSO provider when configured, or a
+    /// personal access token) or `"none"` (everyone who reaches the admin listener is an administrator;
+    /// refused unless `admin_listen` is a loopback address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AuthMode>,
+    /// How long a sign-in lasts (humantime). Default `"12h"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ttl: Option<String>,
+    /// The URL users reach the admin listener at, e.g. `"https://leannodes.example.com"`: links in
+    /// mails, OIDC redirect and SAML endpoints are built from it. Default: `http://` + `admin_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// How long invitation and password-reset links stay valid (humantime). Default `"72h"` for
+    /// invitations; resets last one hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_ttl: Option<String>,
+    /// OpenID Connect providers for single sign-on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc: Vec<OidcSection>,
+    /// A SAML 2.0 identity provider for single sign-on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlSection>,
+}
+
+/// How the management API authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Users, sessions, tokens and SSO.
+    Password,
+    /// No authentication (loopback only).
+    None,
+}
+
+/// One `[[server.auth.oidc]]` provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// Short name, used in URLs (`/api/v1/auth/oidc/{name}/start`).
+    pub name: String,
+    /// The button text on the login page. Default: the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The issuer URL; its `/.well-known/openid-configuration` is read at start.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The client secret: `"env:NAME"`, `"file:PATH"` or the value. Never shown by the API.
+    pub client_secret: String,
+    /// The ID-token claim that lists the user's groups. Default `"groups"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
+    /// Scopes to ask for. Default `["openid", "email", "profile"]` plus `"groups"` when the provider
+    /// offers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Provider group → LeanNodes role (`admin`, `operator`, `editor`, `viewer` or a custom role).
+    /// Users no entry covers get no access until an administrator grants them a role.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+}
+
+/// The `[server.auth.saml]` table: LeanNodes as a SAML service provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSection {
+    /// The identity provider's metadata XML: a file path (relative to the config file's folder).
+    pub idp_metadata: String,
+    /// This service provider's entity id, e.g. `"https://leannodes.example.com/saml"`.
+    pub entity_id: String,
+    /// The button text on the login page. Default `"SAML"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The assertion attribute that lists the user's groups. Default `"groups"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_attribute: Option<String>,
+    /// The attribute with the user's e-mail address. Default: the NameID, else `"email"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_attribute: Option<String>,
+    /// IdP group → LeanNodes role; users no entry covers get no access until granted.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+}
+
+/// The `[server.smtp]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    /// Mail server host name or address.
+    pub host: String,
+    /// Port. Default 587 (`starttls`), 465 (`tls`) or 25 (`none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `"starttls"` (default), `"tls"` (implicit TLS) or `"none"` (plain text; only on a trusted network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SmtpTls>,
+    /// User name, when the server wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password: `"env:NAME"`, `"file:PATH"` or the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Sender address, e.g. `"LeanNodes <leannodes@example.com>"`.
+    pub from: String,
+}
+
+/// Transport security of the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+    /// No encryption.
+    None,
 }
 
 /// A source of flows.

@@ -6,6 +6,7 @@
 //! node references as indexes, nodes in topological order). [`parse_toml`] goes from text to [`Config`]
 //! and reports **all** problems at once, each with its line, column, message and a fix.
 
+pub mod binding;
 pub mod crd;
 pub mod diagnostic;
 pub mod file;
@@ -50,9 +51,21 @@ pub fn parse_toml(text: &str, origin: &str, base_dir: &Path) -> Result<Config, D
     parse_toml_with_flows(text, origin, base_dir, &[])
 }
 
-/// Validates TOML text together with flows from elsewhere (`Flow` resources), appended after the file's
-/// own flows: diagnostics about them have pointers `/flow/N` with `N` ≥ the file's flow count.
-pub fn parse_toml_with_flows(text: &str, origin: &str, base_dir: &Path, extra: &[file::FlowSpec]) -> Result<Config, Diagnostics> {
+/// A flow from a tenant: a `Flow` resource in a namespace. Tenant flows may not run local processes or
+/// `exec` probes, must send their traffic to one of their own nodes (no literal addresses), and reach
+/// Kubernetes workloads only in their own namespace (`ref = "name"` means that namespace).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantFlow {
+    /// The namespace whose workloads the flow may use.
+    pub namespace: String,
+    /// The flow.
+    pub spec: file::FlowSpec,
+}
+
+/// Validates TOML text together with flows from tenants (`Flow` resources), appended after the file's
+/// own flows: diagnostics about them have pointers `/flow/N` with `N` ≥ the file's flow count. Where a
+/// tenant flow conflicts with an earlier flow (name, host and path), the tenant flow is the one blamed.
+pub fn parse_toml_with_flows(text: &str, origin: &str, base_dir: &Path, extra: &[TenantFlow]) -> Result<Config, Diagnostics> {
     let mut diagnostics = Diagnostics { origin: origin.to_string(), text: text.to_string(), items: Vec::new() };
     let (mut doc, spans) = match source::parse_toml(text) {
         Ok(parsed) => parsed,
@@ -61,18 +74,22 @@ pub fn parse_toml_with_flows(text: &str, origin: &str, base_dir: &Path, extra: &
             return Err(diagnostics);
         }
     };
+    let mut tenants = std::collections::BTreeMap::new();
     if !extra.is_empty() {
         if let Some(root) = doc.as_object_mut() {
             let flows = root.entry("flow").or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let Some(list) = flows.as_array_mut() {
-                list.extend(extra.iter().filter_map(|f| serde_json::to_value(f).ok()));
+                for tenant in extra {
+                    tenants.insert(list.len(), tenant.namespace.clone());
+                    list.push(serde_json::to_value(&tenant.spec).unwrap_or_default());
+                }
             }
         }
     }
     let (structural, covered) = source::check_structure(&mut doc, &spans);
     diagnostics.items = structural;
     match serde_json::from_value::<ConfigFile>(doc) {
-        Ok(file) => match validate::validate(&file, base_dir, &covered) {
+        Ok(file) => match validate::validate(&file, base_dir, &covered, &tenants) {
             Ok(config) if diagnostics.items.is_empty() => return Ok(config),
             Ok(_) => {}
             Err(items) => diagnostics.items.extend(items.into_iter().map(|mut d| {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::file::{DriverKind, NodeKind, OnFailure};
+pub use crate::file::{AuthMode, DriverKind, NodeKind, OnFailure, PublicStatus, SmtpTls};
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +67,107 @@ pub struct Server {
     pub claim_ttl: Duration,
     /// Interval of activity flushes to the store.
     pub activity_flush: Duration,
+    /// The shared secret callouts must carry, when set.
+    pub check_token: Option<Secret>,
+    /// What public status surfaces show.
+    pub public_status: PublicStatus,
+    /// Authentication of the management API.
+    pub auth: Auth,
+    /// Outgoing mail, when configured.
+    pub smtp: Option<Smtp>,
+}
+
+/// A secret read from the configuration (`"env:NAME"`, `"file:PATH"` or the value). Its `Debug` output
+/// hides the value, so it never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Auth {
+    /// Password (users, sessions, tokens, SSO) or none (loopback only).
+    pub mode: AuthMode,
+    /// Lifetime of a sign-in.
+    pub session_ttl: Duration,
+    /// The admin listener's URL as users reach it, without a trailing slash.
+    pub external_url: String,
+    /// Lifetime of an invitation link.
+    pub invitation_ttl: Duration,
+    /// OpenID Connect providers.
+    pub oidc: Vec<OidcProvider>,
+    /// The SAML identity provider, when configured.
+    pub saml: Option<Saml>,
+}
+
+/// One OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcProvider {
+    /// Short name (in URLs).
+    pub name: String,
+    /// Button text.
+    pub label: String,
+    /// Issuer URL.
+    pub issuer: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: Secret,
+    /// ID-token claim with the groups.
+    pub groups_claim: String,
+    /// Scopes to ask for (`None`: the default set).
+    pub scopes: Option<Vec<String>>,
+    /// Group → role.
+    pub role_map: BTreeMap<String, String>,
+}
+
+/// The SAML identity provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saml {
+    /// The IdP metadata file.
+    pub idp_metadata: PathBuf,
+    /// This service provider's entity id.
+    pub entity_id: String,
+    /// Button text.
+    pub label: String,
+    /// Attribute with the groups.
+    pub groups_attribute: String,
+    /// Attribute with the e-mail address (`None`: the NameID, else `email`).
+    pub email_attribute: Option<String>,
+    /// Group → role.
+    pub role_map: BTreeMap<String, String>,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// User name and password, when the server wants them.
+    pub credentials: Option<(String, Secret)>,
+    /// Sender.
+    pub from: String,
 }
 
 /// Where the store lives, parsed from `server.store`.
@@ -141,11 +242,35 @@ impl HostPort {
     }
 }
 
+/// Where a flow was defined.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FlowOrigin {
+    /// The configuration file.
+    File,
+    /// A `Flow` resource in this namespace.
+    Resource {
+        /// The resource's namespace.
+        namespace: String,
+    },
+}
+
+impl FlowOrigin {
+    /// `file` or `resource`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FlowOrigin::File => "file",
+            FlowOrigin::Resource { .. } => "resource",
+        }
+    }
+}
+
 /// One flow: bindings, settings and a DAG of nodes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
     /// Unique name.
     pub name: String,
+    /// Where it was defined.
+    pub origin: FlowOrigin,
     /// Host patterns × path prefixes this flow answers.
     pub bindings: Vec<Binding>,
     /// Where requests go once awake.

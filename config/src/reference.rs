@@ -8,6 +8,10 @@ use crate::source::schema;
 /// Sections of the reference: title, definition in `$defs`, and an introduction.
 const SECTIONS: &[(&str, &str, &str)] = &[
     ("`[server]`", "ServerSection", "Listeners, store and platform of this LeanNodes instance."),
+    ("`[server.auth]`", "AuthSection", "Authentication of the management API and the dashboard (see `docs/security.md`)."),
+    ("`[[server.auth.oidc]]`", "OidcSection", "An OpenID Connect provider for single sign-on (authorization code + PKCE)."),
+    ("`[server.auth.saml]`", "SamlSection", "LeanNodes as a SAML 2.0 service provider (signed assertions only)."),
+    ("`[server.smtp]`", "SmtpSection", "The mail server for invitation and password-reset mails."),
     ("`[defaults]`", "FlowSettings", "Every flow inherits these; any of them may be set in a `[[flow]]` to override it."),
     ("`[[flow]]`", "FlowSpec", "A flow binds hosts and path prefixes to a DAG of nodes that is woken on demand."),
     ("`[[flow.node]]`", "NodeSpec", "A workload the flow needs."),

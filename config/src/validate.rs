@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::{ConfigFile, DriverKind, FlowSettings, FlowSpec, NodeKind, NodeSpec, OnFailure, ReadySpec};
+use crate::file::{
+    AuthMode, AuthSection, ConfigFile, DriverKind, FlowSettings, FlowSpec, NodeKind, NodeSpec, OnFailure, PublicStatus, ReadySpec,
+    SmtpSection, SmtpTls,
+};
 use crate::model::{
-    Binding, Config, Flow, Glob, HostPattern, HostPort, IgnoreRules, Node, Probe, ProcessSpec, Server, StoreUrl, Upstream, Workload,
-    WorkloadId, WorkloadSpec,
+    Auth, Binding, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, OidcProvider, Probe, ProcessSpec, Saml,
+    Secret, Server, Smtp, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec,
 };
 use crate::source::is_placeholder;
 
@@ -42,6 +45,10 @@ pub mod defaults {
     pub const CLAIM_TTL: Duration = Duration::from_secs(15);
     /// `activity_flush`.
     pub const ACTIVITY_FLUSH: Duration = Duration::from_secs(5);
+    /// `session_ttl`.
+    pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+    /// `invitation_ttl`.
+    pub const INVITATION_TTL: Duration = Duration::from_secs(72 * 3600);
 }
 
 /// Collects diagnostics, dropping those at pointers already reported by the structural checks.
@@ -87,8 +94,14 @@ impl Checker<'_> {
 }
 
 /// Validates `file`. `base_dir` is the folder relative paths are resolved against; `covered` lists the
-/// pointers whose problems were already reported.
-pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -> Result<Config, Vec<Diagnostic>> {
+/// pointers whose problems were already reported; `tenants` maps the index of each tenant flow (a `Flow`
+/// resource) to its namespace.
+pub(crate) fn validate(
+    file: &ConfigFile,
+    base_dir: &Path,
+    covered: &[String],
+    tenants: &BTreeMap<usize, String>,
+) -> Result<Config, Vec<Diagnostic>> {
     let mut c = Checker { covered, out: Vec::new() };
     let server = check_server(&mut c, file, base_dir);
     let inherited = file.defaults.clone().unwrap_or_default();
@@ -113,7 +126,7 @@ pub(crate) fn validate(file: &ConfigFile, base_dir: &Path, covered: &[String]) -
                 flow_names.insert(&spec.name, i);
             }
         }
-        flows.push(check_flow(&mut c, &at, spec, &inherited, server.driver, base_dir));
+        flows.push(check_flow(&mut c, &at, spec, &inherited, server.driver, base_dir, tenants.get(&i).map(String::as_str)));
     }
     check_overlapping_bindings(&mut c, &file.flow);
     check_shared_process_nodes(&mut c, &file.flow);
@@ -193,6 +206,19 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         );
     }
     let threads = raw.threads.and_then(|t| usize::try_from(t).ok());
+    let check_token = raw.check_token.as_ref().and_then(|t| secret(c, "/server/check_token", t, base_dir));
+    if let Some(token) = &check_token {
+        let value = token.expose();
+        if value.len() < 16 || !value.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\')) {
+            c.error(
+                "/server/check_token",
+                "`check_token` must be at least 16 printable characters without spaces or quotes",
+                "generate one, e.g. `openssl rand -hex 32`, and give it as \"env:LEANNODES_CHECK_TOKEN\"",
+            );
+        }
+    }
+    let auth = check_auth(c, raw.auth.clone().unwrap_or_default(), admin_listen, base_dir);
+    let smtp = raw.smtp.as_ref().map(|s| check_smtp(c, s, base_dir));
     Server {
         listen,
         admin_listen,
@@ -209,7 +235,159 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         replica_id: raw.replica_id.clone(),
         claim_ttl,
         activity_flush,
+        check_token,
+        public_status: raw.public_status.unwrap_or(PublicStatus::Progress),
+        auth,
+        smtp,
     }
+}
+
+/// Reads a secret: `env:NAME` (an environment variable), `file:PATH` (a file, relative to the config
+/// file's folder, one trailing newline removed) or the value itself.
+fn secret(c: &mut Checker<'_>, pointer: &str, text: &str, base_dir: &Path) -> Option<Secret> {
+    let value = if let Some(name) = text.strip_prefix("env:") {
+        match std::env::var(name) {
+            Ok(v) => v,
+            Err(_) => {
+                c.error(pointer, format!("environment variable `{name}` is not set"), format!("export {name}=… before starting LeanNodes"));
+                return None;
+            }
+        }
+    } else if let Some(path) = text.strip_prefix("file:") {
+        let path = base_dir.join(path);
+        match std::fs::read_to_string(&path) {
+            Ok(v) => v.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&v).to_string(),
+            Err(e) => {
+                c.error(pointer, format!("cannot read secret file {}: {e}", path.display()), "check the path and its permissions");
+                return None;
+            }
+        }
+    } else {
+        text.to_string()
+    };
+    if value.is_empty() {
+        c.error(pointer, "the secret is empty", "give a non-empty value, \"env:NAME\" or \"file:PATH\"");
+        return None;
+    }
+    Some(Secret::new(value))
+}
+
+fn check_auth(c: &mut Checker<'_>, raw: AuthSection, admin_listen: SocketAddr, base_dir: &Path) -> Auth {
+    let mode = raw.mode.unwrap_or(AuthMode::Password);
+    if mode == AuthMode::None && !admin_listen.ip().is_loopback() {
+        c.error(
+            "/server/auth/mode",
+            format!("auth mode \"none\" would let anyone who reaches {admin_listen} administer LeanNodes"),
+            "use mode = \"password\" (the default), or bind admin_listen to a loopback address such as \"127.0.0.1:9090\"",
+        );
+    }
+    let session_ttl = c.duration("/server/auth/session_ttl".into(), raw.session_ttl.as_ref(), defaults::SESSION_TTL);
+    if session_ttl < Duration::from_secs(60) {
+        c.error("/server/auth/session_ttl", "`session_ttl` is below one minute", "use e.g. \"12h\"");
+    }
+    let invitation_ttl = c.duration("/server/auth/invitation_ttl".into(), raw.invitation_ttl.as_ref(), defaults::INVITATION_TTL);
+    let external_url = match &raw.external_url {
+        None => format!("http://{admin_listen}"),
+        Some(url) => {
+            let ok = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).is_some_and(|rest| !rest.is_empty());
+            if !ok {
+                c.error(
+                    "/server/auth/external_url",
+                    format!("`external_url` is not an http(s) URL: \"{url}\""),
+                    "write it as \"https://leannodes.example.com\"",
+                );
+            }
+            url.trim_end_matches('/').to_string()
+        }
+    };
+    let mut names = std::collections::HashSet::new();
+    let mut oidc = Vec::new();
+    for (i, p) in raw.oidc.iter().enumerate() {
+        let at = format!("/server/auth/oidc/{i}");
+        check_name(c, &format!("{at}/name"), "OIDC provider", &p.name);
+        if !names.insert(p.name.clone()) {
+            c.error(format!("{at}/name"), format!("duplicate OIDC provider name `{}`", p.name), "give every provider a unique name");
+        }
+        if !(p.issuer.starts_with("https://") || p.issuer.starts_with("http://")) {
+            c.error(
+                format!("{at}/issuer"),
+                format!("`issuer` is not an http(s) URL: \"{}\"", p.issuer),
+                "write the issuer URL exactly as the provider publishes it",
+            );
+        }
+        let client_secret = secret(c, &format!("{at}/client_secret"), &p.client_secret, base_dir);
+        check_role_map(c, &format!("{at}/role_map"), &p.role_map);
+        oidc.push(OidcProvider {
+            name: p.name.clone(),
+            label: p.label.clone().unwrap_or_else(|| p.name.clone()),
+            issuer: p.issuer.trim_end_matches('/').to_string(),
+            client_id: p.client_id.clone(),
+            client_secret: client_secret.unwrap_or_else(|| Secret::new("")),
+            groups_claim: p.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+            scopes: p.scopes.clone(),
+            role_map: p.role_map.clone(),
+        });
+    }
+    let saml = raw.saml.as_ref().map(|raw| {
+        let idp_metadata = base_dir.join(&raw.idp_metadata);
+        if !idp_metadata.is_file() {
+            c.error(
+                "/server/auth/saml/idp_metadata",
+                format!("the IdP metadata file {} does not exist", idp_metadata.display()),
+                "download the identity provider's metadata XML and give its path",
+            );
+        }
+        if raw.entity_id.trim().is_empty() {
+            c.error(
+                "/server/auth/saml/entity_id",
+                "`entity_id` is empty",
+                "use this service provider's URL, e.g. \"https://leannodes.example.com/saml\"",
+            );
+        }
+        check_role_map(c, "/server/auth/saml/role_map", &raw.role_map);
+        Saml {
+            idp_metadata,
+            entity_id: raw.entity_id.clone(),
+            label: raw.label.clone().unwrap_or_else(|| "SAML".into()),
+            groups_attribute: raw.groups_attribute.clone().unwrap_or_else(|| "groups".into()),
+            email_attribute: raw.email_attribute.clone(),
+            role_map: raw.role_map.clone(),
+        }
+    });
+    Auth { mode, session_ttl, external_url, invitation_ttl, oidc, saml }
+}
+
+fn check_role_map(c: &mut Checker<'_>, at: &str, map: &BTreeMap<String, String>) {
+    for (group, role) in map {
+        if role.trim().is_empty() {
+            c.error(
+                format!("{at}/{group}"),
+                format!("group `{group}` maps to an empty role"),
+                "name a role: admin, operator, editor, viewer or a custom role",
+            );
+        }
+    }
+}
+
+fn check_smtp(c: &mut Checker<'_>, raw: &SmtpSection, base_dir: &Path) -> Smtp {
+    let tls = raw.tls.unwrap_or(SmtpTls::Starttls);
+    if !raw.from.contains('@') {
+        c.error(
+            "/server/smtp/from",
+            format!("`from` is not an e-mail address: \"{}\"", raw.from),
+            "write it as \"LeanNodes <leannodes@example.com>\"",
+        );
+    }
+    if raw.password.is_some() != raw.username.is_some() {
+        c.error("/server/smtp", "`username` and `password` go together", "give both, or neither");
+    }
+    let password = raw.password.as_ref().and_then(|p| secret(c, "/server/smtp/password", p, base_dir));
+    let port = raw.port.unwrap_or(match tls {
+        SmtpTls::Starttls => 587,
+        SmtpTls::Tls => 465,
+        SmtpTls::None => 25,
+    });
+    Smtp { host: raw.host.clone(), port, tls, credentials: raw.username.clone().zip(password), from: raw.from.clone() }
 }
 
 fn parse_addr(s: &str) -> SocketAddr {
@@ -272,7 +450,15 @@ impl Settings {
     }
 }
 
-fn check_flow(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, inherited: &Settings, driver: DriverKind, base_dir: &Path) -> Flow {
+fn check_flow(
+    c: &mut Checker<'_>,
+    at: &str,
+    spec: &FlowSpec,
+    inherited: &Settings,
+    driver: DriverKind,
+    base_dir: &Path,
+    tenant: Option<&str>,
+) -> Flow {
     let settings = Settings::resolve(c, at, &spec.settings, Some(inherited));
     let bindings = check_bindings(c, at, spec);
     let ignore = spec
@@ -338,7 +524,7 @@ fn check_flow(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, inherited: &Settin
     for &j in &order {
         let node_at = format!("{at}/node/{j}");
         let raw = &spec.node[j];
-        let workload = check_workload(c, &node_at, &spec.name, raw, driver, base_dir);
+        let workload = check_workload(c, &node_at, &spec.name, raw, driver, base_dir, tenant);
         let timeout = c.duration(format!("{node_at}/timeout"), raw.timeout.as_ref(), settings.node_timeout);
         let mut after: Vec<usize> = edges[j].iter().map(|d| position[*d]).collect();
         after.sort_unstable();
@@ -346,9 +532,10 @@ fn check_flow(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, inherited: &Settin
         nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout });
     }
 
-    let upstream = check_upstream(c, at, spec, &nodes);
+    let upstream = check_upstream(c, at, spec, &nodes, tenant);
     Flow {
         name: spec.name.clone(),
+        origin: tenant.map_or(FlowOrigin::File, |namespace| FlowOrigin::Resource { namespace: namespace.to_string() }),
         bindings,
         upstream,
         idle_after: settings.idle_after,
@@ -435,8 +622,35 @@ fn host_pattern(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<HostPa
     Some(if wildcard { HostPattern::Wildcard(name.to_string()) } else { HostPattern::Exact(name.to_string()) })
 }
 
-fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, driver: DriverKind, base_dir: &Path) -> Workload {
+fn check_workload(
+    c: &mut Checker<'_>,
+    at: &str,
+    flow: &str,
+    raw: &NodeSpec,
+    driver: DriverKind,
+    base_dir: &Path,
+    tenant: Option<&str>,
+) -> Workload {
     let kind = raw.kind;
+    if let Some(namespace) = tenant {
+        if kind == NodeKind::Process {
+            c.error(
+                format!("{at}/kind"),
+                format!(
+                    "node `{}`: a Flow resource may not run local processes (they would run inside LeanNodes, with its rights)",
+                    raw.name
+                ),
+                format!("run the workload in namespace `{namespace}` as a deployment, statefulset or job node instead"),
+            );
+        }
+        if matches!(raw.ready, Some(ReadySpec::Exec(_))) {
+            c.error(
+                format!("{at}/ready/exec"),
+                format!("node `{}`: a Flow resource may not use exec probes (they would run inside LeanNodes)", raw.name),
+                "use an http or tcp probe",
+            );
+        }
+    }
     if raw.command.is_some() && kind != NodeKind::Process {
         c.error(
             format!("{at}/command"),
@@ -492,11 +706,24 @@ fn check_workload(c: &mut Checker<'_>, at: &str, flow: &str, raw: &NodeSpec, dri
                     "set driver = \"kubernetes\" in [server]",
                 );
             }
-            let parts = raw
-                .reference
+            // A tenant's `ref = "name"` means its own namespace; another namespace is refused.
+            let reference = match (tenant, raw.reference.as_deref()) {
+                (Some(namespace), Some(r)) if !r.contains('/') => Some(format!("{namespace}/{r}")),
+                (_, r) => r.map(str::to_string),
+            };
+            let parts = reference
                 .as_deref()
                 .and_then(|r| r.split_once('/'))
                 .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+            if let (Some(namespace), Some((ns, _))) = (tenant, parts) {
+                if ns != namespace {
+                    c.error(
+                        format!("{at}/ref"),
+                        format!("node `{}` refers to namespace `{ns}`, but a Flow resource in `{namespace}` may only use workloads of its own namespace", raw.name),
+                        format!("write ref = \"name\" (or \"{namespace}/name\") for a workload of this namespace"),
+                    );
+                }
+            }
             let (namespace, name) = match parts {
                 Some((ns, name)) => (ns.to_string(), name.to_string()),
                 None => {
@@ -552,10 +779,30 @@ fn check_probe(c: &mut Checker<'_>, at: &str, ready: &ReadySpec) -> Option<Probe
     }
 }
 
-fn check_upstream(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, nodes: &[Node]) -> Upstream {
+fn check_upstream(c: &mut Checker<'_>, at: &str, spec: &FlowSpec, nodes: &[Node], tenant: Option<&str>) -> Upstream {
     let pointer = format!("{at}/upstream");
+    if tenant.is_some() && !nodes.iter().any(|n| n.name == spec.upstream) && HostPort::parse(&spec.upstream).is_some() {
+        c.error(
+            pointer,
+            format!("upstream \"{}\" is an address; a Flow resource must send its traffic to one of its own nodes", spec.upstream),
+            "name a deployment or statefulset node of this flow as `upstream`",
+        );
+        return Upstream::Address(HostPort { host: "invalid".into(), port: 1 });
+    }
     if let Some(i) = nodes.iter().position(|n| n.name == spec.upstream) {
         let node = &nodes[i];
+        if tenant.is_some() && !matches!(node.workload.kind(), NodeKind::Deployment | NodeKind::Statefulset) {
+            c.error(
+                pointer,
+                format!(
+                    "upstream `{}` is a {} node; a Flow resource sends its traffic to a deployment or statefulset of its namespace",
+                    node.name,
+                    node.workload.kind().as_str()
+                ),
+                "name a deployment or statefulset node of this flow as `upstream`",
+            );
+            return Upstream::Node(i);
+        }
         if node.workload.kind() == NodeKind::Job {
             c.error(
                 pointer,

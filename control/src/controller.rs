@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     /// The runtime the controller was started on: executions and drainers run there, whichever runtime
     /// (e.g. the proxy's) asked for them.
     runtime: tokio::runtime::Handle,
+    /// Wake durations and failures, from the event bus.
+    wake_metrics: Arc<crate::metrics::WakeMetrics>,
 }
 
 impl Inner {
@@ -309,7 +311,9 @@ impl Controller {
             options,
             leader: AtomicBool::new(false),
             leader_lease: Mutex::new(None),
+            wake_metrics: Arc::default(),
         });
+        inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
         let saved: HashMap<String, FlowStateRecord> = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
         {
             let mut flows = inner.flows.write().unwrap_or_else(PoisonError::into_inner);
@@ -488,6 +492,12 @@ impl Controller {
         self.inner.store.executions(flow, page).await
     }
 
+    /// One execution.
+    pub async fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.inner.flush().await;
+        self.inner.store.execution(id).await
+    }
+
     /// Every flow as the management API shows it.
     pub fn views(&self) -> Vec<FlowView> {
         let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
@@ -526,6 +536,18 @@ impl Controller {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// Writes the control plane's metric families (wake durations, wake failures, flow states).
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        self.inner.wake_metrics.render(out);
+        out.push_str(
+            "# HELP leannodes_flow_state Flow state: 0 asleep, 1 waking, 2 awake, 3 draining, 4 failed.\n# TYPE leannodes_flow_state gauge\n",
+        );
+        for view in self.views() {
+            let _ = writeln!(out, "leannodes_flow_state{{flow=\"{}\"}} {}", crate::metrics::escape(&view.name), view.state.gauge_value());
         }
     }
 

@@ -1,6 +1,7 @@
 //! LeanNodes orchestration: the flow registry, per-flow state published on `tokio::sync::watch`, the
 //! single-flight wake coordinator, the DAG executor, workload reference counting, the lock-free activity
-//! tracker, the idle drainer and the event bus of execution events.
+//! tracker, the idle drainer, the event bus of execution events, and the reload actor through which every
+//! configuration change is applied.
 //!
 //! This crate has no sockets and no pingora: the proxy reads [`FlowStatus`] from a watch channel and calls
 //! [`Controller::wake`]; drivers and the store sit below it behind their traits.
@@ -13,6 +14,8 @@ mod drain;
 mod events;
 mod execution;
 mod flow;
+pub mod metrics;
+mod reload;
 mod workload;
 
 pub use activity::Activity;
@@ -21,6 +24,8 @@ pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, 
 pub use events::{EventBus, ExecutionEvent};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
 pub use leannodes_drivers::EndpointSet;
+pub use metrics::TrafficView;
+pub use reload::{ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
 
 /// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
 pub(crate) fn unix_ms() -> i64 {

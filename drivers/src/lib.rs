@@ -4,9 +4,14 @@
 //!
 //! Drivers know nothing about flows: they act on one [`Workload`] at a time. Ordering, single flight,
 //! timeouts and rollback belong to the control plane.
+//!
+//! Two more platform edges live here because they talk to the cluster: [`gateways`] (the native
+//! artifact each gateway needs for callout mode, one file per gateway, and detection of the gateways a
+//! cluster runs) and [`flow_resources`] (the `Flow` custom resources, watched and given a status).
 
 mod external;
 mod failure;
+pub mod flow_resources;
 pub mod gateways;
 pub mod kubernetes;
 mod log;

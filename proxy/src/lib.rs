@@ -7,6 +7,7 @@
 //! handles only ([`leannodes_control::FlowHandle`], [`leannodes_control::Controller::wake_flow`]).
 
 mod answer;
+mod callout;
 mod gate;
 pub mod metrics;
 mod routes;
@@ -14,7 +15,8 @@ mod server;
 mod service;
 
 pub use answer::{Client, Reply, STATUS_PREFIX, json_reply};
+pub use callout::{CHECK_TOKEN_HEADER, Callouts, serve_ext_authz};
 pub use gate::{Inquiry, Verdict, callout_timeout};
 pub use routes::{Route, RouteError, RouteTable, Upstream, resolve};
 pub use server::{ProxyServer, ServerError, ServerOptions, ShutdownHandle};
-pub use service::{LeanProxy, ProxyState, RequestCtx, UpstreamTimeouts};
+pub use service::{LeanProxy, ProxyState, RequestCtx, StartError, UpstreamTimeouts};

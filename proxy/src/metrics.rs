@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+
+pub use leannodes_control::metrics::{Histogram, escape};
 
 /// How a request ended, as a low-cardinality label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,44 +67,6 @@ impl Outcome {
 
     fn index(self) -> usize {
         Outcome::ALL.iter().position(|o| *o == self).unwrap_or(0)
-    }
-}
-
-/// Upper bounds (seconds) of the duration histogram buckets.
-pub const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
-
-/// A fixed-bucket histogram of durations with atomic counters.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    /// Writes the `_bucket`, `_sum` and `_count` lines with `labels` (e.g. `flow="shop"`).
-    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += self.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
 
@@ -181,11 +144,6 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
     }
 }
 
-/// Escapes a Prometheus label value.
-pub fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -200,18 +158,5 @@ mod tests {
         assert!(m.try_hold(2).is_none(), "third is refused");
         drop(a);
         assert!(m.try_hold(2).is_some());
-    }
-
-    #[test]
-    fn histogram_renders_cumulative_buckets() {
-        let h = Histogram::default();
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_millis(300));
-        let mut out = String::new();
-        h.render(&mut out, "x", "flow=\"a\"");
-        assert!(out.contains("x_bucket{flow=\"a\",le=\"0.005\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{flow=\"a\",le=\"0.5\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{flow=\"a\",le=\"+Inf\"} 2\n"), "{out}");
-        assert!(out.contains("x_count{flow=\"a\"} 2\n"), "{out}");
     }
 }

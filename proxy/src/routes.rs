@@ -1,9 +1,6 @@
 //! The route table: host and path to a flow. Built by the control side, swapped atomically (`ArcSwap`)
-//! on reload, read lock-free per request.
-//!
-//! Hosts are matched case-insensitively without port; exact hosts beat wildcards (`*.example.com`
-//! matches any host ending in `.example.com`, the longest matching suffix wins); within a host the
-//! longest path prefix wins, on segment boundaries (`/api` matches `/api` and `/api/x`, not `/apix`).
+//! on reload, read lock-free per request. Matching is [`BindingIndex`]'s (exact host beats wildcard,
+//! longest path prefix on segment boundaries), the same the management API's routing lookup uses.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +8,8 @@ use std::sync::Arc;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use leannodes_config::{Binding, HostPattern, HostPort, Probe, Workload, WorkloadSpec};
+use leannodes_config::binding::BindingIndex;
+use leannodes_config::{Binding, HostPort, Probe, Workload, WorkloadSpec};
 use leannodes_control::{EndpointSet, FlowHandle};
 
 use crate::metrics::FlowMetrics;
@@ -57,34 +55,10 @@ impl Upstream {
     }
 }
 
-/// Path prefixes of one host pattern, longest first.
-#[derive(Debug, Default, Clone)]
-struct Paths(Vec<(String, Arc<Route>)>);
-
-impl Paths {
-    fn insert(&mut self, prefix: &str, route: Arc<Route>) {
-        self.0.push((prefix.to_string(), route));
-        self.0.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-    }
-
-    fn find(&self, path: &str) -> Option<&Arc<Route>> {
-        self.0.iter().find(|(prefix, _)| prefix_matches(prefix, path)).map(|(_, r)| r)
-    }
-}
-
-/// Whether `prefix` covers `path` on a segment boundary.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
-}
-
 /// An immutable snapshot of all routes.
 #[derive(Debug, Default, Clone)]
 pub struct RouteTable {
-    exact: HashMap<String, Paths>,
-    wildcard: HashMap<String, Paths>,
+    bindings: BindingIndex<Arc<Route>>,
     by_flow: HashMap<String, Arc<Route>>,
 }
 
@@ -97,32 +71,14 @@ impl RouteTable {
     /// Adds a route for each binding.
     pub fn insert(&mut self, bindings: &[Binding], route: Arc<Route>) {
         for binding in bindings {
-            let table = match &binding.host {
-                HostPattern::Exact(h) => self.exact.entry(h.clone()).or_default(),
-                HostPattern::Wildcard(s) => self.wildcard.entry(s.clone()).or_default(),
-            };
-            table.insert(&binding.path, route.clone());
+            self.bindings.insert(binding, route.clone());
         }
         self.by_flow.insert(route.flow.name().to_string(), route);
     }
 
     /// The route for a request's `Host` (any case, with or without port) and path.
     pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
-        let host = normalize_host(host);
-        if let Some(route) = self.exact.get(host.as_ref()).and_then(|p| p.find(path)) {
-            return Some(route);
-        }
-        if self.wildcard.is_empty() {
-            return None;
-        }
-        let mut rest: &str = host.as_ref();
-        while let Some((_, suffix)) = rest.split_once('.') {
-            if let Some(route) = self.wildcard.get(suffix).and_then(|p| p.find(path)) {
-                return Some(route);
-            }
-            rest = suffix;
-        }
-        None
+        self.bindings.find(host, path)
     }
 
     /// The route of a flow by name.
@@ -137,12 +93,12 @@ impl RouteTable {
 
     /// Number of host × path bindings.
     pub fn len(&self) -> usize {
-        self.exact.values().chain(self.wildcard.values()).map(|p| p.0.len()).sum()
+        self.bindings.len()
     }
 
     /// Whether there are no bindings.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.bindings.is_empty()
     }
 }
 
@@ -229,21 +185,6 @@ async fn upstream_of(
     let addr =
         resolve(&target).await.map_err(|reason| RouteError::Resolve { flow: spec.name.clone(), target: target.to_string(), reason })?;
     Ok(Upstream::Fixed(addr))
-}
-
-/// Lower-cases and strips the port and a trailing dot, allocating only when needed.
-fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
-    let host = match host.rsplit_once(':') {
-        // Keep IPv6 literals (`[::1]:8080` → `[::1]`).
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
-        _ => host,
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(host)
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use leannodes_control::{Controller, FlowState};
+use leannodes_config::{Config, Workload};
+use leannodes_control::{Controller, FlowHandle, FlowState, RouteInstaller};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -20,7 +21,8 @@ use tokio::time::Instant;
 use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
 use crate::gate::{Inquiry, Verdict, shutting_down};
 use crate::metrics::{FlowMetrics, Outcome};
-use crate::routes::{Route, RouteTable};
+use crate::routes::{Route, RouteError, RouteTable};
+use crate::server::ShutdownHandle;
 
 /// Upstream timeouts, always set (pingora defaults to none).
 #[derive(Debug, Clone)]
@@ -96,6 +98,85 @@ impl ProxyState {
     /// Answers every held request with 503 and refuses new holds.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+/// Why the proxy state could not be built at start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A route's upstream cannot be reached.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// `default_upstream` does not resolve.
+    #[error("cannot resolve default_upstream {target}: {reason}")]
+    DefaultUpstream {
+        /// The host:port.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ProxyState {
+    /// The state for the flows `controller` holds for `config`. Unlike a reload, an upstream that does
+    /// not resolve is an error here: nothing starts.
+    pub async fn start(controller: Arc<Controller>, config: &Config, timeouts: UpstreamTimeouts) -> Result<Arc<ProxyState>, StartError> {
+        let flows: Vec<_> = config.flows.iter().filter_map(|f| controller.flow(&f.name)).collect();
+        let endpoints = |w: &Arc<Workload>| controller.endpoints(w);
+        let routes = RouteTable::build(&flows, None, &endpoints).await?;
+        let default_upstream = match &config.server.default_upstream {
+            Some(hp) => {
+                Some(crate::routes::resolve(hp).await.map_err(|reason| StartError::DefaultUpstream { target: hp.to_string(), reason })?)
+            }
+            None => None,
+        };
+        Ok(Arc::new(ProxyState::new(controller, routes, default_upstream, timeouts)))
+    }
+
+    /// Graceful shutdown of the proxy tier: held requests are answered `503` at once, listeners close,
+    /// and in-flight requests get up to `grace` to finish. Returns when none is left or the grace is over.
+    pub async fn drain(&self, server: &ShutdownHandle, grace: Duration) {
+        self.begin_shutdown();
+        server.graceful();
+        // Pingora waits out the whole grace period; when nothing is in flight any more there is no reason to.
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl RouteInstaller for ProxyState {
+    async fn install(&self, flows: &[Arc<FlowHandle>], config: &Config) -> Result<(), String> {
+        let endpoints = |w: &Arc<Workload>| self.controller.endpoints(w);
+        let routes = RouteTable::build(flows, Some(&self.routes.load()), &endpoints).await.map_err(|e| e.to_string())?;
+        let default_upstream = match &config.server.default_upstream {
+            Some(hp) => crate::routes::resolve(hp).await.ok(),
+            None => None,
+        };
+        self.routes.store(Arc::new(routes));
+        self.default_upstream.store(Arc::new(default_upstream));
+        Ok(())
+    }
+}
+
+impl leannodes_control::TrafficView for ProxyState {
+    fn held(&self, flow: &str) -> u64 {
+        self.routes.load().flow(flow).map_or(0, |r| u64::try_from(r.metrics.held()).unwrap_or(0))
+    }
+
+    fn in_flight(&self) -> u64 {
+        u64::try_from(ProxyState::in_flight(self)).unwrap_or(u64::MAX)
+    }
+
+    fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        let routes = self.routes.load();
+        crate::metrics::render(out, routes.routes().map(|r| (r.flow.name(), &*r.metrics)), &self.unmatched);
     }
 }
 

@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::types::{
 
 use crate::sql::condition_failed;
 use crate::{
-    AuditEntry, AuditRecord, ExecutionRecord, Expect, Family, FlowStateRecord, Item, Lease, LeaseRequest, Listing, Outcome, Page, Put,
-    Result, Store, StoreError, now_ms, ttl_ms,
+    AuditEntry, AuditQuery, AuditRecord, ExecutionRecord, Expect, Family, FlowStateRecord, Item, Lease, LeaseRequest, Listing, Outcome,
+    Page, Put, Result, Store, StoreError, now_ms, ttl_ms,
 };
 
 /// Static AWS credentials (for [`DynamoStore::open_with`]).
@@ -328,6 +328,7 @@ impl DynamoStore {
             at_ms: get_n(attrs, "at")?,
             entry: AuditEntry {
                 actor: get_s(attrs, "actor")?,
+                source: attrs.get("source").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
                 action: get_s(attrs, "action")?,
                 target: get_s(attrs, "target")?,
                 detail: get_s(attrs, "detail")?,
@@ -600,6 +601,7 @@ impl Store for DynamoStore {
                     ("sk".to_string(), s(audit_sk(record.seq))),
                     ("at".to_string(), n(record.at_ms)),
                     ("actor".to_string(), s(&entry.actor)),
+                    ("source".to_string(), s(&entry.source)),
                     ("action".to_string(), s(&entry.action)),
                     ("target".to_string(), s(&entry.target)),
                     ("detail".to_string(), s(&entry.detail)),
@@ -647,11 +649,14 @@ impl Store for DynamoStore {
         unreachable!("the retry loop returns")
     }
 
-    async fn audit(&self, page: &Page) -> Result<Listing<AuditRecord>> {
-        let after = crate::sql::numeric_cursor(page.after.as_deref())?;
-        let after = u64::try_from(after).map(audit_sk).ok();
+    async fn audit(&self, query: &AuditQuery, page: &Page) -> Result<Listing<AuditRecord>> {
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(cursor) => Some(audit_sk(u64::try_from(crate::sql::numeric_cursor(Some(cursor))?).unwrap_or(0))),
+        };
         let wanted = usize::try_from(page.rows()).unwrap_or(usize::MAX).saturating_add(1);
-        let items = self.query("AUDIT".into(), "", after.as_deref(), true, wanted, |_| true).await?;
+        let keep = |attrs: &Attrs| Self::audit_from(attrs).is_ok_and(|r| query.matches(&r));
+        let items = self.query("AUDIT".into(), "", after.as_deref(), !query.newest_first, wanted, keep).await?;
         let records = items.iter().map(Self::audit_from).collect::<Result<Vec<_>>>()?;
         Ok(Listing::from_overfetch(records, page, |r| r.seq.to_string()))
     }

@@ -183,8 +183,8 @@ pub trait Store: Send + Sync + 'static {
     /// Appends an entry to the audit chain (concurrent appends are serialized into one chain).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<AuditRecord>;
 
-    /// The audit chain, oldest first.
-    async fn audit(&self, page: &Page) -> Result<Listing<AuditRecord>>;
+    /// Audit records that pass `query`'s filters, in its order; the cursor is a sequence number.
+    async fn audit(&self, query: &AuditQuery, page: &Page) -> Result<Listing<AuditRecord>>;
 
     // --- runtime state ---
 

@@ -240,8 +240,11 @@ pub struct LeaseRequest<'a> {
 /// What an audit entry says happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// Who did it (user id, `replica:NAME`, `system`).
+    /// Who did it (`user:ID`, `token:ID`, `cli:NAME`, `anonymous`, `system`).
     pub actor: String,
+    /// Where from (the client's address; empty for the system and the command line).
+    #[serde(default)]
+    pub source: String,
     /// What (`flow.update`, `flow.wake`, `user.invite`, …).
     pub action: String,
     /// To what (`flow/shop`, `user/ada`).
@@ -281,11 +284,46 @@ impl AuditRecord {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         // Length-prefixed fields: no two different records hash the same bytes.
-        for field in [&seq.to_string(), &at_ms.to_string(), &entry.actor, &entry.action, &entry.target, &entry.detail, prev_hash] {
+        for field in
+            [&seq.to_string(), &at_ms.to_string(), &entry.actor, &entry.source, &entry.action, &entry.target, &entry.detail, prev_hash]
+        {
             hasher.update((field.len() as u64).to_be_bytes());
             hasher.update(field.as_bytes());
         }
         hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Checks that `records` (oldest first) continue the chain after `prev` (`None`: from its start)
+    /// without a gap, a changed record or a broken link; says where the first problem is.
+    pub fn verify_after(prev: Option<&AuditRecord>, records: &[AuditRecord]) -> Result<(), ChainBreak> {
+        let mut expected = prev.map_or((1, Self::GENESIS.to_string()), |p| (p.seq + 1, p.hash.clone()));
+        for r in records {
+            if r.seq > expected.0 {
+                let reason = if r.seq == expected.0 + 1 {
+                    format!("record {} is missing", expected.0)
+                } else {
+                    format!("records {} to {} are missing", expected.0, r.seq - 1)
+                };
+                return Err(ChainBreak { sequence: expected.0, reason });
+            }
+            if r.seq < expected.0 {
+                return Err(ChainBreak { sequence: r.seq, reason: format!("record {} appears twice or out of order", r.seq) });
+            }
+            if Self::digest(r.seq, r.at_ms, &r.entry, &r.prev_hash) != r.hash {
+                return Err(ChainBreak {
+                    sequence: r.seq,
+                    reason: format!("record {} was altered (its hash does not match its content)", r.seq),
+                });
+            }
+            if r.prev_hash != expected.1 {
+                return Err(ChainBreak {
+                    sequence: r.seq,
+                    reason: format!("record {} does not link to the record before it (a record was altered or replaced)", r.seq),
+                });
+            }
+            expected = (r.seq + 1, r.hash.clone());
+        }
+        Ok(())
     }
 
     /// Checks that `records` (consecutive, oldest first, starting anywhere) form an unbroken chain.
@@ -304,5 +342,40 @@ impl AuditRecord {
             }
         }
         Ok(())
+    }
+}
+
+/// Where an audit chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// The first sequence number that is missing, altered or unlinked.
+    pub sequence: u64,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+/// Which audit records to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this target.
+    pub target: Option<String>,
+    /// Newest first (the cursor then counts down).
+    pub newest_first: bool,
+}
+
+impl AuditQuery {
+    /// Every record, oldest first (what chain verification reads).
+    pub fn chain() -> AuditQuery {
+        AuditQuery::default()
+    }
+
+    /// Whether a record passes the filters.
+    pub fn matches(&self, record: &AuditRecord) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&self.actor, &record.entry.actor) && is(&self.action, &record.entry.action) && is(&self.target, &record.entry.target)
     }
 }

@@ -28,7 +28,7 @@ pub enum Family {
     Groups,
     /// Named sets of permissions ([`Role`]).
     Roles,
-    /// Per-flow access grants ([`FlowAcl`]).
+    /// Per-flow access grants ([`FlowAcl`], one record per flow).
     FlowAcls,
     /// Instance settings ([`Setting`]).
     Settings,
@@ -36,11 +36,20 @@ pub enum Family {
     AccessTokens,
     /// Where notifications go ([`NotificationRoute`]).
     NotificationRoutes,
+    /// Signed-in browser sessions ([`Session`]), expiring.
+    Sessions,
+    /// Login names (e-mail addresses, SSO identities) of users ([`Login`]): unique, so creating one
+    /// claims the name.
+    Logins,
+    /// Failed-login counters per account and per client address ([`Throttle`]), expiring.
+    Throttles,
+    /// Single-sign-on logins under way ([`AuthRequest`]), expiring.
+    AuthRequests,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 15] = [
         Family::Flows,
         Family::Versions,
         Family::Drafts,
@@ -52,6 +61,10 @@ impl Family {
         Family::Settings,
         Family::AccessTokens,
         Family::NotificationRoutes,
+        Family::Sessions,
+        Family::Logins,
+        Family::Throttles,
+        Family::AuthRequests,
     ];
 
     /// The stored name.
@@ -68,6 +81,10 @@ impl Family {
             Family::Settings => "settings",
             Family::AccessTokens => "access_tokens",
             Family::NotificationRoutes => "notification_routes",
+            Family::Sessions => "sessions",
+            Family::Logins => "logins",
+            Family::Throttles => "throttles",
+            Family::AuthRequests => "auth_requests",
         }
     }
 }
@@ -234,16 +251,29 @@ impl Record for Draft {
 pub struct User {
     /// Stable id (the key).
     pub id: String,
-    /// E-mail address.
+    /// E-mail address (lower case).
     pub email: String,
     /// Display name.
     pub name: String,
-    /// Names of the roles granted instance-wide.
+    /// Names of the roles granted instance-wide by an administrator.
     pub roles: Vec<String>,
-    /// A disabled user cannot sign in.
+    /// A disabled user cannot sign in, and its sessions and tokens stop working.
     pub disabled: bool,
     /// When the user was created.
     pub created_ms: i64,
+    /// The password as an argon2id PHC string (`None`: no password; SSO only).
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Roles the user's single-sign-on groups mapped to at the last SSO login.
+    #[serde(default)]
+    pub sso_roles: Vec<String>,
+    /// The SSO identity (`oidc:PROVIDER:SUBJECT` or `saml:NAMEID`) of a user created by SSO.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// Sessions created before this time are no longer valid (password change, reset, sign out
+    /// everywhere).
+    #[serde(default)]
+    pub sessions_after_ms: i64,
 }
 
 impl Record for User {
@@ -253,19 +283,36 @@ impl Record for User {
     }
 }
 
-/// An invitation to become a user; gone once it expires.
+/// A single-use link: an invitation to become a user, a password reset, or the first administrator's
+/// setup; gone once used or expired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invitation {
-    /// SHA-256 of the invitation secret (the key; the secret itself is never stored).
+    /// SHA-256 of the link's secret (the key; the secret itself is never stored).
     pub token_hash: String,
-    /// Who is invited.
+    /// What the link is for.
+    pub purpose: LinkPurpose,
+    /// Who is invited, or whose password is reset (empty for setup).
     pub email: String,
-    /// Roles the new user gets.
+    /// Roles the new user gets (invitations and setup).
     pub roles: Vec<String>,
-    /// Who invited.
-    pub invited_by: String,
+    /// Who created it (an audit actor).
+    pub created_by: String,
+    /// When it was created.
+    pub created_ms: i64,
     /// When it expires.
     pub expires_ms: i64,
+}
+
+/// What a single-use link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    /// Creates a user.
+    Invitation,
+    /// Sets a user's password.
+    PasswordReset,
+    /// Creates the first administrator.
+    Setup,
 }
 
 impl Record for Invitation {
@@ -296,13 +343,16 @@ impl Record for Group {
     }
 }
 
-/// A named set of permissions.
+/// A custom role: a named set of permissions (the built-in roles are not stored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Role {
     /// Name (the key).
     pub name: String,
-    /// Permissions (`flows.read`, `flows.wake`, …).
+    /// Permissions (`flows.read`, `flows.operate`, …).
     pub permissions: Vec<String>,
+    /// What the role is for.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl Record for Role {
@@ -312,21 +362,29 @@ impl Record for Role {
     }
 }
 
-/// Permissions of one user or group on one flow.
+/// The access grants of one flow: roles given to users and groups on this flow only. One record per
+/// flow, so a change of the grants is one versioned write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowAcl {
-    /// Flow name.
+    /// Flow name (the key).
     pub flow: String,
+    /// The grants.
+    pub grants: Vec<Grant>,
+}
+
+/// A role granted to a user or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
     /// `user:ID` or `group:NAME`.
     pub subject: String,
-    /// Permissions granted on this flow.
-    pub permissions: Vec<String>,
+    /// The role (built-in or custom).
+    pub role: String,
 }
 
 impl Record for FlowAcl {
     const FAMILY: Family = Family::FlowAcls;
     fn key(&self) -> String {
-        format!("{}/{}", self.flow, self.subject)
+        self.flow.clone()
     }
 }
 
@@ -363,6 +421,9 @@ pub struct AccessToken {
     pub created_ms: i64,
     /// When it expires (`None`: never).
     pub expires_ms: Option<i64>,
+    /// When it was last used (updated at most once a minute).
+    #[serde(default)]
+    pub last_used_ms: Option<i64>,
 }
 
 impl Record for AccessToken {
@@ -394,5 +455,105 @@ impl Record for NotificationRoute {
     const FAMILY: Family = Family::NotificationRoutes;
     fn key(&self) -> String {
         self.name.clone()
+    }
+}
+
+/// A signed-in browser session (only the hash of the cookie's secret is stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// SHA-256 of the cookie's secret (the key).
+    pub id_hash: String,
+    /// The user.
+    pub user: String,
+    /// How the user signed in (`password`, `oidc:NAME`, `saml`).
+    pub method: String,
+    /// When.
+    pub created_ms: i64,
+    /// When it ends.
+    pub expires_ms: i64,
+    /// The client's address at sign-in.
+    pub address: String,
+    /// The client's `User-Agent` at sign-in.
+    pub user_agent: String,
+}
+
+impl Record for Session {
+    const FAMILY: Family = Family::Sessions;
+    fn key(&self) -> String {
+        self.id_hash.clone()
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        Some(self.expires_ms)
+    }
+}
+
+/// A login name that belongs to a user: `email/ADDRESS` or `identity/oidc:PROVIDER:SUBJECT` (the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Login {
+    /// The name (the key).
+    pub name: String,
+    /// The user's id.
+    pub user: String,
+}
+
+impl Record for Login {
+    const FAMILY: Family = Family::Logins;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Failed sign-ins of one account or one client address within a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throttle {
+    /// `account/HASH` or `address/IP` (the key).
+    pub key: String,
+    /// Failures in the window.
+    pub failures: u32,
+    /// When the window began.
+    pub window_start_ms: i64,
+    /// Sign-ins are refused until then.
+    pub blocked_until_ms: i64,
+    /// When the record goes away.
+    pub expires_ms: i64,
+}
+
+impl Record for Throttle {
+    const FAMILY: Family = Family::Throttles;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        Some(self.expires_ms)
+    }
+}
+
+/// A single-sign-on login under way: what the callback needs to finish it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    /// SHA-256 of the `state` (OIDC) or request id (SAML) (the key).
+    pub state_hash: String,
+    /// `oidc:NAME` or `saml`.
+    pub provider: String,
+    /// SHA-256 of the secret in the browser's binding cookie (the callback must come from the same
+    /// browser that started the login).
+    pub binding_hash: String,
+    /// OIDC: the PKCE verifier.
+    pub verifier: String,
+    /// OIDC: the nonce.
+    pub nonce: String,
+    /// Where to go after signing in (a path of this site).
+    pub return_to: String,
+    /// When it expires.
+    pub expires_ms: i64,
+}
+
+impl Record for AuthRequest {
+    const FAMILY: Family = Family::AuthRequests;
+    fn key(&self) -> String {
+        self.state_hash.clone()
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        Some(self.expires_ms)
     }
 }

@@ -93,6 +93,7 @@ macro_rules! impl_sql_store {
                     at_ms: row.try_get("at_ms").map_err(get())?,
                     entry: $crate::AuditEntry {
                         actor: row.try_get("actor").map_err(get())?,
+                        source: row.try_get("source").map_err(get())?,
                         action: row.try_get("action").map_err(get())?,
                         target: row.try_get("target").map_err(get())?,
                         detail: row.try_get("detail").map_err(get())?,
@@ -294,11 +295,12 @@ macro_rules! impl_sql_store {
                 };
                 let record = $crate::AuditRecord::next(head.as_ref().map(|(s, h)| (*s, h.as_str())), $crate::now_ms(), entry);
                 sqlx::query::<$db>(
-                    "INSERT INTO audit (seq, at_ms, actor, action, target, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO audit (seq, at_ms, actor, source, action, target, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(i64::try_from(record.seq).unwrap_or(i64::MAX))
                 .bind(record.at_ms)
                 .bind(&record.entry.actor)
+                .bind(&record.entry.source)
                 .bind(&record.entry.action)
                 .bind(&record.entry.target)
                 .bind(&record.entry.detail)
@@ -311,9 +313,21 @@ macro_rules! impl_sql_store {
                 Ok(record)
             }
 
-            async fn audit(&self, page: &$crate::Page) -> $crate::Result<$crate::Listing<$crate::AuditRecord>> {
-                let rows = sqlx::query::<$db>("SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2")
-                    .bind($crate::sql::numeric_cursor(page.after.as_deref())?)
+            async fn audit(&self, query: &$crate::AuditQuery, page: &$crate::Page) -> $crate::Result<$crate::Listing<$crate::AuditRecord>> {
+                let sql = if query.newest_first {
+                    "SELECT * FROM audit WHERE seq < $1 AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR target = $4) ORDER BY seq DESC LIMIT $5"
+                } else {
+                    "SELECT * FROM audit WHERE seq > $1 AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR target = $4) ORDER BY seq LIMIT $5"
+                };
+                let cursor = match (page.after.as_deref(), query.newest_first) {
+                    (None, true) => i64::MAX,
+                    (cursor, _) => $crate::sql::numeric_cursor(cursor)?,
+                };
+                let rows = sqlx::query::<$db>(sql)
+                    .bind(cursor)
+                    .bind(query.actor.as_deref())
+                    .bind(query.action.as_deref())
+                    .bind(query.target.as_deref())
                     .bind(page.rows() + 1)
                     .fetch_all(&self.pool)
                     .await

@@ -193,6 +193,11 @@ pub fn workdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("leannodes-test-").tempdir().expect("temp dir")
 }
 
+/// The first administrator every [`Serve`] is started with (`LEANNODES_SUPER_ADMIN_*`).
+pub const ADMIN_EMAIL: &str = "admin@leannodes.test";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
 /// A running `leannodes serve` process with its own ports, folder and log.
 #[derive(Debug)]
 pub struct Serve {
@@ -205,6 +210,7 @@ pub struct Serve {
     pub config: std::path::PathBuf,
     log: std::path::PathBuf,
     header: String,
+    token: std::sync::OnceLock<String>,
 }
 
 impl Serve {
@@ -230,12 +236,14 @@ impl Serve {
             .args(["serve", "--config"])
             .arg(&config)
             .env("LEANNODES_LOG", "info")
+            .env("LEANNODES_SUPER_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("LEANNODES_SUPER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start leannodes serve");
-        let mut serve = Serve { child, proxy, admin, config, log, header };
+        let mut serve = Serve { child, proxy, admin, config, log, header, token: std::sync::OnceLock::new() };
         let deadline = std::time::Instant::now() + patience();
         loop {
             if let Ok(Some(status)) = serve.child.try_wait() {
@@ -257,6 +265,16 @@ impl Serve {
     /// `http://ADMIN{path}`.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    /// A personal access token of the first administrator (signs in and creates it on first use).
+    pub fn token(&self) -> String {
+        self.token.get_or_init(|| admin_token(self.admin, ADMIN_EMAIL, ADMIN_PASSWORD)).clone()
+    }
+
+    /// `Authorization: Bearer …` of [`Serve::token`].
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token())
     }
 
     /// Replaces the flows in the config file (the `[server]` table stays).
@@ -305,6 +323,83 @@ impl Drop for Serve {
             }
         }
     }
+}
+
+/// An HTTP answer of [`http_request`].
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Headers (names in lower case).
+    pub headers: Vec<(String, String)>,
+    /// Body (chunked transfer decoded).
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+/// A minimal blocking HTTP/1.1 request, for the harness itself (tests use a real client library).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Option<HttpAnswer> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    head.push_str(body.unwrap_or_default());
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let (head, raw_body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(raw_body) } else { raw_body.to_string() };
+    Some(HttpAnswer { status, headers, body })
+}
+
+fn dechunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        raw = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Signs in at `admin` and creates a personal access token; panics with the answer when it cannot.
+pub fn admin_token(admin: SocketAddr, email: &str, password: &str) -> String {
+    let login = serde_json::json!({ "email": email, "password": password }).to_string();
+    let answer = http_request(admin, "POST", "/api/v1/auth/login", &[], Some(&login)).expect("login answer");
+    assert_eq!(answer.status, 200, "login: {}", answer.body);
+    let cookie = answer.header("set-cookie").and_then(|c| c.split(';').next()).expect("session cookie").to_string();
+    let csrf = answer.json()["csrf_token"].as_str().expect("csrf token").to_string();
+    let request = serde_json::json!({ "name": "harness" }).to_string();
+    let created =
+        http_request(admin, "POST", "/api/v1/tokens", &[("cookie", &cookie), ("x-csrf-token", &csrf)], Some(&request)).expect("token");
+    assert_eq!(created.status, 201, "token: {}", created.body);
+    created.json()["token"].as_str().expect("token").to_string()
 }
 
 /// A minimal blocking HTTP/1.1 GET (status and body), for readiness checks without a client library.

@@ -1,4 +1,5 @@
 use super::*;
+use leannodes_config::binding::normalize_host;
 
 fn table(flows: &[(&str, &[&str], &[&str])]) -> RouteTable {
     let mut table = RouteTable::new();

@@ -1,7 +1,10 @@
-//! Callout front doors for teams that keep their gateway: forward-auth `/check` on the admin listener
-//! and Envoy `ext_authz` gRPC on `[server] ext_authz_listen`. Both take the original request from what
-//! the gateway sends, ask the proxy tier's gate (the same code the proxy runs, holding while the flow
-//! wakes), and answer "allow" (`200` with an empty body / gRPC `OK`) or the proxy's own answer.
+//! Callout front doors for teams that keep their gateway: forward-auth `/check` (on `check_listen`, and
+//! on the admin listener) and Envoy `ext_authz` gRPC on `[server] ext_authz_listen`. Both take the
+//! original request from what the gateway sends, ask the proxy tier's gate (the same code the proxy runs,
+//! holding while the flow wakes), and answer "allow" (`200` with an empty body / gRPC `OK`) or the
+//! proxy's own answer. They never need a user session; with `[server] check_token` set, every callout
+//! must carry that secret in `x-leannodes-check-token` (gRPC: metadata, a context extension or a header
+//! of the checked request), or it is refused with `401`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,26 +13,92 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
 use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderValue, HeaderValueOption, HttpResponse,
     HttpStatus, OkHttpResponse,
 };
 use envoy_types::pb::google::rpc;
-use leannodes_proxy::metrics::Outcome;
-use leannodes_proxy::{Client, Inquiry, ProxyState, Reply, Verdict, json_reply};
+use leannodes_config::Secret;
 
-use crate::admin::Admin;
+use crate::answer::{Client, Reply, json_reply};
+use crate::gate::{Inquiry, Verdict};
+use crate::metrics::Outcome;
+use crate::service::ProxyState;
+
+/// The header (and gRPC metadata key, and context extension) that carries `[server] check_token`.
+pub const CHECK_TOKEN_HEADER: &str = "x-leannodes-check-token";
+
+/// The callout front doors over one proxy state.
+pub struct Callouts {
+    proxy: Arc<ProxyState>,
+    allow_unmatched: bool,
+    token: Option<Secret>,
+}
+
+impl std::fmt::Debug for Callouts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callouts").field("allow_unmatched", &self.allow_unmatched).field("token", &self.token.is_some()).finish()
+    }
+}
+
+impl Callouts {
+    /// Callouts that answer from `proxy`'s routes. `allow_unmatched`: what hosts no flow serves get
+    /// (`[server] check_unmatched`); `token`: the shared secret callouts must carry.
+    pub fn new(proxy: Arc<ProxyState>, allow_unmatched: bool, token: Option<Secret>) -> Arc<Callouts> {
+        Arc::new(Callouts { proxy, allow_unmatched, token })
+    }
+
+    /// Whether a callout carrying `presented` (any of the places a gateway can put it) may ask.
+    fn authenticated<'a>(&self, mut presented: impl Iterator<Item = &'a str>) -> bool {
+        match &self.token {
+            None => true,
+            Some(token) => presented.any(|p| constant_time_eq(p.as_bytes(), token.expose().as_bytes())),
+        }
+    }
+
+    /// `/check` and `/check/{*rest}`, to merge into a listener's routes.
+    pub fn routes(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new().route("/check", any(check)).route("/check/{*rest}", any(check)).with_state(self.clone())
+    }
+
+    /// The whole router of `[server] check_listen`: `/check`, `/healthz`, and `404` for anything else
+    /// (the management API is never reachable there).
+    pub fn listener(self: &Arc<Self>) -> axum::Router {
+        self.routes().route("/healthz", get(|| async { "ok\n" })).fallback(|| async {
+            let reply = json_reply(404, "not_found", None, "this listener only serves /check", None, serde_json::json!({}));
+            reply_response(&reply)
+        })
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The answer to a callout without the right token.
+fn unauthenticated() -> Reply {
+    json_reply(
+        401,
+        "check_unauthenticated",
+        None,
+        "the gateway's callout did not carry the configured check token",
+        None,
+        serde_json::json!({}),
+    )
+}
 
 /// The original request, as a gateway describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Original {
-    pub(crate) host: String,
+struct Original {
+    host: String,
     /// Path and query.
-    pub(crate) uri: String,
-    pub(crate) method: String,
-    pub(crate) accept: String,
-    pub(crate) content_type: String,
-    pub(crate) user_agent: Option<String>,
+    uri: String,
+    method: String,
+    accept: String,
+    content_type: String,
+    user_agent: Option<String>,
 }
 
 impl Original {
@@ -46,13 +115,15 @@ impl Original {
 
 /// What a callout answers.
 #[derive(Debug)]
-pub(crate) enum Decision {
+enum Decision {
+    /// Let the gateway proxy the request.
     Allow,
+    /// Answer this instead.
     Deny(Reply),
 }
 
 /// Runs the gate for a callout. Activity and metrics are recorded as for proxied requests.
-pub(crate) async fn decide(proxy: &ProxyState, original: &Original, allow_unmatched: bool) -> Decision {
+async fn decide(proxy: &ProxyState, original: &Original, allow_unmatched: bool) -> Decision {
     let inquiry = original.inquiry();
     // A gateway that gives up closes the callout, which drops this future: nothing to watch here.
     match proxy.gate(&inquiry, std::future::pending()).await {
@@ -95,7 +166,7 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 /// snippets `leannodes gateway render` writes), `X-Original-URL` + `X-Original-Method` (ingress-nginx),
 /// `X-Original-Host`/`-URI`/`-Method`, or Envoy's HTTP mode: the original method, `Host`, and the
 /// original path appended to `/check`.
-pub(crate) fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap) -> Original {
+fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap) -> Original {
     let original_url = header_text(headers, "x-original-url").and_then(split_url);
     let appended = {
         let path = uri.path().strip_prefix("/check").unwrap_or_default();
@@ -125,28 +196,34 @@ pub(crate) fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap
 }
 
 /// `ANY /check[/…]`: forward-auth.
-pub(crate) async fn check(State(admin): State<Arc<Admin>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn check(State(callouts): State<Arc<Callouts>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if !callouts.authenticated(headers.get_all(CHECK_TOKEN_HEADER).iter().filter_map(|v| v.to_str().ok())) {
+        return reply_response(&unauthenticated());
+    }
     let original = original_from_http(&method, &uri, &headers);
-    match decide(&admin.proxy, &original, admin.check_allows_unmatched).await {
+    match decide(&callouts.proxy, &original, callouts.allow_unmatched).await {
         Decision::Allow => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
-        Decision::Deny(reply) => {
-            let mut response = Response::new(Body::from(reply.body.clone()));
-            *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(reply.content_type));
-            h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-            for (name, value) in &reply.headers {
-                if let Ok(value) = header::HeaderValue::from_str(value) {
-                    h.insert(*name, value);
-                }
-            }
-            response
-        }
+        Decision::Deny(reply) => reply_response(&reply),
     }
 }
 
+/// A [`Reply`] as an HTTP response.
+fn reply_response(reply: &Reply) -> Response {
+    let mut response = Response::new(Body::from(reply.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(reply.content_type));
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    for (name, value) in &reply.headers {
+        if let Ok(value) = header::HeaderValue::from_str(value) {
+            h.insert(*name, value);
+        }
+    }
+    response
+}
+
 /// Reads the original request of an Envoy `CheckRequest`.
-pub(crate) fn original_from_envoy(request: &CheckRequest) -> Original {
+fn original_from_envoy(request: &CheckRequest) -> Original {
     let http = request.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref());
     let empty = HashMap::new();
     let headers = http.map_or(&empty, |h| &h.headers);
@@ -162,7 +239,7 @@ pub(crate) fn original_from_envoy(request: &CheckRequest) -> Original {
 }
 
 /// The `CheckResponse` for a decision.
-pub(crate) fn envoy_response(decision: Decision) -> CheckResponse {
+fn envoy_response(decision: Decision) -> CheckResponse {
     match decision {
         Decision::Allow => CheckResponse {
             status: Some(rpc::Status { code: 0, ..Default::default() }),
@@ -198,23 +275,40 @@ pub(crate) fn envoy_response(decision: Decision) -> CheckResponse {
 }
 
 /// The `envoy.service.auth.v3.Authorization` service.
-pub(crate) struct ExtAuthz {
-    admin: Arc<Admin>,
+struct ExtAuthz {
+    callouts: Arc<Callouts>,
+}
+
+/// Where an `ext_authz` check may carry the token: gRPC metadata (Envoy `initial_metadata`), a context
+/// extension (Contour, Envoy Gateway, kgateway) or a header of the checked request (Emissary).
+fn presented_tokens(request: &tonic::Request<CheckRequest>) -> Vec<&str> {
+    let metadata = request.metadata().get_all(CHECK_TOKEN_HEADER).iter().filter_map(|v| v.to_str().ok());
+    let attributes = request.get_ref().attributes.as_ref();
+    let context = attributes.and_then(|a| a.context_extensions.get(CHECK_TOKEN_HEADER)).map(String::as_str);
+    let header = attributes
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .and_then(|h| h.headers.get(CHECK_TOKEN_HEADER))
+        .map(String::as_str);
+    metadata.chain(context).chain(header).collect()
 }
 
 #[tonic::async_trait]
 impl Authorization for ExtAuthz {
     async fn check(&self, request: tonic::Request<CheckRequest>) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        if !self.callouts.authenticated(presented_tokens(&request).into_iter()) {
+            return Ok(tonic::Response::new(envoy_response(Decision::Deny(unauthenticated()))));
+        }
         let original = original_from_envoy(request.get_ref());
-        let decision = decide(&self.admin.proxy, &original, self.admin.check_allows_unmatched).await;
+        let decision = decide(&self.callouts.proxy, &original, self.callouts.allow_unmatched).await;
         Ok(tonic::Response::new(envoy_response(decision)))
     }
 }
 
 /// Serves `ext_authz` on `listener` until the process ends.
-pub(crate) async fn serve_ext_authz(listener: tokio::net::TcpListener, admin: Arc<Admin>) {
+pub async fn serve_ext_authz(listener: tokio::net::TcpListener, callouts: Arc<Callouts>) {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let service = AuthorizationServer::new(ExtAuthz { admin }).max_decoding_message_size(1 << 20);
+    let service = AuthorizationServer::new(ExtAuthz { callouts }).max_decoding_message_size(1 << 20);
     // Held checks last as long as a wake: no request timeout; HTTP/2 keepalive finds dead gateways.
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
@@ -226,90 +320,4 @@ pub(crate) async fn serve_ext_authz(listener: tokio::net::TcpListener, admin: Ar
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().expect("header value"));
-        }
-        h
-    }
-
-    #[test]
-    fn every_gateway_dialect_gives_the_original_request() {
-        let get = Method::GET;
-        let check: Uri = "/check".parse().expect("uri");
-        // Caddy, Traefik, APISIX and our snippets.
-        let o = original_from_http(
-            &get,
-            &check,
-            &headers(&[
-                ("host", "leannodes:9090"),
-                ("x-forwarded-host", "shop.test"),
-                ("x-forwarded-uri", "/cart?id=1"),
-                ("x-forwarded-method", "POST"),
-            ]),
-        );
-        assert_eq!((o.host.as_str(), o.uri.as_str(), o.method.as_str()), ("shop.test", "/cart?id=1", "POST"));
-        assert_eq!(o.inquiry().path, "/cart");
-        // ingress-nginx.
-        let o = original_from_http(
-            &get,
-            &check,
-            &headers(&[("x-original-url", "https://shop.test:8443/a/b?c=d"), ("x-original-method", "DELETE")]),
-        );
-        assert_eq!((o.host.as_str(), o.uri.as_str(), o.method.as_str()), ("shop.test:8443", "/a/b?c=d", "DELETE"));
-        // Our plain-nginx snippet.
-        let o = original_from_http(
-            &get,
-            &check,
-            &headers(&[("x-original-host", "shop.test"), ("x-original-uri", "/x"), ("x-original-method", "PUT")]),
-        );
-        assert_eq!((o.host.as_str(), o.uri.as_str(), o.method.as_str()), ("shop.test", "/x", "PUT"));
-        // Envoy HTTP: original method, Host, and path appended to /check.
-        let o = original_from_http(&Method::PATCH, &"/check/orders/7?full=1".parse().expect("uri"), &headers(&[("host", "shop.test")]));
-        assert_eq!((o.host.as_str(), o.uri.as_str(), o.method.as_str()), ("shop.test", "/orders/7?full=1", "PATCH"));
-        let o = original_from_http(&get, &check, &headers(&[("host", "shop.test")]));
-        assert_eq!(o.inquiry().path, "/");
-    }
-
-    #[test]
-    fn callouts_classify_clients_like_the_proxy() {
-        let o = original_from_http(
-            &Method::GET,
-            &"/check".parse().expect("uri"),
-            &headers(&[("accept", "text/html,*/*"), ("x-forwarded-method", "GET")]),
-        );
-        assert_eq!(o.inquiry().client, Client::Browser);
-        let o = original_from_http(
-            &Method::GET,
-            &"/check".parse().expect("uri"),
-            &headers(&[("accept", "text/html"), ("x-forwarded-method", "POST")]),
-        );
-        assert_eq!(o.inquiry().client, Client::Api, "a browser's POST is not shown the warm-up page");
-        let o = original_from_http(
-            &Method::POST,
-            &"/check/svc.Echo/Say".parse().expect("uri"),
-            &headers(&[("content-type", "application/grpc")]),
-        );
-        assert_eq!(o.inquiry().client, Client::Grpc);
-    }
-
-    #[test]
-    fn denied_envoy_responses_carry_status_headers_and_body() {
-        let reply = json_reply(503, "cold_start_timeout", Some("shop"), "still waking", Some(5), serde_json::json!({}));
-        let response = envoy_response(Decision::Deny(reply));
-        assert_eq!(response.status.as_ref().map(|s| s.code), Some(7));
-        let Some(HttpResponse::DeniedResponse(denied)) = response.http_response else { panic!("denied") };
-        assert_eq!(denied.status.map(|s| s.code), Some(503));
-        let keys: Vec<(String, String)> =
-            denied.headers.iter().filter_map(|h| h.header.as_ref()).map(|h| (h.key.clone(), h.value.clone())).collect();
-        assert!(keys.contains(&("retry-after".into(), "5".into())), "{keys:?}");
-        assert!(keys.contains(&("cache-control".into(), "no-store".into())));
-        assert!(denied.body.contains("\"error\":\"cold_start_timeout\""));
-        let allow = envoy_response(Decision::Allow);
-        assert_eq!(allow.status.map(|s| s.code), Some(0));
-    }
-}
+mod tests;

@@ -1,0 +1,411 @@
+//! Flows: the inventory (filtered by what the caller may read), one flow in detail, the operations
+//! (warm, drain, pin, unpin, disable, enable — one route each), and execution history.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use leannodes_config::{Flow, Probe, Upstream, WorkloadSpec};
+use leannodes_control::{Controller, FlowView, TrafficView, Trigger};
+use leannodes_store::ExecutionRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
+
+use super::Registrar;
+use crate::audit::{Audit, Event};
+use crate::authz::{Permission, Principal, Rule};
+use crate::error::ApiError;
+use crate::extract::{Authed, Paging, Path, Query};
+
+pub(super) fn routes(r: Registrar) -> Registrar {
+    let operate = Rule::Flow(Permission::FlowsOperate);
+    r.add(Rule::Authenticated, routes!(list))
+        .add(Rule::Flow(Permission::FlowsRead), routes!(get_flow))
+        .add(operate, routes!(warm))
+        .add(operate, routes!(drain))
+        .add(operate, routes!(pin))
+        .add(operate, routes!(unpin))
+        .add(operate, routes!(disable))
+        .add(operate, routes!(enable))
+        .add(Rule::Flow(Permission::FlowsRead), routes!(executions))
+        .add(Rule::Authenticated, routes!(execution))
+}
+
+/// A node of a flow, as the list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NodeSummary {
+    /// Name.
+    name: String,
+    /// `process`, `deployment`, `statefulset`, `job` or `external`.
+    kind: String,
+    /// Workload identity (`deployment/shop/web`, `process/db`).
+    workload: String,
+    /// `asleep`, `pending`, `starting`, `ready`, `failed`, `stopping` or `kept`.
+    #[schema(value_type = String)]
+    state: leannodes_control::NodeState,
+    /// What the last readiness check saw, or why it failed.
+    detail: Option<String>,
+    /// Whether the workload runs now.
+    running: bool,
+    /// Nodes it waits for.
+    after: Vec<String>,
+    /// Things to know (e.g. an autoscaler also scales it).
+    warnings: Vec<String>,
+}
+
+/// Why the last wake failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FailureSummary {
+    /// The node that failed.
+    node: String,
+    /// Stable reason (`exited`, `timeout`, `ImagePullBackOff`, …).
+    reason: String,
+    /// In words.
+    message: String,
+}
+
+/// A flow in the inventory.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlowSummary {
+    /// Name.
+    name: String,
+    /// `file` (the config file) or `resource` (a `Flow` resource); both are read-only here.
+    source: &'static str,
+    /// The namespace of a `Flow` resource.
+    namespace: Option<String>,
+    /// `asleep`, `waking`, `awake`, `draining` or `failed`.
+    #[schema(value_type = String)]
+    state: leannodes_control::FlowState,
+    /// Never drained.
+    pinned: bool,
+    /// Refuses requests and wakes nothing.
+    disabled: bool,
+    /// Hosts it answers.
+    hosts: Vec<String>,
+    /// Milliseconds since the last activity.
+    idle_ms: u64,
+    /// Drained after this much idleness.
+    idle_after_ms: u64,
+    /// When the last activity was (Unix milliseconds).
+    last_activity_ms: i64,
+    /// Requests held right now.
+    held: u64,
+    /// The running or last execution.
+    execution: Option<String>,
+    /// Why the last wake failed.
+    failure: Option<FailureSummary>,
+    /// Milliseconds until a retry is allowed, while backing off.
+    retry_in_ms: Option<u64>,
+    /// Nodes in start order.
+    nodes: Vec<NodeSummary>,
+    /// What the caller may do with this flow.
+    permissions: Vec<Permission>,
+}
+
+impl FlowSummary {
+    fn of(view: FlowView, flow: &Flow, traffic: &dyn TrafficView, principal: &Principal) -> FlowSummary {
+        let now = crate::unix_ms();
+        let mut hosts: Vec<String> = flow.bindings.iter().map(|b| b.host.to_string()).collect();
+        hosts.dedup();
+        FlowSummary {
+            held: traffic.held(&view.name),
+            last_activity_ms: now - i64::try_from(view.idle_ms).unwrap_or(i64::MAX),
+            permissions: principal.on(&view.name).iter().filter(|p| p.is_flow_scoped()).collect(),
+            source: flow.origin.as_str(),
+            namespace: match &flow.origin {
+                leannodes_config::FlowOrigin::Resource { namespace } => Some(namespace.clone()),
+                leannodes_config::FlowOrigin::File => None,
+            },
+            hosts,
+            name: view.name,
+            state: view.state,
+            pinned: view.pinned,
+            disabled: view.disabled,
+            idle_ms: view.idle_ms,
+            idle_after_ms: view.idle_after_ms,
+            execution: view.execution,
+            failure: view.failure.map(|f| FailureSummary { node: f.node, reason: f.reason, message: f.message }),
+            retry_in_ms: view.retry_in_ms,
+            nodes: view
+                .nodes
+                .into_iter()
+                .map(|n| NodeSummary {
+                    name: n.name,
+                    kind: n.kind.to_string(),
+                    workload: n.workload,
+                    state: n.state,
+                    detail: n.detail,
+                    running: n.running,
+                    after: n.after,
+                    warnings: n.warnings,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `?q=&state=&source=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlowFilter {
+    /// Part of the name or of a host.
+    q: Option<String>,
+    /// Only flows in this state (`asleep`, `waking`, `awake`, `draining`, `failed`).
+    state: Option<String>,
+    /// Only flows from this source (`file`, `resource`).
+    source: Option<String>,
+}
+
+/// The flows the caller may read.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlowList {
+    /// The flows, by name.
+    flows: Vec<FlowSummary>,
+}
+
+/// Every flow the caller may read, with state, nodes and what the caller may do.
+#[utoipa::path(get, path = "/api/v1/flows", tag = "flows", params(FlowFilter), responses((status = 200, body = FlowList)))]
+async fn list(
+    Authed(principal, _): Authed,
+    State(controller): State<Arc<Controller>>,
+    State(traffic): State<Arc<dyn TrafficView>>,
+    Query(filter): Query<FlowFilter>,
+) -> Result<Json<FlowList>, ApiError> {
+    const STATES: [&str; 5] = ["asleep", "waking", "awake", "draining", "failed"];
+    if let Some(state) = filter.state.as_deref().filter(|s| !STATES.contains(s)) {
+        return Err(ApiError::invalid_field("state", format!("unknown state `{state}`; use one of {}", STATES.join(", "))));
+    }
+    if let Some(source) = filter.source.as_deref().filter(|s| !["file", "resource"].contains(s)) {
+        return Err(ApiError::invalid_field("source", format!("unknown source `{source}`; use file or resource")));
+    }
+    let q = filter.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let mut flows = Vec::new();
+    for view in controller.views() {
+        if !principal.can_on(Permission::FlowsRead, &view.name) {
+            continue;
+        }
+        let Some(handle) = controller.flow(&view.name) else { continue };
+        let spec = &handle.spec;
+        if filter.state.as_deref().is_some_and(|s| s != view.state.as_str())
+            || filter.source.as_deref().is_some_and(|s| s != spec.origin.as_str())
+            || q.as_deref()
+                .is_some_and(|q| !view.name.to_lowercase().contains(q) && !spec.bindings.iter().any(|b| b.host.to_string().contains(q)))
+        {
+            continue;
+        }
+        flows.push(FlowSummary::of(view, spec, &*traffic, &principal));
+    }
+    Ok(Json(FlowList { flows }))
+}
+
+/// A binding: a host pattern and a path prefix.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BindingView {
+    /// Host or `*.suffix`.
+    host: String,
+    /// Path prefix.
+    path: String,
+}
+
+/// A node's definition.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NodeDefinition {
+    /// Name.
+    name: String,
+    /// Kind.
+    kind: &'static str,
+    /// The Kubernetes object (`namespace/name`), for Kubernetes kinds.
+    reference: Option<String>,
+    /// The port it serves on.
+    port: Option<u16>,
+    /// Readiness probe (`tcp host:port`, `http URL`, `exec …`).
+    probe: Option<String>,
+    /// Nodes it waits for.
+    after: Vec<String>,
+    /// Its wake budget (milliseconds).
+    timeout_ms: u64,
+}
+
+/// One flow in detail: its state and its definition.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlowDetail {
+    /// State, nodes and what the caller may do.
+    #[serde(flatten)]
+    summary: FlowSummary,
+    /// Host × path bindings.
+    bindings: Vec<BindingView>,
+    /// Where requests go once awake (a node name or `host:port`).
+    upstream: String,
+    /// Longest hold (milliseconds).
+    hold_timeout_ms: u64,
+    /// Browsers get the warm-up page after this (milliseconds).
+    fast_hold_ms: u64,
+    /// Held requests per replica.
+    max_held: usize,
+    /// `rollback` or `keep`.
+    on_failure: &'static str,
+    /// Node definitions in start order.
+    definition: Vec<NodeDefinition>,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One flow: state, bindings, settings and nodes.
+#[utoipa::path(get, path = "/api/v1/flows/{name}", tag = "flows", params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = FlowDetail)))]
+async fn get_flow(
+    Authed(principal, _): Authed,
+    State(controller): State<Arc<Controller>>,
+    State(traffic): State<Arc<dyn TrafficView>>,
+    Path(name): Path<String>,
+) -> Result<Json<FlowDetail>, ApiError> {
+    let handle = controller.flow(&name).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
+    let view = controller
+        .views()
+        .into_iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
+    let spec = &handle.spec;
+    let definition = spec
+        .nodes
+        .iter()
+        .map(|n| NodeDefinition {
+            name: n.name.clone(),
+            kind: n.workload.kind().as_str(),
+            reference: match &n.workload.spec {
+                WorkloadSpec::Kubernetes { namespace, name, .. } => Some(format!("{namespace}/{name}")),
+                _ => None,
+            },
+            port: n.workload.port,
+            probe: n.workload.probe.as_ref().map(Probe::to_string),
+            after: n.after.iter().map(|a| spec.nodes[*a].name.clone()).collect(),
+            timeout_ms: millis(n.timeout),
+        })
+        .collect();
+    Ok(Json(FlowDetail {
+        bindings: spec.bindings.iter().map(|b| BindingView { host: b.host.to_string(), path: b.path.clone() }).collect(),
+        upstream: match &spec.upstream {
+            Upstream::Node(i) => spec.nodes[*i].name.clone(),
+            Upstream::Address(hp) => hp.to_string(),
+        },
+        hold_timeout_ms: millis(spec.hold_timeout),
+        fast_hold_ms: millis(spec.fast_hold),
+        max_held: spec.max_held.get(),
+        on_failure: match spec.on_failure {
+            leannodes_config::OnFailure::Rollback => "rollback",
+            leannodes_config::OnFailure::Keep => "keep",
+        },
+        definition,
+        summary: FlowSummary::of(view, spec, &*traffic, &principal),
+    }))
+}
+
+/// A flow after an operation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ActionResult {
+    /// The flow.
+    flow: String,
+    /// The operation.
+    action: &'static str,
+    /// Its state now.
+    #[schema(value_type = String)]
+    state: leannodes_control::FlowState,
+    /// Pinned now.
+    pinned: bool,
+    /// Disabled now.
+    disabled: bool,
+}
+
+/// Runs one operation, audits it and reports the flow's state.
+async fn operate(
+    controller: &Controller,
+    audit: &Audit,
+    caller: &crate::auth::Caller,
+    name: &str,
+    action: &'static str,
+) -> Result<Json<ActionResult>, ApiError> {
+    let before = controller.flow(name).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
+    let before = serde_json::json!({ "state": before.state().as_str(), "pinned": before.is_pinned(), "disabled": before.is_disabled() });
+    match action {
+        "warm" => controller.wake(name, Trigger::Manual).map(|_| ())?,
+        "drain" => controller.drain(name).await?,
+        "pin" => controller.set_pinned(name, true).await?,
+        "unpin" => controller.set_pinned(name, false).await?,
+        "disable" => controller.set_disabled(name, true).await?,
+        _ => controller.set_disabled(name, false).await?,
+    }
+    let flow = controller.flow(name).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
+    let result =
+        ActionResult { flow: name.to_string(), action, state: flow.state(), pinned: flow.is_pinned(), disabled: flow.is_disabled() };
+    let after = serde_json::json!({ "state": result.state.as_str(), "pinned": result.pinned, "disabled": result.disabled });
+    audit
+        .record(Event {
+            actor: caller.actor(),
+            source: &caller.address,
+            action: &format!("flow.{action}"),
+            target: format!("flow/{name}"),
+            detail: serde_json::json!({ "before": before, "after": after }),
+        })
+        .await;
+    Ok(Json(result))
+}
+
+macro_rules! action {
+    ($fn:ident, $action:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = concat!("/api/v1/flows/{name}/", $action), tag = "flows",
+                    params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = ActionResult)))]
+        async fn $fn(
+            Authed(_, caller): Authed,
+            State(controller): State<Arc<Controller>>,
+            State(audit): State<Audit>,
+            Path(name): Path<String>,
+        ) -> Result<Json<ActionResult>, ApiError> {
+            operate(&controller, &audit, &caller, &name, $action).await
+        }
+    };
+}
+
+action!(warm, "warm", "Wakes the flow now (returns at once; follow `/api/v1/events`).");
+action!(drain, "drain", "Drains the flow now, whatever its activity; returns when it is asleep.");
+action!(pin, "pin", "Pins the flow: it is never drained.");
+action!(unpin, "unpin", "Unpins the flow.");
+action!(disable, "disable", "Disables the flow: requests get `503 flow_disabled`, nothing is woken.");
+action!(enable, "enable", "Enables the flow again.");
+
+/// A page of executions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExecutionList {
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<ExecutionRecord>,
+    /// Cursor of the next page.
+    next: Option<String>,
+}
+
+/// The flow's wake executions, newest first, with per-node steps.
+#[utoipa::path(get, path = "/api/v1/flows/{name}/executions", tag = "flows",
+    params(("name" = String, Path, description = "Flow name"), Paging), responses((status = 200, body = ExecutionList)))]
+async fn executions(
+    State(controller): State<Arc<Controller>>,
+    Path(name): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Result<Json<ExecutionList>, ApiError> {
+    let listing = controller.executions(Some(&name), &paging.page()?).await?;
+    Ok(Json(ExecutionList { items: listing.items, next: listing.next }))
+}
+
+/// One execution (of a flow the caller may read).
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "flows",
+    params(("id" = String, Path, description = "Execution id")), responses((status = 200, body = Object)))]
+async fn execution(
+    Authed(principal, _): Authed,
+    State(controller): State<Arc<Controller>>,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionRecord>, ApiError> {
+    let record = controller.execution(&id).await?.filter(|r| principal.can_on(Permission::FlowsRead, &r.flow));
+    record.map(Json).ok_or_else(|| ApiError::not_found("unknown_execution", format!("no execution `{id}`")))
+}

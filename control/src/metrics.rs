@@ -1,0 +1,119 @@
+//! Prometheus metrics of the control plane (wake durations per node, wake failures, flow states) and the
+//! pieces every crate renders its own families with: a lock-free [`Histogram`] and label escaping.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::ExecutionEvent;
+use crate::events::EventBus;
+
+/// Upper bounds (seconds) of the duration histogram buckets.
+pub const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// A fixed-bucket histogram of durations with atomic counters.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines with `labels` (e.g. `flow="shop"`).
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Escapes a Prometheus label value.
+pub fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Wake durations per flow and node (node `*`: the whole execution) and failures per flow, node and
+/// reason, fed from the event bus.
+#[derive(Debug, Default)]
+pub(crate) struct WakeMetrics {
+    durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+    failures: Mutex<BTreeMap<(String, String, String), u64>>,
+}
+
+impl WakeMetrics {
+    fn observe(&self, flow: &str, node: &str, ms: u64) {
+        let histogram =
+            self.durations.lock().unwrap_or_else(PoisonError::into_inner).entry((flow.to_string(), node.to_string())).or_default().clone();
+        histogram.observe(Duration::from_millis(ms));
+    }
+
+    /// Follows the bus until the metrics are dropped.
+    pub(crate) async fn record(metrics: std::sync::Weak<WakeMetrics>, bus: EventBus) {
+        let mut events = tokio_stream::wrappers::BroadcastStream::new(bus.subscribe());
+        while let Some(event) = events.next().await {
+            let Some(metrics) = metrics.upgrade() else { return };
+            match event {
+                Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, .. }) => metrics.observe(&flow, &node, elapsed_ms),
+                Ok(ExecutionEvent::ExecutionFinished { flow, elapsed_ms, outcome, .. }) if outcome == "succeeded" => {
+                    metrics.observe(&flow, "*", elapsed_ms)
+                }
+                Ok(ExecutionEvent::NodeFailed { flow, node, label, .. }) => {
+                    *metrics.failures.lock().unwrap_or_else(PoisonError::into_inner).entry((flow, node, label)).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes the wake families.
+    pub(crate) fn render(&self, out: &mut String) {
+        out.push_str("# HELP leannodes_wake_duration_seconds Time from a node's wake request to ready (node=\"*\": the whole execution).\n# TYPE leannodes_wake_duration_seconds histogram\n");
+        for ((flow, node), h) in self.durations.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            h.render(out, "leannodes_wake_duration_seconds", &format!("flow=\"{}\",node=\"{}\"", escape(flow), escape(node)));
+        }
+        out.push_str("# HELP leannodes_wake_failures_total Node wakes that failed, by flow, node and reason.\n# TYPE leannodes_wake_failures_total counter\n");
+        for ((flow, node, reason), n) in self.failures.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let (flow, node, reason) = (escape(flow), escape(node), escape(reason));
+            let _ = writeln!(out, "leannodes_wake_failures_total{{flow=\"{flow}\",node=\"{node}\",reason=\"{reason}\"}} {n}");
+        }
+    }
+}
+
+/// What the data plane tells the management plane (implemented by the proxy tier; the binary hands it
+/// to the API): held requests, in-flight requests, shutdown, and its own metric families.
+pub trait TrafficView: Send + Sync + 'static {
+    /// Requests of `flow` held right now.
+    fn held(&self, flow: &str) -> u64;
+    /// Requests being handled now (held or proxied).
+    fn in_flight(&self) -> u64;
+    /// Whether a graceful shutdown has begun.
+    fn shutting_down(&self) -> bool;
+    /// Writes the data plane's metric families in Prometheus text format.
+    fn render_metrics(&self, out: &mut String);
+}
+
+#[cfg(test)]
+mod tests;
