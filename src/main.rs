@@ -43,7 +43,11 @@ enum Command {
     /// Print the `Flow` CustomResourceDefinition (YAML), generated from the configuration types.
     Crd,
     /// Print the OpenAPI 3.1 document of the management API (docs/openapi.json).
-    Openapi,
+    Openapi {
+        /// Print the route table with each route's rule instead (docs/routes.md).
+        #[arg(long)]
+        routes: bool,
+    },
     /// Recovery of users, offline against the store (no server needed).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -190,7 +194,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo(args) => report(demo::run(args)),
-        Command::Openapi => print_out(&leannodes_api::openapi_json()),
+        Command::Openapi { routes: false } => print_out(&leannodes_api::openapi_json()),
+        Command::Openapi { routes: true } => print_out(&leannodes_api::routes_markdown()),
         Command::Admin(command) => run_async(admin(command)),
         Command::Migrate { config, store } => run_async(migrate(config, store)),
     }

@@ -463,3 +463,127 @@ async fn a_workload_scaled_to_zero_by_someone_else_is_woken_again_by_the_next_re
     assert!(response.headers().contains_key("x-leannodes-cold-start"), "held while it woke again");
     assert_eq!(response.text().await.expect("body"), "api GET /back\n");
 }
+
+/// A `Flow` resource in `default` with this spec.
+fn tenant_flow(name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "leannodes.io/v1alpha1", "kind": "Flow", "metadata": {"name": name, "namespace": "default"}, "spec": spec })
+}
+
+/// A Deployment node of a tenant flow.
+fn tenant_node(reference: &str) -> Value {
+    json!({ "name": "api", "kind": "deployment", "ref": reference, "port": 8080 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_resources_cannot_run_processes_reach_other_namespaces_or_take_over_bindings() {
+    let hosts = |h: &str| json!([h]);
+    let objects = vec![
+        deployment("api", 0, json!({})),
+        service("api"),
+        // `ref = "api"` means the resource's own namespace.
+        tenant_flow("good", json!({ "hosts": hosts("good.test"), "upstream": "api", "node": [tenant_node("api")] })),
+        tenant_flow(
+            "process",
+            json!({ "hosts": hosts("process.test"), "upstream": "api",
+                    "node": [tenant_node("api"), { "name": "sh", "kind": "process", "command": ["sh", "-c", "id"] }] }),
+        ),
+        tenant_flow("cross", json!({ "hosts": hosts("cross.test"), "upstream": "api", "node": [tenant_node("kube-system/coredns")] })),
+        tenant_flow("literal", json!({ "hosts": hosts("literal.test"), "upstream": "127.0.0.1:9090", "node": [tenant_node("api")] })),
+        tenant_flow(
+            "probe",
+            json!({ "hosts": hosts("probe.test"), "upstream": "api",
+                    "node": [{ "name": "api", "kind": "deployment", "ref": "api", "port": 8080, "ready": { "exec": ["sh", "-c", "true"] } }] }),
+        ),
+        tenant_flow("takeover", json!({ "hosts": hosts("platform.test"), "upstream": "api", "node": [tenant_node("api")] })),
+        tenant_flow("rename", json!({ "name": "platform", "hosts": hosts("other.test"), "upstream": "api", "node": [tenant_node("api")] })),
+    ];
+    let (sim, dir, kubeconfig) = sim_with(objects).await;
+    // The platform team's own flow, in the file.
+    let platform = leannodes_harness::DemoNode::new("platform-web");
+    let file_flow = format!(
+        "\n[[flow]]\nname = \"platform\"\nhosts = [\"platform.test\"]\nupstream = \"platform-web\"\n{}",
+        platform.toml(BIN, dir.path())
+    );
+    let serve = leannodes_harness::Serve::start_with_env(
+        BIN,
+        dir.path(),
+        "driver = \"kubernetes\"\nflows_from = [\"file\", \"crd\"]",
+        &file_flow,
+        &[("KUBECONFIG", &kubeconfig)],
+    );
+    let condition = |name: &'static str| {
+        let sim = &sim;
+        async move {
+            let status = sim_get(sim, &format!("/apis/leannodes.io/v1alpha1/namespaces/default/flows/{name}")).await["status"].clone();
+            (
+                status["conditions"][0]["status"].as_str().unwrap_or_default().to_string(),
+                status["conditions"][0]["message"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+    };
+    let mut good = (String::new(), String::new());
+    for _ in 0..200 {
+        good = condition("good").await;
+        if good.0 == "True" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(good.0, "True", "{}", serve.log());
+    for (name, expected) in [
+        ("process", "may not run local processes"),
+        ("cross", "may only use workloads of its own namespace"),
+        ("literal", "must send its traffic to one of its own nodes"),
+        ("probe", "may not use exec probes"),
+        ("takeover", "both bind host \"platform.test\""),
+        ("rename", "duplicate flow name `platform`"),
+    ] {
+        let (status, message) = condition(name).await;
+        assert_eq!(status, "False", "{name} refused");
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+    let client = proxy_client();
+    let served = client.get(serve.url("/x")).header("host", "good.test").send().await.expect("good");
+    assert_eq!(served.text().await.expect("body"), "api GET /x\n", "the tenant's own flow serves");
+    let platform_answer = client.get(serve.url("/y")).header("host", "platform.test").send().await.expect("platform");
+    assert_eq!(platform_answer.text().await.expect("body"), "platform-web GET /y\n", "the platform's binding is untouched");
+    for host in ["cross.test", "literal.test", "process.test"] {
+        assert_eq!(client.get(serve.url("/")).header("host", host).send().await.expect("refused").status(), 404, "{host} serves nothing");
+    }
+    let flows: Value = client
+        .get(serve.admin_url("/api/v1/flows?source=resource"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("flows")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(flows["flows"][0]["name"], "good");
+    assert_eq!(flows["flows"][0]["namespace"], "default");
+
+    // A newer resource that collides with one already serving is the one refused.
+    let newer = tenant_flow("aaa-newer", json!({ "hosts": hosts("good.test"), "upstream": "api", "node": [tenant_node("api")] }));
+    let created = reqwest::Client::new()
+        .post(format!("http://{}/apis/leannodes.io/v1alpha1/namespaces/default/flows", sim.addr))
+        .json(&newer)
+        .send()
+        .await
+        .expect("create");
+    assert!(created.status().is_success());
+    let mut newer_status = (String::new(), String::new());
+    for _ in 0..200 {
+        newer_status = condition("aaa-newer").await;
+        if !newer_status.0.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(newer_status.0, "False", "{newer_status:?}");
+    assert!(newer_status.1.contains("both bind host \"good.test\""), "{}", newer_status.1);
+    assert_eq!(condition("good").await.0, "True", "the running flow keeps its binding");
+    assert_eq!(
+        client.get(serve.url("/z")).header("host", "good.test").send().await.expect("good").text().await.expect("body"),
+        "api GET /z\n"
+    );
+}

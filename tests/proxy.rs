@@ -180,7 +180,8 @@ async fn a_node_that_exits_fails_the_request_fast() {
         DemoNode::new("db"),
         DemoNode::new("web").after(&["db"]).args(&["--startup-delay", "20s", "--exit-after", "300ms", "--exit-code", "2"]),
     ];
-    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path(), "shop", LOCAL, "hold_timeout = \"60s\"", &nodes));
+    let serve =
+        Serve::start(BIN, dir.path(), "public_status = \"detailed\"", &flow(dir.path(), "shop", LOCAL, "hold_timeout = \"60s\"", &nodes));
     let started = Instant::now();
     let response = client().get(serve.url("/")).send().await.expect("request");
     assert!(started.elapsed() < Duration::from_secs(10), "failed fast, not at hold_timeout");
@@ -499,4 +500,57 @@ fn no_process_node_survives_a_killed_server() {
     assert_eq!(starts(dir.path()).len(), 4);
     serve.signal(9);
     assert_no_survivors(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_status_shows_progress_but_no_internal_details_by_default() {
+    let dir = workdir();
+    let node = DemoNode::new("web").args(&["--startup-delay", "60s"]);
+    let port = node.port.to_string();
+    let settings = "fast_hold = \"300ms\"\nhold_timeout = \"600ms\"";
+    let body = flow(dir.path(), "shop", LOCAL, settings, &[node]);
+    let serve = Serve::start(BIN, dir.path(), "", &body);
+    let page = client().get(serve.url("/")).header("accept", "text/html").send().await.expect("warm-up page");
+    assert_eq!(page.status(), 503);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("\"name\":\"web\"") && html.contains("\"state\":\"starting\""), "progress is shown: {html}");
+    assert!(!html.contains(&port), "no probe detail (it names 127.0.0.1:{port})");
+    let status = client().get(serve.url("/.well-known/leannodes/flows/shop")).send().await.expect("status");
+    let json: Value = status.json().await.expect("json");
+    assert_eq!((json["nodes"][0]["name"].as_str(), json["nodes"][0]["detail"].as_str()), (Some("web"), None), "{json}");
+    assert!(json["execution"].is_null(), "{json}");
+    let timeout = client().get(serve.url("/")).send().await.expect("api client");
+    let text = timeout.text().await.expect("body");
+    assert!(text.contains("cold_start_timeout") && !text.contains(&port), "{text}");
+    // The authenticated API keeps the details.
+    let detail = || async {
+        let flow: Value = client()
+            .get(serve.admin_url("/api/v1/flows/shop"))
+            .bearer_auth(serve.token())
+            .send()
+            .await
+            .expect("flow")
+            .json()
+            .await
+            .expect("json");
+        flow["nodes"][0]["detail"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eventually!(detail().await.contains(&port), "the API shows the probe detail");
+
+    // "detailed" shows them publicly; "off" has no live status at all.
+    drop(serve);
+    let detailed = Serve::start(BIN, dir.path(), "public_status = \"detailed\"", &body);
+    client().get(detailed.url("/")).send().await.expect("wake");
+    let public_detail = || async {
+        let json: Value =
+            client().get(detailed.url("/.well-known/leannodes/flows/shop")).send().await.expect("status").json().await.expect("json");
+        json["nodes"][0]["detail"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eventually!(public_detail().await.contains(&port), "detailed shows the probe detail publicly");
+    drop(detailed);
+    let off = Serve::start(BIN, dir.path(), "public_status = \"off\"", &body);
+    let gone = client().get(off.url("/.well-known/leannodes/flows/shop")).send().await.expect("status");
+    assert_eq!(gone.status(), 404);
+    let page = client().get(off.url("/")).header("accept", "text/html").send().await.expect("page").text().await.expect("html");
+    assert!(!page.contains("\"name\":\"web\"") && !page.contains(&port), "{page}");
 }

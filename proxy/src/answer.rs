@@ -2,6 +2,7 @@
 //! the warm-up page, gRPC trailers-only UNAVAILABLE, and the live status JSON.
 
 use bytes::Bytes;
+use leannodes_config::PublicStatus;
 use leannodes_control::{FlowHandle, FlowStatus};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -76,6 +77,32 @@ impl Client {
             Client::Api
         }
     }
+}
+
+/// What anyone on the internet may see of a flow's status (`[server] public_status`): progress keeps
+/// node names and states and drops probe details and failure messages (which can name internal
+/// addresses); off keeps only the flow's state. The reason label of a failure (`exited`, `timeout`, …)
+/// stays: it names no address.
+pub fn public_view(status: &FlowStatus, level: PublicStatus) -> FlowStatus {
+    let mut shown = status.clone();
+    if level == PublicStatus::Detailed {
+        return shown;
+    }
+    shown.execution = None;
+    for node in &mut shown.nodes {
+        node.detail = None;
+    }
+    if level == PublicStatus::Off {
+        shown.nodes.clear();
+    }
+    if let Some(f) = &mut shown.failure {
+        f.message =
+            if level == PublicStatus::Off { "the flow failed to wake".into() } else { format!("node `{}` failed ({})", f.node, f.reason) };
+        if level == PublicStatus::Off {
+            f.node.clear();
+        }
+    }
+    shown
 }
 
 /// The status the warm-up page and the status endpoints show.
@@ -256,6 +283,36 @@ mod tests {
     fn templates_render_in_one_pass() {
         let out = render_template("a {{X}} b {{Y}} {{Z}}", &[("X", "{{Y}}".into()), ("Y", "y".into())]);
         assert_eq!(out, "a {{Y}} b y {{Z}}");
+    }
+
+    #[test]
+    fn public_views_drop_details_but_keep_progress() {
+        use leannodes_control::{FlowFailure, FlowState, NodeState, NodeStatus};
+        let status = FlowStatus {
+            state: FlowState::Failed,
+            nodes: vec![NodeStatus { name: "db".into(), state: NodeState::Failed, detail: Some("tcp 10.1.2.3:5432: refused".into()) }],
+            execution: Some("e1".into()),
+            failure: Some(FlowFailure {
+                node: "db".into(),
+                reason: "timeout".into(),
+                message: "db at 10.1.2.3:5432 never answered".into(),
+            }),
+            retry_at: None,
+            removed: false,
+            last_wake_ms: None,
+        };
+        assert_eq!(public_view(&status, PublicStatus::Detailed), status);
+        let progress = public_view(&status, PublicStatus::Progress);
+        assert_eq!(
+            (progress.nodes[0].name.as_str(), progress.nodes[0].state, progress.nodes[0].detail.as_deref()),
+            ("db", NodeState::Failed, None)
+        );
+        assert_eq!(progress.failure.as_ref().map(|f| f.message.as_str()), Some("node `db` failed (timeout)"));
+        assert_eq!(progress.execution, None);
+        let off = public_view(&status, PublicStatus::Off);
+        assert!(off.nodes.is_empty() && off.failure.as_ref().is_some_and(|f| f.node.is_empty() && !f.message.contains("db")));
+        assert!(!serde_json::to_string(&off).unwrap_or_default().contains("10.1.2.3"));
+        assert!(!serde_json::to_string(&progress).unwrap_or_default().contains("10.1.2.3"));
     }
 
     #[test]

@@ -161,6 +161,7 @@ impl ProxyState {
                 }
                 Some(status) => {
                     route.metrics.hold_duration.observe(waited);
+                    let status = self.shown(&status);
                     let failure = status.failure.clone();
                     let message = failure.as_ref().map_or_else(|| "the flow failed to wake".to_string(), |f| f.message.clone());
                     let reply = match client {
@@ -187,7 +188,7 @@ impl ProxyState {
                 }
                 None => {
                     route.metrics.hold_duration.observe(waited);
-                    let status = flow.status();
+                    let status = self.shown(&flow.status());
                     let reply = match client {
                         Client::Browser => answer::warmup_reply(&flow, &status, waited_ms, RETRY_AFTER_WAKING),
                         Client::Grpc => answer::grpc_reply(&format!("flow `{}` is still waking after {waited_ms} ms", flow.name())),

@@ -14,7 +14,7 @@ mod routes;
 mod server;
 mod service;
 
-pub use answer::{Client, Reply, STATUS_PREFIX, json_reply};
+pub use answer::{Client, Reply, STATUS_PREFIX, json_reply, public_view};
 pub use callout::{CHECK_TOKEN_HEADER, Callouts, serve_ext_authz};
 pub use gate::{Inquiry, Verdict, callout_timeout};
 pub use routes::{Route, RouteError, RouteTable, Upstream, resolve};

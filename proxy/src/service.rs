@@ -8,8 +8,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use leannodes_config::{Config, Workload};
-use leannodes_control::{Controller, FlowHandle, FlowState, RouteInstaller};
+use leannodes_config::{Config, PublicStatus, Workload};
+use leannodes_control::{Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -63,6 +63,8 @@ pub struct ProxyState {
     /// Upstream timeouts.
     pub timeouts: UpstreamTimeouts,
     in_flight: AtomicUsize,
+    /// `[server] public_status` (changes with a reload).
+    public_status: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -87,7 +89,32 @@ impl ProxyState {
             unmatched: FlowMetrics::default(),
             timeouts,
             in_flight: AtomicUsize::new(0),
+            public_status: std::sync::atomic::AtomicU8::new(0),
         }
+    }
+
+    /// What public surfaces show.
+    pub fn public_status(&self) -> PublicStatus {
+        match self.public_status.load(Ordering::Relaxed) {
+            1 => PublicStatus::Detailed,
+            2 => PublicStatus::Off,
+            _ => PublicStatus::Progress,
+        }
+    }
+
+    /// Sets what public surfaces show.
+    pub fn set_public_status(&self, level: PublicStatus) {
+        let n = match level {
+            PublicStatus::Progress => 0,
+            PublicStatus::Detailed => 1,
+            PublicStatus::Off => 2,
+        };
+        self.public_status.store(n, Ordering::Relaxed);
+    }
+
+    /// A flow's status as the public may see it.
+    pub(crate) fn shown(&self, status: &FlowStatus) -> FlowStatus {
+        answer::public_view(status, self.public_status())
     }
 
     /// Requests being handled now (held or proxied).
@@ -130,7 +157,9 @@ impl ProxyState {
             }
             None => None,
         };
-        Ok(Arc::new(ProxyState::new(controller, routes, default_upstream, timeouts)))
+        let state = ProxyState::new(controller, routes, default_upstream, timeouts);
+        state.set_public_status(config.server.public_status);
+        Ok(Arc::new(state))
     }
 
     /// Graceful shutdown of the proxy tier: held requests are answered `503` at once, listeners close,
@@ -157,6 +186,7 @@ impl RouteInstaller for ProxyState {
         };
         self.routes.store(Arc::new(routes));
         self.default_upstream.store(Arc::new(default_upstream));
+        self.set_public_status(config.server.public_status);
         Ok(())
     }
 }
@@ -252,13 +282,14 @@ impl LeanProxy {
             routes.find(host, "/").is_some_and(|h| Arc::ptr_eq(h, r))
                 || r.flow.spec.bindings.iter().any(|b| routes.find(host, &b.path).is_some_and(|h| Arc::ptr_eq(h, r)))
         });
+        let route = route.filter(|_| self.state.public_status() != PublicStatus::Off);
         let Some(route) = route.cloned() else {
             answer::json_error(session, 404, "no_flow", None, "no such flow on this host", None, json!({})).await?;
             return Ok(true);
         };
         let flow = &route.flow;
         if !events {
-            let status = flow.status();
+            let status = self.state.shown(&flow.status());
             let body = LiveStatus::new(flow, &status, 0).to_json();
             answer::respond(session, 200, "application/json", &[], Bytes::from(body)).await?;
             return Ok(true);
@@ -272,7 +303,7 @@ impl LeanProxy {
         let mut shutdown = self.state.shutdown.subscribe();
         loop {
             let status = rx.borrow_and_update().clone();
-            let data = format!("event: status\ndata: {}\n\n", LiveStatus::new(flow, &status, 0).to_json());
+            let data = format!("event: status\ndata: {}\n\n", LiveStatus::new(flow, &self.state.shown(&status), 0).to_json());
             session.write_response_body(Some(Bytes::from(data)), false).await?;
             if status.removed || status.state == FlowState::Awake {
                 break;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use leannodes_control::Controller;
 use leannodes_store::{FlowAcl, Grant, Group, StoreError, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,6 +21,11 @@ use crate::extract::{Authed, Body, IfMatch, Path};
 
 pub(super) fn routes(r: Registrar) -> Registrar {
     r.add(Rule::Flow(Permission::FlowsAdmin), routes!(get_access)).add(Rule::Flow(Permission::FlowsAdmin), routes!(put_access))
+}
+
+/// `404 unknown_flow` for a flow that does not exist.
+fn known(controller: &Controller, name: &str) -> Result<(), ApiError> {
+    controller.flow(name).map(|_| ()).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))
 }
 
 /// A role granted on a flow.
@@ -45,7 +51,12 @@ pub(crate) struct Access {
 
 /// Who has which role on this flow (besides instance-wide roles).
 #[utoipa::path(get, path = "/api/v1/flows/{name}/access", tag = "flows", params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = Access)))]
-async fn get_access(State(auth): State<Arc<Auth>>, Path(name): Path<String>) -> Result<Json<Access>, ApiError> {
+async fn get_access(
+    State(auth): State<Arc<Auth>>,
+    State(controller): State<Arc<Controller>>,
+    Path(name): Path<String>,
+) -> Result<Json<Access>, ApiError> {
+    known(&controller, &name)?;
     let acl = auth.store().records::<FlowAcl>().get(&name).await?;
     let (grants, version) = acl.map_or((vec![], 0), |v| (v.value.grants, v.version));
     Ok(Json(Access { flow: name, grants: grants.into_iter().map(|g| GrantView { subject: g.subject, role: g.role }).collect(), version }))
@@ -57,11 +68,13 @@ async fn get_access(State(auth): State<Arc<Auth>>, Path(name): Path<String>) -> 
 async fn put_access(
     State(auth): State<Arc<Auth>>,
     State(audit): State<Audit>,
+    State(controller): State<Arc<Controller>>,
     Authed(principal, caller): Authed,
     if_match: IfMatch,
     Path(name): Path<String>,
     Body(grants): Body<Vec<GrantView>>,
 ) -> Result<Json<Access>, ApiError> {
+    known(&controller, &name)?;
     let store = auth.store();
     let mine = principal.on(&name).flow_scoped();
     for (i, grant) in grants.iter().enumerate() {

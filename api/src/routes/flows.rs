@@ -357,7 +357,7 @@ macro_rules! action {
     ($fn:ident, $action:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = concat!("/api/v1/flows/{name}/", $action), tag = "flows",
-                    params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = ActionResult)))]
+                            params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = ActionResult)))]
         async fn $fn(
             Authed(_, caller): Authed,
             State(controller): State<Arc<Controller>>,
@@ -394,6 +394,7 @@ async fn executions(
     Path(name): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Result<Json<ExecutionList>, ApiError> {
+    controller.flow(&name).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
     let listing = controller.executions(Some(&name), &paging.page()?).await?;
     Ok(Json(ExecutionList { items: listing.items, next: listing.next }))
 }

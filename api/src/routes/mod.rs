@@ -234,3 +234,6 @@ fn document(openapi: &mut OpenApi, rules: &[RouteRule]) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
