@@ -133,3 +133,84 @@ fn migrate_creates_the_schema_of_each_backend_and_explains_bad_stores() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("DynamoDB `DescribeTable` failed") && stderr.contains("127.0.0.1:1"), "{stderr}");
 }
+
+/// Runs `leannodes` with `stdin` on its standard input.
+fn run_with_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run leannodes");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn offline_recovery_creates_users_resets_passwords_and_grants_roles() {
+    let dir = leannodes_harness::workdir();
+    let config = dir.path().join("leannodes.toml");
+    let admin = leannodes_harness::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\nlisten = [\"127.0.0.1:{}\"]\nstore = \"sqlite://state.db\"\n",
+            leannodes_harness::free_port()
+        ),
+    )
+    .expect("write");
+    let c = config.to_str().expect("utf-8 path");
+    let (code, stdout, stderr) = run_with_stdin(
+        &["admin", "create-user", "--config", c, "--email", "ops@example.com", "--role", "viewer", "--password-stdin"],
+        "first long password\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created user ops@example.com") && stdout.contains("[viewer]"), "{stdout}");
+    let (code, stdout, _) = run(&["admin", "create-user", "--config", c, "--email", "ops@example.com"]);
+    assert_eq!(code, 1, "the address is taken: {stdout}");
+    let (code, stdout, stderr) = run(&["admin", "reset-password", "--config", c, "--email", "ops@example.com"]);
+    assert_eq!(code, 0, "{stderr}");
+    let generated = stdout.trim().rsplit(": ").next().expect("the new password").to_string();
+    assert!(generated.len() >= 16, "{stdout}");
+    let (code, stdout, stderr) = run(&["admin", "grant", "--config", c, "--email", "ops@example.com", "--role", "admin"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("[viewer, admin]"), "{stdout}");
+    let (code, _, stderr) = run(&["admin", "grant", "--config", c, "--email", "ops@example.com", "--role", "wizard"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no role named `wizard`"), "{stderr}");
+    let (code, _, stderr) = run(&["admin", "grant", "--config", c, "--email", "nobody@example.com", "--role", "admin"]);
+    assert!(code == 1 && stderr.contains("no user with `nobody@example.com`"), "{stderr}");
+
+    // The server uses what the commands wrote (and no setup link is needed).
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "", "", &[("LEANNODES_SUPER_ADMIN_EMAIL", "")]);
+    let token = leannodes_harness::admin_token(serve.admin, "ops@example.com", &generated);
+    let audit = leannodes_harness::http_request(
+        serve.admin,
+        "GET",
+        "/api/v1/audit?action=user.update",
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    )
+    .expect("audit");
+    assert!(audit.body.contains("\"actor\":\"cli:"), "recovery is audited: {}", audit.body);
+    assert!(!serve.log().contains("/setup#token="), "a user exists: no setup link");
+}
+
+#[test]
+fn authentication_can_only_be_switched_off_on_loopback() {
+    let dir = leannodes_harness::workdir();
+    let path = dir.path().join("open.toml");
+    std::fs::write(&path, "[server]\nadmin_listen = \"0.0.0.0:9090\"\n[server.auth]\nmode = \"none\"\n").expect("write");
+    let (code, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("4:8: error: auth mode \"none\" would let anyone who reaches 0.0.0.0:9090 administer LeanNodes"), "{stdout}");
+    std::fs::write(&path, "[server]\ncheck_token = \"short\"\n").expect("write");
+    let (_, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
+    assert!(stdout.contains("`check_token` must be at least 16 printable characters"), "{stdout}");
+    std::fs::write(&path, "[server]\ncheck_token = \"env:LEANNODES_TEST_UNSET_TOKEN\"\n").expect("write");
+    let (_, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
+    assert!(stdout.contains("environment variable `LEANNODES_TEST_UNSET_TOKEN` is not set"), "{stdout}");
+}

@@ -277,12 +277,12 @@ pub async fn recover(store: std::sync::Arc<dyn Store>, operation: Recovery, acto
             let id = find(email.clone()).await?;
             let (password, made) = generated(password);
             let user = set_password(&*store, &id, &password).await?;
-            let shown = if made { format!(": {password}") } else { String::new() };
+            let shown = if made { format!("; the new password is: {password}") } else { String::new() };
             (
                 "auth.password_reset",
                 id,
                 serde_json::json!({}),
-                format!("set a new password for {}{shown}; its sessions ended", user.value.email),
+                format!("set a new password for {} and ended its sessions{shown}", user.value.email),
             )
         }
         Recovery::Grant { email, role } => {

@@ -3,6 +3,7 @@
 //! `LEANNODES_TEST_PATIENCE_MS`.
 
 pub mod schemas;
+pub mod smtp;
 pub mod stores;
 
 use std::net::{SocketAddr, TcpListener};
