@@ -2,6 +2,7 @@
 //! logs, process liveness, and `assert_eventually!` with a patience that slow machines can raise through
 //! `LEANNODES_TEST_PATIENCE_MS`.
 
+pub mod idp;
 pub mod schemas;
 pub mod smtp;
 pub mod stores;
@@ -224,12 +225,16 @@ impl Serve {
     /// Like [`Serve::start`], with extra environment variables (e.g. `KUBECONFIG`).
     pub fn start_with_env(bin: &str, dir: &Path, server_extra: &str, body: &str, env: &[(&str, &str)]) -> Serve {
         let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        // The extra settings may choose the admin listener (e.g. for an SSO redirect URL known up front).
+        let chosen = server_extra
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("admin_listen = \"").and_then(|rest| rest.strip_suffix('"')))
+            .and_then(|addr| addr.parse::<SocketAddr>().ok());
+        let admin = chosen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let admin_line = if chosen.is_some() { String::new() } else { format!("admin_listen = \"{admin}\"\n") };
         // A local SQLite store unless the extra settings name another.
         let store = if server_extra.contains("store =") { "" } else { "store = \"sqlite://state.db\"\n" };
-        let header = format!(
-            "[server]\nlisten = [\"{proxy}\"]\nadmin_listen = \"{admin}\"\n{store}threads = 1\nshutdown_grace = \"3s\"\n{server_extra}\n"
-        );
+        let header = format!("[server]\nlisten = [\"{proxy}\"]\n{admin_line}{store}threads = 1\nshutdown_grace = \"3s\"\n{server_extra}\n");
         let config = dir.join("leannodes.toml");
         std::fs::write(&config, format!("{header}{body}")).expect("write config");
         let log = dir.join("serve.log");

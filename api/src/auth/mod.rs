@@ -9,8 +9,11 @@
 //! another replica shows within that second.
 
 pub(crate) mod links;
+pub(crate) mod oidc;
 pub(crate) mod password;
+pub(crate) mod saml;
 pub(crate) mod secret;
+pub(crate) mod sso;
 pub(crate) mod throttle;
 
 use std::collections::HashMap;
@@ -94,6 +97,10 @@ pub struct Auth {
     cache: Mutex<HashMap<String, (Instant, Arc<Principal>)>>,
     last_used: Mutex<HashMap<String, Instant>>,
     mailer: Option<crate::mail::Mailer>,
+    /// OIDC providers.
+    pub(crate) oidc: oidc::Providers,
+    /// The SAML service provider, with `[server.auth.saml]`.
+    pub(crate) saml: Option<saml::Saml>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -106,7 +113,24 @@ impl Auth {
     /// The service over `store`, mailing through `mailer` when there is one.
     pub async fn new(config: leannodes_config::Auth, store: Arc<dyn Store>, mailer: Option<crate::mail::Mailer>) -> Result<Auth, ApiError> {
         let dummy_hash = password::hash(&random_secret()).await?;
-        Ok(Auth { config, store, policy: Policy::default(), dummy_hash, cache: Mutex::default(), last_used: Mutex::default(), mailer })
+        let oidc = oidc::Providers::new(config.oidc.clone(), config.external_url.clone());
+        let saml = config
+            .saml
+            .as_ref()
+            .map(|s| saml::Saml::new(s, &config.external_url))
+            .transpose()
+            .map_err(|e| ApiError::bad_request("invalid_saml", format!("[server.auth.saml]: {e}")))?;
+        Ok(Auth {
+            config,
+            store,
+            policy: Policy::default(),
+            dummy_hash,
+            cache: Mutex::default(),
+            last_used: Mutex::default(),
+            mailer,
+            oidc,
+            saml,
+        })
     }
 
     /// The mailer, with `[server.smtp]`.
@@ -287,6 +311,15 @@ impl Auth {
         let secure = if self.secure_cookies() { "; Secure" } else { "" };
         let age = max_age.map_or(0, |d| d.as_secs());
         HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={age}{secure}"))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The SSO binding cookie: sent back on the provider's redirect (a cross-site POST for SAML, hence
+    /// `SameSite=None` behind TLS).
+    pub fn binding_cookie(&self, value: &str, max_age: Option<Duration>) -> HeaderValue {
+        let attributes = if self.secure_cookies() { "SameSite=None; Secure" } else { "SameSite=Lax" };
+        let age = max_age.map_or(0, |d| d.as_secs());
+        HeaderValue::from_str(&format!("{}={value}; Path=/api/v1/auth; HttpOnly; {attributes}; Max-Age={age}", sso::BINDING_COOKIE))
             .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 

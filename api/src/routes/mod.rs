@@ -14,6 +14,7 @@ mod invitations;
 mod roles;
 mod routing;
 mod settings;
+mod sso;
 mod system;
 mod tokens;
 mod users;
@@ -81,6 +82,7 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
     for add in [
         system::routes,
         auth::routes,
+        sso::routes,
         flows::routes,
         access::routes,
         events::routes,
