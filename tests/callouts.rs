@@ -303,3 +303,61 @@ async fn a_held_check_releases_when_the_flow_is_ready_and_counts_as_activity() {
     let head = client().head(serve.admin_url("/check")).header("x-forwarded-host", "shop.test").send().await.expect("head");
     assert_eq!(head.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_check_token_callouts_without_it_are_refused() {
+    const TOKEN: &str = "a-shared-check-token-0123456789";
+    let dir = leannodes_harness::workdir();
+    let node = DemoNode::new("web");
+    let body = format!("\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.test\"]\nupstream = \"web\"\n{}", node.toml(BIN, dir.path()));
+    let (check_port, ext_authz) = (free_port(), free_port());
+    let serve = Serve::start_with_env(
+        BIN,
+        dir.path(),
+        &format!(
+            "check_token = \"env:TEST_CHECK_TOKEN\"\ncheck_listen = \"127.0.0.1:{check_port}\"\next_authz_listen = \"127.0.0.1:{ext_authz}\""
+        ),
+        &body,
+        &[("TEST_CHECK_TOKEN", TOKEN)],
+    );
+    for url in [format!("http://127.0.0.1:{check_port}/check"), serve.admin_url("/check")] {
+        let bare = client().get(&url).header("x-forwarded-host", "shop.test").send().await.expect("check");
+        assert_eq!(bare.status(), 401, "{url}");
+        assert_eq!(bare.json::<serde_json::Value>().await.expect("json")["error"], "check_unauthenticated");
+        let wrong = client()
+            .get(&url)
+            .header("x-forwarded-host", "shop.test")
+            .header("x-leannodes-check-token", "nope")
+            .send()
+            .await
+            .expect("check");
+        assert_eq!(wrong.status(), 401);
+        let right = client()
+            .get(&url)
+            .header("x-forwarded-host", "shop.test")
+            .header("x-leannodes-check-token", TOKEN)
+            .send()
+            .await
+            .expect("check");
+        assert_eq!(right.status(), 200, "{url}");
+    }
+    let mut grpc = AuthorizationClient::connect(format!("http://127.0.0.1:{ext_authz}")).await.expect("connect ext_authz");
+    let check = |context: Option<&str>| {
+        let http = HttpRequest { method: "GET".into(), path: "/".into(), host: "shop.test".into(), ..Default::default() };
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request { http: Some(http), ..Default::default() }),
+                context_extensions: context.map(|t| [("x-leannodes-check-token".to_string(), t.to_string())].into()).unwrap_or_default(),
+                ..Default::default()
+            }),
+        }
+    };
+    let denied = grpc.check(check(None)).await.expect("Check").into_inner();
+    assert_eq!(denied.status.map(|s| s.code), Some(7), "denied without the token");
+    let by_context = grpc.check(check(Some(TOKEN))).await.expect("Check").into_inner();
+    assert_eq!(by_context.status.map(|s| s.code), Some(0), "a context extension carries it (Contour, Envoy Gateway, kgateway)");
+    let mut with_metadata = tonic::Request::new(check(None));
+    with_metadata.metadata_mut().insert("x-leannodes-check-token", TOKEN.parse().expect("metadata"));
+    let by_metadata = grpc.check(with_metadata).await.expect("Check").into_inner();
+    assert_eq!(by_metadata.status.map(|s| s.code), Some(0), "gRPC metadata carries it (Envoy initial_metadata)");
+}

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use leannodes_harness::{DemoNode, Serve, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
+/// The shared secret gateways must send with every callout.
+const CHECK_TOKEN: &str = "gateway-check-token-0123456789";
 
 /// A drained flow `shop` (db → api → web, each listening 300 ms after it starts) and a flow `broken`
 /// whose only node exits at once, behind a LeanNodes with `/check` and `ext_authz`.
@@ -35,7 +37,9 @@ fn stack() -> Stack {
         broken.toml(BIN, dir.path()),
     );
     let ext_authz = free_port();
-    let serve = Serve::start(BIN, dir.path(), &format!("ext_authz_listen = \"127.0.0.1:{ext_authz}\""), &body);
+    // Callouts must carry the check token: every gateway below proves its rendered artifact sends it.
+    let serve =
+        Serve::start(BIN, dir.path(), &format!("ext_authz_listen = \"127.0.0.1:{ext_authz}\"\ncheck_token = \"{CHECK_TOKEN}\""), &body);
     Stack { serve, ext_authz, web: web.port, dir }
 }
 
@@ -260,10 +264,15 @@ fn render_stdout(kind: &str, config: &Path) -> (bool, String, String) {
 #[test]
 fn every_kubernetes_artifact_validates_against_the_upstream_schema() {
     let (_dir, config) = kubernetes_config("20s");
+    // With a check token, every gateway that can add it to its callout does (Istio's gRPC provider and
+    // Traefik's forwardAuth cannot: docs/gateways.md).
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replacen("[server]\n", &format!("[server]\ncheck_token = \"{CHECK_TOKEN}\"\n"), 1)).expect("write");
     let kinds = ["istio", "envoy-gateway", "ingress-nginx", "traefik", "contour", "emissary", "kgateway", "apisix", "kong"];
     for kind in kinds {
         let (ok, stdout, stderr) = render_stdout(kind, &config);
         assert!(ok, "{kind}: {stderr}");
+        assert_eq!(stdout.contains(CHECK_TOKEN), !matches!(kind, "istio" | "traefik"), "{kind} carries the check token:\n{stdout}");
         let objects: Vec<_> =
             leannodes_harness::schemas::yaml_documents(&stdout).into_iter().filter(|d| d.get("apiVersion").is_some()).collect();
         assert!(!objects.is_empty(), "{kind} renders Kubernetes objects:\n{stdout}");

@@ -31,8 +31,10 @@ pub(crate) struct AuditFilter {
     /// Only this target (`flow/shop`, `user/ID`, …).
     target: Option<String>,
     /// Records per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-    /// The `next` of the previous page.
+    /// The `next` of the previous page (a sequence number).
+    #[param(pattern = "^[0-9]{0,19}$")]
     cursor: Option<String>,
 }
 

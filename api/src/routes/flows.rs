@@ -145,6 +145,46 @@ impl FlowSummary {
     }
 }
 
+/// A flow state to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StateFilter {
+    /// Asleep.
+    Asleep,
+    /// Waking.
+    Waking,
+    /// Awake.
+    Awake,
+    /// Draining.
+    Draining,
+    /// Failed.
+    Failed,
+}
+
+impl StateFilter {
+    fn matches(self, state: leannodes_control::FlowState) -> bool {
+        use leannodes_control::FlowState as S;
+        matches!(
+            (self, state),
+            (StateFilter::Asleep, S::Asleep)
+                | (StateFilter::Waking, S::Waking)
+                | (StateFilter::Awake, S::Awake)
+                | (StateFilter::Draining, S::Draining)
+                | (StateFilter::Failed, S::Failed)
+        )
+    }
+}
+
+/// A flow source to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SourceFilter {
+    /// The config file.
+    File,
+    /// `Flow` resources.
+    Resource,
+}
+
 /// `?q=&state=&source=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -152,10 +192,10 @@ impl FlowSummary {
 pub(crate) struct FlowFilter {
     /// Part of the name or of a host.
     q: Option<String>,
-    /// Only flows in this state (`asleep`, `waking`, `awake`, `draining`, `failed`).
-    state: Option<String>,
-    /// Only flows from this source (`file`, `resource`).
-    source: Option<String>,
+    /// Only flows in this state.
+    state: Option<StateFilter>,
+    /// Only flows from this source.
+    source: Option<SourceFilter>,
 }
 
 /// The flows the caller may read.
@@ -173,13 +213,6 @@ async fn list(
     State(traffic): State<Arc<dyn TrafficView>>,
     Query(filter): Query<FlowFilter>,
 ) -> Result<Json<FlowList>, ApiError> {
-    const STATES: [&str; 5] = ["asleep", "waking", "awake", "draining", "failed"];
-    if let Some(state) = filter.state.as_deref().filter(|s| !STATES.contains(s)) {
-        return Err(ApiError::invalid_field("state", format!("unknown state `{state}`; use one of {}", STATES.join(", "))));
-    }
-    if let Some(source) = filter.source.as_deref().filter(|s| !["file", "resource"].contains(s)) {
-        return Err(ApiError::invalid_field("source", format!("unknown source `{source}`; use file or resource")));
-    }
     let q = filter.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let mut flows = Vec::new();
     for view in controller.views() {
@@ -188,8 +221,12 @@ async fn list(
         }
         let Some(handle) = controller.flow(&view.name) else { continue };
         let spec = &handle.spec;
-        if filter.state.as_deref().is_some_and(|s| s != view.state.as_str())
-            || filter.source.as_deref().is_some_and(|s| s != spec.origin.as_str())
+        let source = match spec.origin {
+            leannodes_config::FlowOrigin::File => SourceFilter::File,
+            leannodes_config::FlowOrigin::Resource { .. } => SourceFilter::Resource,
+        };
+        if filter.state.is_some_and(|s| !s.matches(view.state))
+            || filter.source.is_some_and(|s| s != source)
             || q.as_deref()
                 .is_some_and(|q| !view.name.to_lowercase().contains(q) && !spec.bindings.iter().any(|b| b.host.to_string().contains(q)))
         {

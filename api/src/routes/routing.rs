@@ -27,6 +27,7 @@ pub(super) fn routes(r: Registrar) -> Registrar {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoutingQuery {
     /// A URL (`https://shop.example.com/cart`) or `host/path`.
+    #[param(min_length = 1)]
     url: String,
 }
 

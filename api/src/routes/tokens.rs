@@ -35,6 +35,7 @@ const DEFAULT_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
     /// What it is for.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// Lifetime (humantime, e.g. `"30d"`; default 90 days, at most 366 days).
     expires_in: Option<String>,
