@@ -77,7 +77,13 @@ fn runs_anything(inner: &Inner, flow: &FlowHandle) -> bool {
 
 /// Drains `flow`. Returns once done or interrupted.
 pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode: Mode) {
+    // A forced drain does not wait out a wake in progress: it stops it (the wake rolls back).
+    if mode == Mode::Forced && flow.state() == FlowState::Waking {
+        flow.cancel_wake.store(true, std::sync::atomic::Ordering::Release);
+        flow.cancel_signal.notify_waiters();
+    }
     let _lifecycle = flow.lifecycle.lock().await;
+    flow.cancel_wake.store(false, std::sync::atomic::Ordering::Release);
     // A shared flow may be running because another replica woke it: then it is asleep here, and the
     // drain leader drains it all the same.
     let adopt = inner.coordinated(flow) && runs_anything(inner, flow);

@@ -36,11 +36,24 @@ pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigg
     let removed = async move {
         let _ = status.wait_for(|s| s.removed).await;
     };
+    // A manual drain asks a running wake to stop; a request made before this wake began counts too.
+    let cancelled = {
+        let flow = flow.clone();
+        async move {
+            let signal = flow.cancel_signal.notified();
+            tokio::pin!(signal);
+            signal.as_mut().enable();
+            if !flow.cancel_wake.load(Ordering::Acquire) {
+                signal.await;
+            }
+        }
+    };
     // A flow removed by a reload stops waking at once: nobody can reach it any more.
     let coordinated = inner.coordinated(&flow);
     let result = tokio::select! {
         result = exec.wake(coordinated) => result.map_err(Stop::Failed),
         () = removed => Err(Stop::Removed),
+        () = cancelled => Err(Stop::Drained),
     };
     exec.finish(result).await;
 }
@@ -83,6 +96,8 @@ enum Stop {
     Failed((usize, Failure)),
     /// The flow was removed from the configuration.
     Removed,
+    /// An operator drained the flow while it woke.
+    Drained,
 }
 
 /// This replica's part in an execution.
@@ -309,12 +324,14 @@ impl<'a> Execution<'a> {
                 tracing::info!(flow = flow.name(), execution = %self.record.id, elapsed_ms, "wake succeeded");
                 None
             }
-            Err(Stop::Removed) => {
-                tracing::info!(flow = flow.name(), execution = %self.record.id, "flow removed; wake cancelled");
+            Err(stop @ (Stop::Removed | Stop::Drained)) => {
+                let why =
+                    if matches!(stop, Stop::Removed) { "the flow was removed from the configuration" } else { "the flow was drained" };
+                tracing::info!(flow = flow.name(), execution = %self.record.id, "wake cancelled: {why}");
                 self.cancel_unfinished(usize::MAX);
                 self.roll_back().await;
                 self.record.outcome = Outcome::Cancelled;
-                self.record.error = Some("the flow was removed from the configuration".into());
+                self.record.error = Some(why.into());
                 None
             }
             Err(Stop::Failed((i, failure))) => {

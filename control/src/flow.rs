@@ -166,6 +166,10 @@ pub struct FlowHandle {
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     /// Wakes the drainer when pin state or activity rules change.
     pub(crate) settings_changed: Notify,
+    /// Set by a manual drain: the running wake stops (and rolls back) instead of finishing.
+    pub(crate) cancel_wake: AtomicBool,
+    /// Tells a running wake to look at `cancel_wake`.
+    pub(crate) cancel_signal: Notify,
 }
 
 impl FlowHandle {
@@ -183,6 +187,8 @@ impl FlowHandle {
             backoff: Mutex::new(Backoff::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             settings_changed: Notify::new(),
+            cancel_wake: AtomicBool::new(false),
+            cancel_signal: Notify::new(),
             spec,
         }
     }
