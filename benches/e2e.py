@@ -5,9 +5,11 @@ Measures, on loopback with the release binary:
   1. warm-path throughput and latency (wrk: RPS, p50, p99) for direct-to-backend, nginx -> backend and
      LeanNodes -> backend, interleaving rounds so drift hits all three alike; prints the ratios;
   2. cold-start release latency: backend listening -> first byte of the held response at the client;
-  3. memory per held request: RSS delta of `leannodes serve` while holding N requests, divided by N.
+  3. memory per held request: RSS delta of `leannodes serve` while holding N requests, divided by N;
+  4. the management API: `GET /api/v1/flows` with 50 flows for a viewer who may read 25 of them through
+     per-flow grants (authenticated with a personal access token), wrk -c50.
 
-Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--markdown]
+Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api]
 Needs: target/release/leannodes, nginx and wrk (scripts/bench installs them).
 """
 
@@ -48,10 +50,36 @@ def wait_port(port, timeout=30.0):
     raise RuntimeError(f"port {port} did not open")
 
 
-def http_json(url, method="GET"):
-    req = urllib.request.Request(url, method=method)
+ADMIN_EMAIL = "bench@leannodes.test"
+ADMIN_PASSWORD = "benchmark admin password"
+
+
+def http_json(url, method="GET", token=None, body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+def login_token(admin, email=ADMIN_EMAIL, password=ADMIN_PASSWORD):
+    """Signs in (session cookie + CSRF token) and creates a personal access token."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{admin}/api/v1/auth/login", method="POST",
+        data=json.dumps({"email": email, "password": password}).encode(), headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        cookie = r.headers["Set-Cookie"].split(";")[0]
+        csrf = json.loads(r.read())["csrf_token"]
+    created = http_json(f"http://127.0.0.1:{admin}/api/v1/tokens", "POST", body={"name": "bench"},
+                        headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    return created["token"]
 
 
 class Procs:
@@ -97,8 +125,9 @@ def one_node_flow(dirpath, flow_settings, backend_args, node_settings=""):
 
 
 def start_quiet(procs, config):
-    """`leannodes serve` without the access log (as nginx runs in these benchmarks)."""
-    return procs.start([BIN, "serve", "--config", config], env={**os.environ, "LEANNODES_LOG": "warn"})
+    """`leannodes serve` without the access log (as nginx runs in these benchmarks), with an admin."""
+    env = {**os.environ, "LEANNODES_LOG": "warn", "LEANNODES_SUPER_ADMIN_EMAIL": ADMIN_EMAIL, "LEANNODES_SUPER_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    return procs.start([BIN, "serve", "--config", config], env=env)
 
 
 def wrk(url, duration, connections, threads, headers=()):
@@ -277,12 +306,14 @@ def memory_per_held(args, tmp):
         # One held request first, so the wake machinery and the hold path are allocated before the baseline.
         loop = asyncio.new_event_loop()
         first = loop.run_until_complete(hold_many(proxy, 1))
+        wait_port(admin)
+        token = login_token(admin)
         time.sleep(1.0)
         before = rss_kib(server.pid)
         conns = loop.run_until_complete(hold_many(proxy, args.held))
         deadline = time.time() + 60
         while time.time() < deadline:
-            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows")["flows"] if f["name"] == "web"][0]["held"]
+            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows", token=token)["flows"] if f["name"] == "web"][0]["held"]
             if held >= args.held + 1:
                 break
             time.sleep(0.2)
@@ -296,6 +327,38 @@ def memory_per_held(args, tmp):
         procs.stop_all()
 
 
+def management_api(args, tmp):
+    """GET /api/v1/flows for a viewer with grants on half of 50 flows."""
+    procs = Procs()
+    try:
+        d = tempfile.mkdtemp(dir=tmp)
+        proxy, admin = free_port(), free_port()
+        flows = "".join(
+            f'[[flow]]\nname = "f{i:02}"\nhosts = ["f{i:02}.test"]\nupstream = "web"\n'
+            f'  [[flow.node]]\n  name = "web"\n  kind = "external"\n  port = 9\n  ready = {{ tcp = "127.0.0.1:9" }}\n\n'
+            for i in range(50)
+        )
+        config = serve_config(d, proxy, admin, flows, 1)
+        start_quiet(procs, config)
+        wait_port(admin)
+        token = login_token(admin)
+        base = f"http://127.0.0.1:{admin}/api/v1"
+        user = http_json(f"{base}/users", "POST", token, {"email": "viewer@leannodes.test", "password": "benchmark viewer password"})
+        for i in range(0, 50, 2):
+            http_json(f"{base}/flows/f{i:02}/access", "PUT", token, [{"subject": f"user:{user['id']}", "role": "viewer"}])
+        viewer = login_token(admin, "viewer@leannodes.test", "benchmark viewer password")
+        seen = len(http_json(f"{base}/flows", token=viewer)["flows"])
+        assert seen == 25, f"the viewer sees {seen} flows"
+        runs = []
+        for _ in range(args.rounds):
+            runs.append(wrk(f"{base}/flows", args.duration, args.connections, 1, [f"Authorization: Bearer {viewer}"]))
+        result = summarize({"api_flows_viewer": runs})["api_flows_viewer"]
+        result["flows_total"], result["flows_visible"] = 50, seen
+        return result
+    finally:
+        procs.stop_all()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -304,7 +367,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
     ap.add_argument("--cold-starts", type=int, default=20)
     ap.add_argument("--held", type=int, default=10000)
-    ap.add_argument("--only", choices=["warm", "check", "release", "memory"])
+    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api"])
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
@@ -342,6 +405,8 @@ def main():
         report["release"] = release_latency(args, tmp)
     if args.only in (None, "memory"):
         report["memory"] = memory_per_held(args, tmp)
+    if args.only in (None, "api"):
+        report["api"] = management_api(args, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))
 

@@ -53,6 +53,11 @@ impl Audit {
         Audit { store }
     }
 
+    /// Appends a record of what `caller` did.
+    pub(crate) async fn by(&self, caller: &crate::auth::Caller, action: &str, target: String, detail: serde_json::Value) {
+        self.record(Event { actor: caller.actor(), source: &caller.address, action, target, detail }).await;
+    }
+
     /// Appends a record. A failure is logged (the change it describes already happened).
     pub async fn record(&self, event: Event<'_>) {
         let mut detail = event.detail;

@@ -55,10 +55,22 @@ pub(crate) async fn consume(store: &dyn Store, link: &Versioned<Invitation>) -> 
     }
 }
 
-/// Puts a used link back (when what it was used for failed).
-pub(crate) async fn restore(store: &dyn Store, link: &Versioned<Invitation>) {
-    if let Err(e) = store.records::<Invitation>().create(&link.value).await {
-        tracing::warn!("cannot restore a single-use link after a failure: {e}");
+/// Uses a link to create a user: the link is spent first (so two uses cannot both create one), and put
+/// back when the user cannot be created (e.g. the address was taken meanwhile).
+pub(crate) async fn redeem_for_user(
+    store: &dyn Store,
+    link: &Versioned<Invitation>,
+    new: crate::accounts::NewUser,
+) -> Result<Versioned<leannodes_store::User>, ApiError> {
+    consume(store, link).await?;
+    match crate::accounts::create_user(store, new).await {
+        Ok(user) => Ok(user),
+        Err(e) => {
+            if let Err(restore) = store.records::<Invitation>().create(&link.value).await {
+                tracing::warn!("cannot restore a single-use link after a failure: {restore}");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::Registrar;
 use crate::accounts;
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::auth::Auth;
 use crate::authz::{Permission, Rule};
 use crate::error::ApiError;
@@ -105,13 +105,12 @@ async fn put_access(
     })?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "flow.access",
-            target: format!("flow/{name}"),
-            detail: serde_json::json!({ "before": current.map(|c| c.value.grants).unwrap_or_default(), "after": acl.grants }),
-        })
+        .by(
+            &caller,
+            "flow.access",
+            format!("flow/{name}"),
+            serde_json::json!({ "before": current.map(|c| c.value.grants).unwrap_or_default(), "after": acl.grants }),
+        )
         .await;
     Ok(Json(Access { flow: name, grants, version: written.version }))
 }

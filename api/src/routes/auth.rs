@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leannodes_config::AuthMode;
 use leannodes_store::LinkPurpose;
@@ -114,13 +114,12 @@ async fn logout(State(auth): State<Arc<Auth>>, State(audit): State<Audit>, Authe
         auth.end_session(id_hash).await?;
     }
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "auth.logout",
-            target: caller.principal.as_ref().and_then(|p| p.actor.user_id().map(|u| format!("user/{u}"))).unwrap_or_default(),
-            detail: serde_json::json!({}),
-        })
+        .by(
+            &caller,
+            "auth.logout",
+            caller.principal.as_ref().and_then(|p| p.actor.user_id().map(|u| format!("user/{u}"))).unwrap_or_default(),
+            serde_json::json!({}),
+        )
         .await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, auth.cookie(SESSION_COOKIE, "", None));
@@ -249,15 +248,8 @@ async fn setup(
     let link = links::peek(auth.store(), &req.token, LinkPurpose::Setup).await?;
     accounts::normalize_email("email", &req.email)?;
     crate::auth::password::check_policy("password", &req.password)?;
-    links::consume(auth.store(), &link).await?;
     let new = NewUser { email: req.email, name: req.name, password: Some(req.password), roles: vec!["admin".into()], ..NewUser::default() };
-    let user = match accounts::create_user(auth.store(), new).await {
-        Ok(user) => user,
-        Err(e) => {
-            links::restore(auth.store(), &link).await;
-            return Err(e);
-        }
-    };
+    let user = links::redeem_for_user(auth.store(), &link, new).await?;
     auth.invalidate();
     audit
         .record(Event {
@@ -289,10 +281,8 @@ async fn change_password(
     State(audit): State<Audit>,
     Authed(principal, caller): Authed,
     UserAgent(agent): UserAgent,
-    headers: HeaderMap,
     Body(req): Body<PasswordChange>,
 ) -> Result<Response, ApiError> {
-    let _ = headers;
     let user_id =
         principal.actor.user_id().ok_or_else(|| ApiError::conflict("no_user", "there is no user to change (auth mode \"none\")"))?;
     let user = auth.user(user_id).await?.ok_or_else(|| ApiError::unauthenticated("the user no longer exists"))?;
@@ -310,15 +300,7 @@ async fn change_password(
         auth.end_session(id_hash).await?;
     }
     auth.invalidate();
-    audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "auth.password_change",
-            target: format!("user/{user_id}"),
-            detail: serde_json::json!({}),
-        })
-        .await;
+    audit.by(&caller, "auth.password_change", format!("user/{user_id}"), serde_json::json!({})).await;
     let (cookie, csrf_token) = auth.start_session(&updated.value, "password", &caller.address, &agent).await?;
     Ok(signed_in(cookie, SignedIn { user: UserView::of(&updated.value, updated.version), csrf_token }, StatusCode::OK))
 }

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use super::Registrar;
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::authz::{Permission, Principal, Rule};
 use crate::error::ApiError;
 use crate::extract::{Authed, Paging, Path, Query};
@@ -378,15 +378,7 @@ async fn operate(
     let result =
         ActionResult { flow: name.to_string(), action, state: flow.state(), pinned: flow.is_pinned(), disabled: flow.is_disabled() };
     let after = serde_json::json!({ "state": result.state.as_str(), "pinned": result.pinned, "disabled": result.disabled });
-    audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: &format!("flow.{action}"),
-            target: format!("flow/{name}"),
-            detail: serde_json::json!({ "before": before, "after": after }),
-        })
-        .await;
+    audit.by(caller, &format!("flow.{action}"), format!("flow/{name}"), serde_json::json!({ "before": before, "after": after })).await;
     Ok(Json(result))
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::Registrar;
 use crate::accounts;
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::auth::{Auth, may_grant};
 use crate::authz::{Permission, Rule};
 use crate::error::ApiError;
@@ -112,13 +112,12 @@ async fn create(
     })?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "group.create",
-            target: format!("group/{}", group.name),
-            detail: serde_json::json!({ "after": { "members": group.members, "roles": group.roles } }),
-        })
+        .by(
+            &caller,
+            "group.create",
+            format!("group/{}", group.name),
+            serde_json::json!({ "after": { "members": group.members, "roles": group.roles } }),
+        )
         .await;
     let v = stored.value;
     Ok((StatusCode::CREATED, Json(GroupView { name: v.name, members: v.members, roles: v.roles, version: stored.version })))
@@ -157,18 +156,11 @@ async fn update(
     let group = Group { name: name.clone(), members: spec.members, roles: spec.roles };
     let stored = auth.store().records::<Group>().update(&group, current.version).await?;
     auth.invalidate();
-    audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "group.update",
-            target: format!("group/{name}"),
-            detail: serde_json::json!({
-                "before": { "members": current.value.members, "roles": current.value.roles },
-                "after": { "members": group.members, "roles": group.roles },
-            }),
-        })
-        .await;
+    let detail = serde_json::json!({
+        "before": { "members": current.value.members, "roles": current.value.roles },
+        "after": { "members": group.members, "roles": group.roles },
+    });
+    audit.by(&caller, "group.update", format!("group/{name}"), detail).await;
     Ok(Json(GroupView { name, members: stored.value.members, roles: stored.value.roles, version: stored.version }))
 }
 
@@ -195,13 +187,12 @@ async fn delete(
     auth.store().records::<Group>().delete(&name, Some(current.version)).await?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "group.delete",
-            target: format!("group/{name}"),
-            detail: serde_json::json!({ "before": { "members": current.value.members, "roles": current.value.roles } }),
-        })
+        .by(
+            &caller,
+            "group.delete",
+            format!("group/{name}"),
+            serde_json::json!({ "before": { "members": current.value.members, "roles": current.value.roles } }),
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

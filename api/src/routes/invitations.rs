@@ -118,13 +118,12 @@ async fn create(
         None => false,
     };
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "invitation.create",
-            target: format!("invitation/{}", link.value.token_hash),
-            detail: serde_json::json!({ "after": { "email": email, "roles": link.value.roles }, "mailed": mailed }),
-        })
+        .by(
+            &caller,
+            "invitation.create",
+            format!("invitation/{}", link.value.token_hash),
+            serde_json::json!({ "after": { "email": email, "roles": link.value.roles }, "mailed": mailed }),
+        )
         .await;
     Ok((
         StatusCode::CREATED,
@@ -166,13 +165,7 @@ async fn revoke(
         .ok_or_else(not_found)?;
     links::consume(auth.store(), &link).await.map_err(|_| not_found())?;
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "invitation.revoke",
-            target: format!("invitation/{id}"),
-            detail: serde_json::json!({ "before": { "email": link.value.email } }),
-        })
+        .by(&caller, "invitation.revoke", format!("invitation/{id}"), serde_json::json!({ "before": { "email": link.value.email } }))
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -211,7 +204,6 @@ async fn accept(
     let link = links::peek(auth.store(), &token, LinkPurpose::Invitation).await?;
     let name = accounts::check_name("name", &req.name)?;
     crate::auth::password::check_policy("password", &req.password)?;
-    links::consume(auth.store(), &link).await?;
     let new = NewUser {
         email: link.value.email.clone(),
         name,
@@ -219,13 +211,7 @@ async fn accept(
         roles: link.value.roles.clone(),
         ..NewUser::default()
     };
-    let user = match accounts::create_user(auth.store(), new).await {
-        Ok(user) => user,
-        Err(e) => {
-            links::restore(auth.store(), &link).await;
-            return Err(e);
-        }
-    };
+    let user = links::redeem_for_user(auth.store(), &link, new).await?;
     auth.invalidate();
     audit
         .record(Event {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 use super::Registrar;
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::auth::{Auth, may_grant};
 use crate::authz::{Permission, PermissionSet, Rule, all, built_in_roles, is_built_in};
 use crate::error::ApiError;
@@ -128,15 +128,7 @@ async fn create(
         other => other.into(),
     })?;
     auth.invalidate();
-    audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "role.create",
-            target: format!("role/{name}"),
-            detail: serde_json::json!({ "after": { "permissions": role.permissions } }),
-        })
-        .await;
+    audit.by(&caller, "role.create", format!("role/{name}"), serde_json::json!({ "after": { "permissions": role.permissions } })).await;
     Ok((
         StatusCode::CREATED,
         Json(RoleView {
@@ -174,13 +166,12 @@ async fn update(
     let updated = auth.store().records::<Role>().update(&role, current.version).await?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "role.update",
-            target: format!("role/{name}"),
-            detail: serde_json::json!({ "before": { "permissions": current.value.permissions }, "after": { "permissions": role.permissions } }),
-        })
+        .by(
+            &caller,
+            "role.update",
+            format!("role/{name}"),
+            serde_json::json!({ "before": { "permissions": current.value.permissions }, "after": { "permissions": role.permissions } }),
+        )
         .await;
     Ok(Json(RoleView {
         name,
@@ -222,13 +213,7 @@ async fn delete(
     store.records::<Role>().delete(&name, Some(current.version)).await?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "role.delete",
-            target: format!("role/{name}"),
-            detail: serde_json::json!({ "before": { "permissions": current.value.permissions } }),
-        })
+        .by(&caller, "role.delete", format!("role/{name}"), serde_json::json!({ "before": { "permissions": current.value.permissions } }))
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use super::Registrar;
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::auth::secret::{random_id, random_secret, sha256_hex};
 use crate::auth::{Auth, TOKEN_PREFIX, allowed_scopes};
 use crate::authz::{Permission, PermissionSet, Rule, all};
@@ -132,13 +132,12 @@ async fn create(
     store.records::<AccessToken>().create(&record).await?;
     let view = TokenView::of(&record);
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "token.create",
-            target: format!("token/{}", record.id),
-            detail: serde_json::json!({ "after": { "name": view.name, "user": view.user, "scopes": view.scopes, "expires_ms": view.expires_ms } }),
-        })
+        .by(
+            &caller,
+            "token.create",
+            format!("token/{}", record.id),
+            serde_json::json!({ "after": { "name": view.name, "user": view.user, "scopes": view.scopes, "expires_ms": view.expires_ms } }),
+        )
         .await;
     Ok((StatusCode::CREATED, Json(CreatedToken { token: format!("{TOKEN_PREFIX}{}_{secret}", record.id), view })))
 }
@@ -205,13 +204,12 @@ async fn revoke(
     }
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "token.revoke",
-            target: format!("token/{id}"),
-            detail: serde_json::json!({ "before": { "name": token.value.name, "user": token.value.user } }),
-        })
+        .by(
+            &caller,
+            "token.revoke",
+            format!("token/{id}"),
+            serde_json::json!({ "before": { "name": token.value.name, "user": token.value.user } }),
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::Registrar;
 use crate::accounts::{self, NewUser, UserView};
-use crate::audit::{Audit, Event};
+use crate::audit::Audit;
 use crate::auth::{Auth, email_login, links, may_grant};
 use crate::authz::{Permission, Principal, Rule, all};
 use crate::error::ApiError;
@@ -112,13 +112,12 @@ async fn create(
     let user = accounts::create_user(auth.store(), new).await?;
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "user.create",
-            target: format!("user/{}", user.value.id),
-            detail: serde_json::json!({ "after": { "email": user.value.email, "name": user.value.name, "roles": user.value.roles } }),
-        })
+        .by(
+            &caller,
+            "user.create",
+            format!("user/{}", user.value.id),
+            serde_json::json!({ "after": { "email": user.value.email, "name": user.value.name, "roles": user.value.roles } }),
+        )
         .await;
     Ok(with_etag(StatusCode::CREATED, UserView::of(&user.value, user.version)))
 }
@@ -185,13 +184,12 @@ async fn update(
     auth.invalidate();
     let summary = |u: &User| serde_json::json!({ "name": u.name, "roles": u.roles, "disabled": u.disabled });
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "user.update",
-            target: format!("user/{id}"),
-            detail: serde_json::json!({ "before": summary(&current.value), "after": summary(&updated.value) }),
-        })
+        .by(
+            &caller,
+            "user.update",
+            format!("user/{id}"),
+            serde_json::json!({ "before": summary(&current.value), "after": summary(&updated.value) }),
+        )
         .await;
     Ok(with_etag(StatusCode::OK, UserView::of(&updated.value, updated.version)))
 }
@@ -222,13 +220,12 @@ async fn delete(
     }
     auth.invalidate();
     audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "user.delete",
-            target: format!("user/{id}"),
-            detail: serde_json::json!({ "before": { "email": current.value.email, "roles": current.value.roles } }),
-        })
+        .by(
+            &caller,
+            "user.delete",
+            format!("user/{id}"),
+            serde_json::json!({ "before": { "email": current.value.email, "roles": current.value.roles } }),
+        )
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -269,14 +266,6 @@ async fn reset_link(
         },
         None => false,
     };
-    audit
-        .record(Event {
-            actor: caller.actor(),
-            source: &caller.address,
-            action: "user.password_reset_link",
-            target: format!("user/{id}"),
-            detail: serde_json::json!({ "mailed": mailed }),
-        })
-        .await;
+    audit.by(&caller, "user.password_reset_link", format!("user/{id}"), serde_json::json!({ "mailed": mailed })).await;
     Ok((StatusCode::CREATED, Json(LinkCreated { url: (!mailed).then_some(url), mailed, expires_ms: link.value.expires_ms })))
 }

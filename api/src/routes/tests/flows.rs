@@ -124,3 +124,37 @@ async fn secrets_are_never_shown() {
     let providers = h.call(Method::GET, "/api/v1/auth/providers", None, None).await;
     assert_eq!(providers.body["sso"][0]["start_url"], "/api/v1/auth/oidc/corp/start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_carries_only_readable_flows() {
+    use futures::StreamExt as _;
+    use tower::ServiceExt as _;
+    let h = Harness::new("").await;
+    let carol = h.user("carol@example.com", &[]).await;
+    let id = h.user_id("carol@example.com").await;
+    let grant = h
+        .call(Method::PUT, "/api/v1/flows/api/access", Some(&h.admin), Some(json!([{ "subject": format!("user:{id}"), "role": "viewer" }])))
+        .await;
+    assert_eq!(grant.status, StatusCode::OK);
+    let request = axum::http::Request::get("/api/v1/events")
+        .header("authorization", format!("Bearer {carol}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("events");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body().into_data_stream();
+    // Both flows start waking; carol hears of `api` only.
+    assert_eq!(h.post("/api/v1/flows/shop/warm", &h.admin, json!({})).await.status, StatusCode::OK);
+    assert_eq!(h.post("/api/v1/flows/api/warm", &h.admin, json!({})).await.status, StatusCode::OK);
+    let mut seen = String::new();
+    while !seen.contains("\"flow\":\"api\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("open")
+            .expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: execution_started"), "{seen}");
+    assert!(!seen.contains("\"flow\":\"shop\""), "shop's events are not carol's to see: {seen}");
+}
