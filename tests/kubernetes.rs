@@ -562,9 +562,17 @@ async fn flow_resources_cannot_run_processes_reach_other_namespaces_or_take_over
     assert_eq!(flows["flows"][0]["name"], "good");
     assert_eq!(flows["flows"][0]["namespace"], "default");
     // The workloads view: what the flows use, with what the cluster says of it.
-    let workloads: Value =
-        client.get(serve.admin_url("/api/v1/workloads")).bearer_auth(serve.token()).send().await.expect("workloads").json().await.expect("json");
-    let api = workloads["workloads"].as_array().and_then(|w| w.iter().find(|w| w["id"] == "deployment/default/api")).cloned().unwrap_or_default();
+    let workloads: Value = client
+        .get(serve.admin_url("/api/v1/workloads"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("workloads")
+        .json()
+        .await
+        .expect("json");
+    let api =
+        workloads["workloads"].as_array().and_then(|w| w.iter().find(|w| w["id"] == "deployment/default/api")).cloned().unwrap_or_default();
     assert_eq!(api["used_by"], json!(["good/api"]), "{workloads}");
     assert_eq!(api["kind"], "deployment");
     assert!(api["replicas"].as_i64() >= Some(1) && api["ready_replicas"].is_i64(), "the cluster's counts: {api}");
