@@ -214,3 +214,37 @@ fn authentication_can_only_be_switched_off_on_loopback() {
     let (_, stdout, _) = run(&["validate", path.to_str().expect("utf-8 path")]);
     assert!(stdout.contains("environment variable `LEANNODES_TEST_UNSET_TOKEN` is not set"), "{stdout}");
 }
+
+#[test]
+fn the_demo_prints_credentials_that_work() {
+    use std::io::{BufRead, BufReader};
+    let (proxy, admin) = (leannodes_harness::free_port(), leannodes_harness::free_port());
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", &format!("127.0.0.1:{proxy}"), "--admin", &format!("127.0.0.1:{admin}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let mut token = None;
+    let mut password = None;
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
+        if let Some(t) = line.trim().strip_prefix("export LEANNODES_TOKEN=") {
+            token = Some(t.to_string());
+            break;
+        }
+        if let Some(rest) = line.split("sign in as admin@localhost / ").nth(1) {
+            password = rest.split(',').next().map(str::to_string);
+        }
+    }
+    let (token, password) = (token.expect("a token is printed"), password.expect("a password is printed"));
+    leannodes_harness::assert_eventually!(std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok(), "the demo's admin API listens");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
+    let flows = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[("authorization", &format!("Bearer {token}"))], None).expect("flows");
+    assert_eq!(flows.status, 200, "{}", flows.body);
+    assert!(flows.body.contains("\"name\":\"shop\""), "{}", flows.body);
+    let unauthenticated = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[], None).expect("flows");
+    assert_eq!(unauthenticated.status, 401, "the demo is not open");
+    leannodes_harness::admin_token(addr, "admin@localhost", &password);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}

@@ -1,4 +1,4 @@
-//! Every manifest in `deploy/` is checked against the Kubernetes OpenAPI v3 specs in `../shared/schemas/`
+//! Every manifest in `deploy/` is checked against the Kubernetes OpenAPI v3 specs in `tests/schemas/`
 //! (types, required fields, and — stricter than the API server's pruning — no unknown fields). Kinds whose
 //! spec is not among those files (RBAC, CustomResourceDefinition) are checked by a lossless round trip
 //! through k8s-openapi's types.
@@ -74,7 +74,7 @@ fn every_deploy_manifest_validates_against_the_upstream_schemas() {
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
                 round_trips::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(value)
             }
-            _ => Err(format!("no schema for {api_version} {kind}: add its OpenAPI spec to ../shared/schemas or a typed check here")),
+            _ => Err(format!("no schema for {api_version} {kind}: add its OpenAPI spec to tests/schemas (with its source in SOURCES.md) or a typed check here")),
         };
         if let Err(e) = checked {
             problems.push(format!("{place} ({kind}): {e}"));

@@ -1,4 +1,5 @@
-//! Validation of Kubernetes objects against the upstream schemas in `../shared/schemas/`: the
+//! Validation of Kubernetes objects against the upstream schemas vendored in `tests/schemas/` (sources in
+//! its `SOURCES.md`): the
 //! Kubernetes OpenAPI v3 specs for built-in kinds and the CustomResourceDefinitions of gateways.
 //! Types and required fields are checked by a JSON Schema validator, and — stricter than the API
 //! server's pruning — fields the schema does not define are reported too.
@@ -8,9 +9,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// `../shared/schemas/`.
+/// `tests/schemas/`, the upstream schemas vendored into the repository (a fresh clone needs nothing else).
 pub fn dir() -> PathBuf {
-    crate::stores::workspace_root().join("../shared/schemas")
+    crate::stores::workspace_root().join("tests/schemas")
 }
 
 /// The YAML documents of `text` (empty ones skipped).
@@ -22,7 +23,7 @@ pub fn yaml_documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The OpenAPI document and component name of a built-in kind, when `../shared/schemas/kubernetes` has it.
+/// The OpenAPI document and component name of a built-in kind, when `tests/schemas/kubernetes` has it.
 pub fn builtin_schema(api_version: &str, kind: &str) -> Option<(Value, String)> {
     let (file, component) = match api_version {
         "v1" => ("api__v1_openapi.json", format!("io.k8s.api.core.v1.{kind}")),
@@ -39,7 +40,7 @@ pub fn builtin_schema(api_version: &str, kind: &str) -> Option<(Value, String)> 
     doc.pointer(&format!("/components/schemas/{component}")).is_some().then_some((doc, component))
 }
 
-/// The `openAPIV3Schema` of a custom resource kind, from the CRDs in `../shared/schemas/`.
+/// The `openAPIV3Schema` of a custom resource kind, from the CRDs in `tests/schemas/`.
 pub fn crd_schema(api_version: &str, kind: &str) -> Option<Value> {
     let (group, version) = api_version.split_once('/')?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir()).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();

@@ -123,6 +123,20 @@ async fn tokens_are_shown_once_stored_hashed_limited_to_their_scopes_and_revocab
     assert!(listed.body.to_string().contains(&id) && !listed.body.to_string().contains(&token[4..]), "listed without the secret");
 
     assert_eq!(h.get("/api/v1/flows", &token).await.status, StatusCode::OK);
+    // The use is recorded (off the request path).
+    let mut last_used = None;
+    for _ in 0..500 {
+        last_used = h.store.records::<AccessToken>().get(&id).await.expect("read").and_then(|t| t.value.last_used_ms);
+        if last_used.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(last_used.is_some_and(|at| at > crate::unix_ms() - 60_000), "last use recorded: {last_used:?}");
+    let listed = h.get("/api/v1/tokens", &h.admin).await;
+    let mine = listed.body["tokens"].as_array().and_then(|t| t.iter().find(|t| t["id"] == id.as_str())).cloned().unwrap_or_default();
+    assert!(mine["last_used_ms"].is_i64(), "{mine}");
     let pin = h.post("/api/v1/flows/shop/pin", &token, json!({})).await;
     assert_eq!(pin.status, StatusCode::FORBIDDEN, "read-only scope");
     let broader = h.post("/api/v1/tokens", &token, json!({ "name": "more" })).await;

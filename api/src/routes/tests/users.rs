@@ -113,3 +113,23 @@ async fn an_invitation_creates_an_account_once() {
     let viewer = h.user("viewer@example.com", &["viewer"]).await;
     assert_eq!(h.post("/api/v1/invitations", &viewer, json!({ "email": "x@example.com" })).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_is_refused() {
+    use leannodes_store::{Invitation, LinkPurpose};
+    let h = Harness::new("").await;
+    let secret = "an-expired-invitation-secret";
+    let expired = Invitation {
+        token_hash: crate::auth::secret::sha256_hex(secret),
+        purpose: LinkPurpose::Invitation,
+        email: "late@example.com".into(),
+        roles: vec!["viewer".into()],
+        created_by: "user:x".into(),
+        created_ms: 0,
+        expires_ms: crate::unix_ms() - 1,
+    };
+    h.store.records::<Invitation>().upsert(&expired).await.expect("write");
+    let accept = h.call(Method::POST, &format!("/api/v1/invitations/{secret}/accept"), None, Some(json!({ "password": PASSWORD }))).await;
+    assert_eq!((accept.status, accept.code()), (StatusCode::NOT_FOUND, "invalid_link"));
+    assert_eq!(h.store.records::<leannodes_store::Login>().get("email/late@example.com").await.expect("read"), None, "no account");
+}
