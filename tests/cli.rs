@@ -239,7 +239,8 @@ fn the_demo_prints_credentials_that_work() {
     let (token, password) = (token.expect("a token is printed"), password.expect("a password is printed"));
     leannodes_harness::assert_eventually!(std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok(), "the demo's admin API listens");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
-    let flows = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[("authorization", &format!("Bearer {token}"))], None).expect("flows");
+    let flows = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[("authorization", &format!("Bearer {token}"))], None)
+        .expect("flows");
     assert_eq!(flows.status, 200, "{}", flows.body);
     assert!(flows.body.contains("\"name\":\"shop\""), "{}", flows.body);
     let unauthenticated = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[], None).expect("flows");

@@ -74,7 +74,9 @@ fn every_deploy_manifest_validates_against_the_upstream_schemas() {
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
                 round_trips::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(value)
             }
-            _ => Err(format!("no schema for {api_version} {kind}: add its OpenAPI spec to tests/schemas (with its source in SOURCES.md) or a typed check here")),
+            _ => Err(format!(
+                "no schema for {api_version} {kind}: add its OpenAPI spec to tests/schemas (with its source in SOURCES.md) or a typed check here"
+            )),
         };
         if let Err(e) = checked {
             problems.push(format!("{place} ({kind}): {e}"));
