@@ -88,6 +88,11 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
     };
     let sources = Sources { file: config_path.to_path_buf(), resources };
     let reloader = Reloader::start(controller.clone(), sources, proxy.clone());
+    // The active versions of store-managed flows join before anything serves.
+    let first = reloader.reload(ReloadCause::Store).await;
+    if !first.ok {
+        anyhow::bail!("cannot add the store-managed flows: {}", first.errors.join("; "));
+    }
     let callouts = Callouts::new(proxy.clone(), config.server.check_allows_unmatched, config.server.check_token.clone());
     let parts = ApiParts {
         controller: controller.clone(),

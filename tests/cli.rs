@@ -219,15 +219,18 @@ fn authentication_can_only_be_switched_off_on_loopback() {
 fn the_demo_prints_credentials_that_work() {
     use std::io::{BufRead, BufReader};
     let (proxy, admin) = (leannodes_harness::free_port(), leannodes_harness::free_port());
+    let dir = leannodes_harness::workdir();
+    let log = dir.path().join("demo.log");
     let mut child = Command::new(BIN)
         .args(["demo", "--listen", &format!("127.0.0.1:{proxy}"), "--admin", &format!("127.0.0.1:{admin}")])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("demo log"))
         .spawn()
         .expect("start the demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
     let mut token = None;
     let mut password = None;
-    for line in BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
+    for line in lines.by_ref() {
         if let Some(t) = line.trim().strip_prefix("export LEANNODES_TOKEN=") {
             token = Some(t.to_string());
             break;
@@ -236,9 +239,16 @@ fn the_demo_prints_credentials_that_work() {
             password = rest.split(',').next().map(str::to_string);
         }
     }
+    // Keep reading: the demo must never find its stdout closed.
+    std::thread::spawn(move || lines.for_each(drop));
     let (token, password) = (token.expect("a token is printed"), password.expect("a password is printed"));
-    leannodes_harness::assert_eventually!(std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok(), "the demo's admin API listens");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
+    leannodes_harness::assert_eventually!(
+        leannodes_harness::http_request(addr, "GET", "/api/v1/openapi.json", &[], None).is_some_and(|r| r.status == 200),
+        "the demo's admin API answers (exit status {:?}; its log: {})",
+        child.try_wait(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     let flows = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[("authorization", &format!("Bearer {token}"))], None)
         .expect("flows");
     assert_eq!(flows.status, 200, "{}", flows.body);

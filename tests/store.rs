@@ -113,25 +113,33 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
     let spec = json!({ "hosts": ["shop.example.com"], "nodes": [{ "name": "web", "kind": "process" }] });
     crud(
         store,
-        FlowDoc { name: "shop".into(), spec: spec.clone(), published_version: None },
-        FlowDoc { name: "shop".into(), spec: spec.clone(), published_version: Some(1) },
+        FlowDoc { name: "shop".into(), active: None, latest: 0, created_by: "user:u1".into(), created_ms: 1 },
+        FlowDoc { name: "shop".into(), active: Some(1), latest: 1, created_by: "user:u1".into(), created_ms: 1 },
     )
     .await;
     let version = |message: &str| FlowVersion {
         flow: "shop".into(),
         number: 7,
         spec: spec.clone(),
-        author: "ada".into(),
+        author: "user:u1".into(),
         message: message.into(),
+        note: String::new(),
+        base: Some(6),
         created_ms: 1,
     };
     crud(store, version("first"), version("reworded")).await;
-    crud(
-        store,
-        Draft { flow: "shop".into(), author: "ada".into(), spec: json!({}) },
-        Draft { flow: "shop".into(), author: "ada".into(), spec: spec.clone() },
-    )
-    .await;
+    let draft = |spec: serde_json::Value, lock: Option<DraftLock>| Draft {
+        flow: "shop".into(),
+        spec,
+        base: None,
+        branched_from: None,
+        revision: 1,
+        saved_by: "user:u1".into(),
+        saved_ms: 1,
+        lock,
+    };
+    let lock = DraftLock { holder: "user:u1".into(), holder_email: "ada@example.com".into(), expires_ms: later };
+    crud(store, draft(json!({}), None), draft(spec.clone(), Some(lock))).await;
     let user = |name: &str| User {
         id: "u1".into(),
         email: "ada@example.com".into(),
@@ -270,7 +278,16 @@ async fn listings_page_through_a_prefix_in_key_order(store: &dyn Store) {
     assert_eq!(keys[0], "api/user:00");
     let versions = store.records::<FlowVersion>();
     for number in [2, 10, 1] {
-        let v = FlowVersion { flow: "shop".into(), number, spec: json!({}), author: "a".into(), message: String::new(), created_ms: 0 };
+        let v = FlowVersion {
+            flow: "shop".into(),
+            number,
+            spec: json!({}),
+            author: "a".into(),
+            message: String::new(),
+            note: String::new(),
+            base: None,
+            created_ms: 0,
+        };
         versions.create(&v).await.expect("create version");
     }
     let numbers: Vec<u64> = versions.list("shop/", &Page::default()).await.expect("list").items.iter().map(|v| v.value.number).collect();

@@ -263,6 +263,12 @@ impl Principal {
         Principal { actor: Actor::Anonymous, global: PermissionSet::all(), flows: HashMap::new(), scopes: None }
     }
 
+    /// Whether the caller is an administrator: every permission, instance-wide (the `admin` role, and
+    /// for a token, scopes that do not narrow it).
+    pub fn is_admin(&self) -> bool {
+        PermissionSet::all().is_subset(self.global)
+    }
+
     /// Whether the caller has `p` instance-wide.
     pub fn can(&self, p: Permission) -> bool {
         self.global.contains(p)

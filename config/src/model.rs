@@ -252,14 +252,28 @@ pub enum FlowOrigin {
         /// The resource's namespace.
         namespace: String,
     },
+    /// The store: managed through the API (drafts, versions, activation).
+    Store {
+        /// The active version.
+        version: u64,
+    },
 }
 
 impl FlowOrigin {
-    /// `file` or `resource`.
+    /// `file`, `resource` or `store`.
     pub fn as_str(&self) -> &'static str {
         match self {
             FlowOrigin::File => "file",
             FlowOrigin::Resource { .. } => "resource",
+            FlowOrigin::Store { .. } => "store",
+        }
+    }
+
+    /// The namespace a tenant flow is confined to (`Flow` resources only).
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            FlowOrigin::Resource { namespace } => Some(namespace),
+            FlowOrigin::File | FlowOrigin::Store { .. } => None,
         }
     }
 }

@@ -94,13 +94,13 @@ impl Checker<'_> {
 }
 
 /// Validates `file`. `base_dir` is the folder relative paths are resolved against; `covered` lists the
-/// pointers whose problems were already reported; `tenants` maps the index of each tenant flow (a `Flow`
-/// resource) to its namespace.
+/// pointers whose problems were already reported; `origins` maps the index of each flow that is not the
+/// file's own to where it comes from.
 pub(crate) fn validate(
     file: &ConfigFile,
     base_dir: &Path,
     covered: &[String],
-    tenants: &BTreeMap<usize, String>,
+    origins: &BTreeMap<usize, FlowOrigin>,
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut c = Checker { covered, out: Vec::new() };
     let server = check_server(&mut c, file, base_dir);
@@ -126,7 +126,7 @@ pub(crate) fn validate(
                 flow_names.insert(&spec.name, i);
             }
         }
-        flows.push(check_flow(&mut c, &at, spec, &inherited, server.driver, base_dir, tenants.get(&i).map(String::as_str)));
+        flows.push(check_flow(&mut c, &at, spec, &inherited, server.driver, base_dir, origins.get(&i).unwrap_or(&FlowOrigin::File)));
     }
     check_overlapping_bindings(&mut c, &file.flow);
     check_shared_process_nodes(&mut c, &file.flow);
@@ -407,15 +407,18 @@ fn socket_addr(c: &mut Checker<'_>, pointer: &str, text: &str) -> Option<SocketA
 }
 
 fn check_name(c: &mut Checker<'_>, pointer: &str, what: &str, name: &str) {
-    let ok = name.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric())
-        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
-    if !ok {
-        c.error(
-            pointer,
-            format!("invalid {what} name \"{name}\""),
-            "use letters, digits, `-`, `_` and `.`, starting with a letter or digit",
-        );
+    if !valid_name(name) {
+        c.error(pointer, format!("invalid {what} name \"{name}\""), NAME_HELP);
     }
+}
+
+/// How to write a name.
+pub(crate) const NAME_HELP: &str = "use letters, digits, `-`, `_` and `.`, starting with a letter or digit";
+
+/// Whether `name` is a valid flow, node or replica name.
+pub(crate) fn valid_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric())
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
 }
 
 /// Settings after inheritance.
@@ -457,8 +460,9 @@ fn check_flow(
     inherited: &Settings,
     driver: DriverKind,
     base_dir: &Path,
-    tenant: Option<&str>,
+    origin: &FlowOrigin,
 ) -> Flow {
+    let tenant = origin.tenant();
     let settings = Settings::resolve(c, at, &spec.settings, Some(inherited));
     let bindings = check_bindings(c, at, spec);
     let ignore = spec
@@ -535,7 +539,7 @@ fn check_flow(
     let upstream = check_upstream(c, at, spec, &nodes, tenant);
     Flow {
         name: spec.name.clone(),
-        origin: tenant.map_or(FlowOrigin::File, |namespace| FlowOrigin::Resource { namespace: namespace.to_string() }),
+        origin: origin.clone(),
         bindings,
         upstream,
         idle_after: settings.idle_after,

@@ -234,7 +234,7 @@ impl Reload {
 /// The orchestrator of one LeanNodes instance. Dropping it stops its background tasks and, with them,
 /// every process it started.
 pub struct Controller {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Controller {

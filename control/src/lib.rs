@@ -25,7 +25,7 @@ pub use events::{EventBus, ExecutionEvent};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
 pub use leannodes_drivers::EndpointSet;
 pub use metrics::TrafficView;
-pub use reload::{ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
+pub use reload::{ActivateError, ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
 
 /// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
 pub(crate) fn unix_ms() -> i64 {

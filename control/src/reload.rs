@@ -1,10 +1,14 @@
 //! The reload actor: the one place configuration changes are applied. Every source — the config file's
-//! watcher, SIGHUP, `Flow` resources, and (later) activations through the API — sends a request; the
-//! actor validates the union of the file and the resources, applies it to the controller, has the routes
-//! rebuilt and swapped, and answers every sender with the result, strictly one reload at a time.
-//! Requests that queue up while a reload runs are answered together by the next one, which reads the
-//! sources as they are then. Flows whose definition did not change keep their handle (state, waiters,
-//! idle timer).
+//! watcher, SIGHUP, `Flow` resources, and activations of store-managed flows (through the API here, or
+//! seen in a shared store from another replica) — sends a request; the actor validates the union of the
+//! file, the store's active versions and the resources, applies it to the controller, has the routes
+//! rebuilt and swapped, and answers every sender with the result, strictly one request at a time.
+//! Reloads that queue up while one runs are answered together by the next one, which reads the sources as
+//! they are then. Flows whose definition did not change keep their handle (state, waiters, idle timer).
+//!
+//! An activation is validated against everything else that serves (the same checks as `leannodes
+//! validate`) before the store records it, inside the actor, so two activations never interleave and an
+//! invalid version never reaches traffic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -13,8 +17,10 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use leannodes_config::crd::{FlowCondition, FlowResourceStatus};
-use leannodes_config::{Config, LoadError, TenantFlow};
+use leannodes_config::file::FlowSpec;
+use leannodes_config::{Config, Diagnostic, FlowOrigin, SourcedFlow};
 use leannodes_drivers::flow_resources::{FlowResources, ResourceFlow};
+use leannodes_store::{FlowDoc, FlowVersion, Page, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -32,6 +38,43 @@ pub enum ReloadCause {
     Signal,
     /// `Flow` resources changed.
     Resources,
+    /// Store-managed flows changed (an activation or a deletion, here or on another replica).
+    Store,
+}
+
+/// Why an activation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    /// No store-managed flow has this name.
+    #[error("no store-managed flow `{0}`")]
+    UnknownFlow(String),
+    /// The flow has no such version.
+    #[error("flow `{flow}` has no version {number}")]
+    UnknownVersion {
+        /// The flow.
+        flow: String,
+        /// The version asked for.
+        number: u64,
+    },
+    /// The version does not validate together with everything else that serves.
+    #[error("version {number} of `{flow}` cannot be activated: {} problem(s)", problems.len())]
+    Invalid {
+        /// The flow.
+        flow: String,
+        /// The version.
+        number: u64,
+        /// Every problem, with JSON pointers into the version's spec.
+        problems: Vec<Diagnostic>,
+    },
+    /// The configuration file itself does not validate, so nothing can be added to it.
+    #[error("the configuration file has problems (fix them first): {}", .0.join("; "))]
+    FileInvalid(Vec<String>),
+    /// Another replica changed the flow between the check and the write.
+    #[error("flow `{0}` changed while it was being activated (another activation or a deletion); read it again and retry")]
+    Conflict(String),
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(#[source] StoreError),
 }
 
 /// The result of the last (re)load.
@@ -65,9 +108,33 @@ pub struct Sources {
     pub resources: Option<Arc<FlowResources>>,
 }
 
-struct Request {
-    cause: ReloadCause,
-    done: oneshot::Sender<ReloadStatus>,
+/// What the actor is asked to do.
+enum Request {
+    /// Re-read every source and apply.
+    Reload { cause: ReloadCause, done: oneshot::Sender<ReloadStatus> },
+    /// Validate `spec` as the store-managed flow `flow` together with everything that serves.
+    Check { flow: String, spec: Box<FlowSpec>, done: oneshot::Sender<Result<(), ActivateError>> },
+    /// Validate, record and apply version `number` of the store-managed flow `flow`.
+    Activate { flow: String, number: u64, done: oneshot::Sender<Result<ReloadStatus, ActivateError>> },
+}
+
+/// A flow from a source other than the file, as the actor composes them.
+struct Extra {
+    /// `namespace/name` for a resource, `store:NAME` for a store-managed flow.
+    key: String,
+    origin: FlowOrigin,
+    /// Sorts older ones first (resources: creation time).
+    created: Option<String>,
+    spec: FlowSpec,
+}
+
+/// What composing the sources gave.
+enum Composed {
+    Ok(Box<Config>),
+    /// The file alone does not validate.
+    FileInvalid(Vec<String>),
+    /// The candidate (the last extra) does not validate: its problems, pointers relative to its spec.
+    CandidateInvalid(Vec<Diagnostic>),
 }
 
 /// The handle of the reload actor. Cloning shares it.
@@ -82,10 +149,14 @@ struct Actor {
     controller: Arc<Controller>,
     sources: Sources,
     installer: Arc<dyn RouteInstaller>,
-    /// Resources applied by the last good reload: in a conflict they win over newer ones.
+    /// Extra flows applied by the last good reload: in a conflict they win over newer ones.
     applied: BTreeSet<String>,
-    /// Why resources were left out, by `namespace/name` (read by the status reporter).
+    /// Why extra flows were left out, by key (read by the status reporter).
     problems: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    /// The store-managed flows last read (kept when the store cannot be read).
+    store_flows: Vec<SourcedFlow>,
+    /// `(name, active version)` of the store-managed flows last applied (watched by the store poller).
+    store_applied: Arc<Mutex<Vec<(String, u64)>>>,
     status: watch::Sender<ReloadStatus>,
 }
 
@@ -101,18 +172,49 @@ impl Reloader {
             tokio::spawn(resources.clone().watch());
             tokio::spawn(report_resource_status(resources.clone(), problems.clone(), Arc::downgrade(&controller)));
         }
-        let mut actor = Actor { controller, sources: sources.clone(), installer, applied: BTreeSet::new(), problems, status: status_tx };
+        let store_applied = Arc::new(Mutex::new(Vec::new()));
+        let store = controller.inner.store.clone();
+        let flush = controller.inner.options.activity_flush;
+        let mut actor = Actor {
+            controller,
+            sources: sources.clone(),
+            installer,
+            applied: BTreeSet::new(),
+            problems,
+            store_flows: Vec::new(),
+            store_applied: store_applied.clone(),
+            status: status_tx,
+        };
         tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut waiting = vec![first];
-                while let Ok(more) = queue.try_recv() {
-                    waiting.push(more);
+            let mut next = queue.recv().await;
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Reload { cause, done } => {
+                        let mut waiting = vec![(cause, done)];
+                        while let Ok(more) = queue.try_recv() {
+                            match more {
+                                Request::Reload { cause, done } => waiting.push((cause, done)),
+                                other => {
+                                    next = Some(other);
+                                    break;
+                                }
+                            }
+                        }
+                        let cause = waiting.last().map_or(ReloadCause::File, |(cause, _)| *cause);
+                        let status = actor.reload(cause).await;
+                        for (_, done) in waiting {
+                            let _ = done.send(status.clone());
+                        }
+                    }
+                    Request::Check { flow, spec, done } => {
+                        let _ = done.send(actor.check(&flow, *spec).await.map(|_| ()));
+                    }
+                    Request::Activate { flow, number, done } => {
+                        let _ = done.send(actor.activate(&flow, number).await);
+                    }
                 }
-                let cause = waiting.last().map_or(ReloadCause::File, |r| r.cause);
-                let status = actor.reload(cause).await;
-                actor.status.send_replace(status.clone());
-                for request in waiting {
-                    let _ = request.done.send(status.clone());
+                if next.is_none() {
+                    next = queue.recv().await;
                 }
             }
         });
@@ -127,16 +229,41 @@ impl Reloader {
                 }
             });
         }
+        if store.shared() {
+            tokio::spawn(reloader.clone().watch_store(store, store_applied, flush));
+        }
         reloader
     }
 
     /// Reloads and waits for the result.
     pub async fn reload(&self, cause: ReloadCause) -> ReloadStatus {
         let (done, result) = oneshot::channel();
-        if self.requests.send(Request { cause, done }).is_err() {
+        if self.requests.send(Request::Reload { cause, done }).is_err() {
             return self.status();
         }
         result.await.unwrap_or_else(|_| self.status())
+    }
+
+    /// Validates `spec` as the store-managed flow `flow` together with everything that serves now, as
+    /// an activation would (nothing is applied). `Ok` when it could be activated.
+    pub async fn check(&self, flow: &str, spec: FlowSpec) -> Result<(), ActivateError> {
+        let (done, result) = oneshot::channel();
+        let request = Request::Check { flow: flow.to_string(), spec: Box::new(spec), done };
+        if self.requests.send(request).is_err() {
+            return Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()]));
+        }
+        result.await.unwrap_or_else(|_| Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()])))
+    }
+
+    /// Activates version `number` of the store-managed flow `flow`: validates it with everything else
+    /// that serves, records it as the active version, and applies it (the answer is that reload's
+    /// result). Activating the active version again just reloads.
+    pub async fn activate(&self, flow: &str, number: u64) -> Result<ReloadStatus, ActivateError> {
+        let (done, result) = oneshot::channel();
+        if self.requests.send(Request::Activate { flow: flow.to_string(), number, done }).is_err() {
+            return Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()]));
+        }
+        result.await.unwrap_or_else(|_| Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()])))
     }
 
     /// The result of the last reload.
@@ -158,12 +285,36 @@ impl Reloader {
             }
         }
     }
+
+    /// Reloads when the store-managed flows of a shared store differ from the ones applied (an
+    /// activation or a deletion on another replica), checked every `every`.
+    async fn watch_store(self, store: Arc<dyn Store>, applied: Arc<Mutex<Vec<(String, u64)>>>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match active_store_flows(&*store).await {
+                Ok(docs) => {
+                    let now: Vec<(String, u64)> = docs.iter().filter_map(|d| Some((d.name.clone(), d.active?))).collect();
+                    if now != *applied.lock().unwrap_or_else(PoisonError::into_inner) {
+                        self.reload(ReloadCause::Store).await;
+                    }
+                }
+                Err(e) => tracing::warn!("cannot read store-managed flows: {e}"),
+            }
+        }
+    }
 }
 
 impl Actor {
     /// One reload. An invalid configuration changes nothing.
     async fn reload(&mut self, cause: ReloadCause) -> ReloadStatus {
-        let path = self.sources.file.clone();
+        let status = self.apply(cause).await;
+        self.status.send_replace(status.clone());
+        status
+    }
+
+    async fn apply(&mut self, cause: ReloadCause) -> ReloadStatus {
         let at_ms = crate::unix_ms();
         let reject = |errors: Vec<String>| {
             for line in &errors {
@@ -171,30 +322,15 @@ impl Actor {
             }
             ReloadStatus { ok: false, at_ms, cause, errors }
         };
-        let config = match leannodes_config::load_file(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                let errors: Vec<String> = match &e {
-                    LoadError::Invalid(d) => d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect(),
-                    other => vec![other.to_string()],
-                };
-                return reject(errors);
-            }
+        self.refresh_store_flows().await;
+        let extras = match self.extras(None) {
+            Ok(extras) => extras,
+            Err(errors) => return reject(errors),
         };
-        let config = match self.sources.resources.clone() {
-            None => config,
-            Some(resources) => {
-                if !config.server.flows_from_file && !config.flows.is_empty() {
-                    return reject(vec![format!(
-                        "{}: flows_from does not include \"file\", but the file has [[flow]] tables",
-                        path.display()
-                    )]);
-                }
-                match self.with_resource_flows(&path, config.flows.len(), &resources.flows()) {
-                    Ok(c) => c,
-                    Err(errors) => return reject(errors),
-                }
-            }
+        let config = match self.compose(extras, None, true) {
+            Composed::Ok(config) => *config,
+            Composed::FileInvalid(errors) => return reject(errors),
+            Composed::CandidateInvalid(_) => unreachable!("no candidate was given"),
         };
         let reload = self.controller.apply(&config);
         let flows: Vec<_> = config.flows.iter().filter_map(|f| self.controller.flow(&f.name)).collect();
@@ -204,55 +340,214 @@ impl Actor {
             tracing::error!("reload: {e}");
             return ReloadStatus { ok: false, at_ms, cause, errors: vec![e] };
         }
+        *self.store_applied.lock().unwrap_or_else(PoisonError::into_inner) = config
+            .flows
+            .iter()
+            .filter_map(|f| match f.origin {
+                FlowOrigin::Store { version } => Some((f.name.clone(), version)),
+                _ => None,
+            })
+            .collect();
         let removed = reload.removed();
         tracing::info!(changed = ?reload.added, removed = ?removed, ?cause, "configuration reloaded");
         reload.finish();
         ReloadStatus { ok: true, at_ms, cause, errors: vec![] }
     }
 
-    /// Validates the file together with the `Flow` resources. A resource that does not validate (alone
-    /// or with the others) is left out and its problems are reported on it; the rest applies. In a
-    /// conflict, resources already serving come first, then older ones: the newcomer is refused.
-    fn with_resource_flows(&mut self, path: &Path, file_flows: usize, resources: &[ResourceFlow]) -> Result<Config, Vec<String>> {
-        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+    /// Validates `spec` as store-managed flow `flow` with everything else, changing nothing.
+    async fn check(&mut self, flow: &str, mut spec: FlowSpec) -> Result<Config, ActivateError> {
+        self.refresh_store_flows().await;
+        spec.name = flow.to_string();
+        let candidate = Extra { key: format!("store:{flow}"), origin: FlowOrigin::Store { version: 0 }, created: None, spec };
+        let extras = self.extras(Some(flow)).map_err(ActivateError::FileInvalid)?;
+        match self.compose(extras, Some(candidate), false) {
+            Composed::Ok(config) => Ok(*config),
+            Composed::FileInvalid(errors) => Err(ActivateError::FileInvalid(errors)),
+            Composed::CandidateInvalid(problems) => Err(ActivateError::Invalid { flow: flow.to_string(), number: 0, problems }),
+        }
+    }
+
+    /// Validates, records and applies version `number` of `flow`.
+    async fn activate(&mut self, flow: &str, number: u64) -> Result<ReloadStatus, ActivateError> {
+        let store = self.controller.inner.store.clone();
+        let docs = store.records::<FlowDoc>();
+        let doc = docs.get(flow).await.map_err(ActivateError::Store)?.ok_or_else(|| ActivateError::UnknownFlow(flow.to_string()))?;
+        let version = store
+            .records::<FlowVersion>()
+            .get(&FlowVersion::key_of(flow, number))
+            .await
+            .map_err(ActivateError::Store)?
+            .ok_or_else(|| ActivateError::UnknownVersion { flow: flow.to_string(), number })?;
+        let spec: FlowSpec = serde_json::from_value(version.value.spec).map_err(|e| ActivateError::Invalid {
+            flow: flow.to_string(),
+            number,
+            problems: vec![Diagnostic::new("", format!("the stored version does not match the flow model: {e}"), "commit a new version")],
+        })?;
+        if let Err(e) = self.check(flow, spec).await {
+            return Err(match e {
+                ActivateError::Invalid { flow, problems, .. } => ActivateError::Invalid { flow, number, problems },
+                other => other,
+            });
+        }
+        if doc.value.active != Some(number) {
+            let mut next = doc.value.clone();
+            next.active = Some(number);
+            docs.update(&next, doc.version).await.map_err(|e| match e {
+                StoreError::Conflict { .. } | StoreError::NotFound { .. } => ActivateError::Conflict(flow.to_string()),
+                other => ActivateError::Store(other),
+            })?;
+        }
+        Ok(self.reload(ReloadCause::Store).await)
+    }
+
+    /// Re-reads the active versions of the store-managed flows (keeping the last ones read when the
+    /// store fails: a store outage must not take flows down).
+    async fn refresh_store_flows(&mut self) {
+        let store = self.controller.inner.store.clone();
+        let read = async {
+            let mut flows = Vec::new();
+            for doc in active_store_flows(&*store).await? {
+                let Some(number) = doc.active else { continue };
+                let Some(version) = store.records::<FlowVersion>().get(&FlowVersion::key_of(&doc.name, number)).await? else {
+                    tracing::error!(flow = %doc.name, number, "the active version of a store-managed flow is missing; it is left out");
+                    continue;
+                };
+                match serde_json::from_value::<FlowSpec>(version.value.spec) {
+                    Ok(mut spec) => {
+                        spec.name = doc.name.clone();
+                        flows.push(SourcedFlow { origin: FlowOrigin::Store { version: number }, spec });
+                    }
+                    Err(e) => {
+                        tracing::error!(flow = %doc.name, number, "a stored version does not match the flow model ({e}); it is left out")
+                    }
+                }
+            }
+            Ok::<_, StoreError>(flows)
+        };
+        match read.await {
+            Ok(flows) => self.store_flows = flows,
+            Err(e) => tracing::warn!("cannot read store-managed flows, keeping the ones last read: {e}"),
+        }
+    }
+
+    /// The flows of the other sources: store-managed ones (except `without`), then `Flow` resources.
+    fn extras(&self, without: Option<&str>) -> Result<Vec<Extra>, Vec<String>> {
+        let mut extras: Vec<Extra> = self
+            .store_flows
+            .iter()
+            .filter(|f| Some(f.spec.name.as_str()) != without)
+            .map(|f| Extra { key: format!("store:{}", f.spec.name), origin: f.origin.clone(), created: None, spec: f.spec.clone() })
+            .collect();
+        if let Some(resources) = &self.sources.resources {
+            extras.extend(resources.flows().into_iter().map(|r: ResourceFlow| Extra {
+                key: r.key(),
+                origin: FlowOrigin::Resource { namespace: r.namespace },
+                created: r.created,
+                spec: r.spec,
+            }));
+        }
+        Ok(extras)
+    }
+
+    /// Validates the file with `extras` (and `candidate`, last). An extra that does not validate (alone
+    /// or with the others) is left out and its problems are recorded; the rest applies. In a conflict,
+    /// extras already serving come first, then older ones: the newcomer is refused. A candidate is
+    /// never left out: its problems are the answer. `commit` records what was applied and left out.
+    fn compose(&mut self, extras: Vec<Extra>, candidate: Option<Extra>, commit: bool) -> Composed {
+        let path = self.sources.file.clone();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => return Composed::FileInvalid(vec![format!("cannot read config file {}: {e}", path.display())]),
+        };
+        let lines = |d: &leannodes_config::Diagnostics| -> Vec<String> {
+            d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect()
+        };
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut candidates: Vec<&ResourceFlow> = resources.iter().collect();
-        candidates.sort_by_key(|r| (!self.applied.contains(&r.key()), r.created.clone(), r.key()));
+        let origin = path.display().to_string();
+        let file_only = match leannodes_config::parse_toml(&text, &origin, base) {
+            Ok(config) => config,
+            Err(d) => return Composed::FileInvalid(lines(&d)),
+        };
+        if extras.is_empty() && candidate.is_none() {
+            if commit {
+                self.applied.clear();
+                self.problems.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            }
+            return Composed::Ok(Box::new(file_only));
+        }
+        if self.sources.resources.is_some() && !file_only.server.flows_from_file && !file_only.flows.is_empty() {
+            return Composed::FileInvalid(vec![format!(
+                "{}: flows_from does not include \"file\", but the file has [[flow]] tables",
+                path.display()
+            )]);
+        }
+        let file_flows = file_only.flows.len();
+        let mut candidates: Vec<Extra> = extras;
+        candidates.sort_by(|a, b| {
+            (!self.applied.contains(&a.key), &a.created, &a.key).cmp(&(!self.applied.contains(&b.key), &b.created, &b.key))
+        });
+        let has_candidate = candidate.is_some();
+        candidates.extend(candidate);
         let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
         loop {
-            let tenants: Vec<TenantFlow> =
-                candidates.iter().map(|r| TenantFlow { namespace: r.namespace.clone(), spec: r.spec.clone() }).collect();
-            match leannodes_config::parse_toml_with_flows(&text, &path.display().to_string(), base, &tenants) {
+            let sourced: Vec<SourcedFlow> =
+                candidates.iter().map(|e| SourcedFlow { origin: e.origin.clone(), spec: e.spec.clone() }).collect();
+            match leannodes_config::parse_toml_with_flows(&text, &origin, base, &sourced) {
                 Ok(config) => {
-                    self.applied = candidates.iter().map(|r| r.key()).collect();
-                    *self.problems.lock().unwrap_or_else(PoisonError::into_inner) = problems;
-                    return Ok(config);
+                    if commit {
+                        self.applied = candidates.iter().map(|e| e.key.clone()).collect();
+                        for (key, list) in &problems {
+                            tracing::warn!(flow = %key, "left out: {}", list.join("; "));
+                        }
+                        *self.problems.lock().unwrap_or_else(PoisonError::into_inner) = problems;
+                    }
+                    return Composed::Ok(Box::new(config));
                 }
                 Err(d) => {
+                    let last = candidates.len() - 1;
                     let mut blamed = BTreeSet::new();
+                    let mut own = Vec::new();
                     for item in &d.items {
                         let index = item
                             .pointer
                             .strip_prefix("/flow/")
                             .and_then(|rest| rest.split('/').next())
                             .and_then(|i| i.parse::<usize>().ok());
-                        if let Some(i) = index.and_then(|i| i.checked_sub(file_flows)).filter(|i| *i < candidates.len()) {
-                            problems.entry(candidates[i].key()).or_default().push(format!(
-                                "{}: {}",
-                                item.pointer.replacen(&format!("/flow/{}", i + file_flows), "spec", 1),
-                                item.message
-                            ));
+                        let Some(i) = index.and_then(|i| i.checked_sub(file_flows)).filter(|i| *i < candidates.len()) else { continue };
+                        let inner = item.pointer[format!("/flow/{}", i + file_flows).len()..].to_string();
+                        if has_candidate && i == last {
+                            own.push(Diagnostic { pointer: inner, span: None, message: item.message.clone(), help: item.help.clone() });
+                        } else {
+                            problems.entry(candidates[i].key.clone()).or_default().push(format!("spec{inner}: {}", item.message));
                             blamed.insert(i);
                         }
                     }
+                    if !own.is_empty() {
+                        return Composed::CandidateInvalid(own);
+                    }
                     if blamed.is_empty() {
-                        return Err(d.to_string().lines().filter(|l| !l.starts_with("  help:")).map(str::to_string).collect());
+                        return Composed::FileInvalid(lines(&d));
                     }
                     for i in blamed.into_iter().rev() {
                         candidates.remove(i);
                     }
                 }
             }
+        }
+    }
+}
+
+/// The store-managed flows (all pages).
+async fn active_store_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, StoreError> {
+    let records = store.records::<FlowDoc>();
+    let mut page = Page::first(500);
+    let mut out = Vec::new();
+    loop {
+        let listing = records.list("", &page).await?;
+        out.extend(listing.items.into_iter().map(|v| v.value));
+        match listing.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(out),
         }
     }
 }

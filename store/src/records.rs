@@ -185,15 +185,20 @@ impl<'a, T: Record> Records<'a, T> {
     }
 }
 
-/// A flow defined through the management API.
+/// A flow managed through the API (`source = "store"`): which of its versions serves. Its content lives
+/// in its [`FlowVersion`]s and its [`Draft`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowDoc {
     /// Flow name (the key).
     pub name: String,
-    /// The flow as JSON, in the configuration model's shape.
-    pub spec: serde_json::Value,
-    /// The published version it is at.
-    pub published_version: Option<u64>,
+    /// The version that serves (`None`: nothing serves yet).
+    pub active: Option<u64>,
+    /// The highest version number committed so far (0: none).
+    pub latest: u64,
+    /// Who created it (`user:ID`).
+    pub created_by: String,
+    /// When (Unix milliseconds).
+    pub created_ms: i64,
 }
 
 impl Record for FlowDoc {
@@ -203,47 +208,84 @@ impl Record for FlowDoc {
     }
 }
 
-/// One published version of a flow.
+/// One immutable, numbered version of a store-managed flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowVersion {
     /// Flow name.
     pub flow: String,
     /// Version number, from 1.
     pub number: u64,
-    /// The flow as published.
+    /// The flow (a `[[flow]]` table as JSON).
     pub spec: serde_json::Value,
-    /// Who published it.
+    /// Who committed it (`user:ID`).
     pub author: String,
-    /// Why.
+    /// The commit message.
     pub message: String,
-    /// When.
+    /// A longer note.
+    #[serde(default)]
+    pub note: String,
+    /// The active version when its draft was started (`None`: none was).
+    #[serde(default)]
+    pub base: Option<u64>,
+    /// When (Unix milliseconds).
     pub created_ms: i64,
+}
+
+impl FlowVersion {
+    /// The key of version `number` of `flow`.
+    pub fn key_of(flow: &str, number: u64) -> String {
+        // Zero-padded so that key order is version order.
+        format!("{flow}/{number:020}")
+    }
 }
 
 impl Record for FlowVersion {
     const FAMILY: Family = Family::Versions;
     fn key(&self) -> String {
-        // Zero-padded so that key order is version order.
-        format!("{}/{:020}", self.flow, self.number)
+        FlowVersion::key_of(&self.flow, self.number)
     }
 }
 
-/// A user's unpublished edit of a flow.
+/// The one mutable draft of a store-managed flow, with its editor lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
-    /// Flow name.
+    /// Flow name (the key).
     pub flow: String,
-    /// Whose draft.
-    pub author: String,
-    /// The edited flow.
+    /// The edited flow (a `[[flow]]` table as JSON).
     pub spec: serde_json::Value,
+    /// The active version when the draft was started or last rebased: the draft is stale once another
+    /// version is active.
+    pub base: Option<u64>,
+    /// The version it was branched from, if any.
+    #[serde(default)]
+    pub branched_from: Option<u64>,
+    /// Content revision: grows with every save (what `If-Match` names; taking the lock does not change it).
+    pub revision: u64,
+    /// Who saved it last (`user:ID`).
+    pub saved_by: String,
+    /// When (Unix milliseconds).
+    pub saved_ms: i64,
+    /// The editor lock, when someone holds it (it may have expired: compare `expires_ms`).
+    #[serde(default)]
+    pub lock: Option<DraftLock>,
 }
 
 impl Record for Draft {
     const FAMILY: Family = Family::Drafts;
     fn key(&self) -> String {
-        format!("{}/{}", self.flow, self.author)
+        self.flow.clone()
     }
+}
+
+/// Who may save a draft, until when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftLock {
+    /// The holder (`user:ID`).
+    pub holder: String,
+    /// The holder's e-mail address, shown to others.
+    pub holder_email: String,
+    /// When the lock lapses unless renewed (Unix milliseconds).
+    pub expires_ms: i64,
 }
 
 /// A user.

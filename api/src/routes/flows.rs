@@ -70,10 +70,13 @@ pub(crate) struct FailureSummary {
 pub(crate) struct FlowSummary {
     /// Name.
     name: String,
-    /// `file` (the config file) or `resource` (a `Flow` resource); both are read-only here.
+    /// `file` (the config file) or `resource` (a `Flow` resource), both read-only here; or `store`
+    /// (managed through this API: drafts, versions, activation).
     source: &'static str,
     /// The namespace of a `Flow` resource.
     namespace: Option<String>,
+    /// The active version of a store-managed flow.
+    version: Option<u64>,
     /// `asleep`, `waking`, `awake`, `draining` or `failed`.
     #[schema(value_type = String)]
     state: leannodes_control::FlowState,
@@ -113,9 +116,10 @@ impl FlowSummary {
             last_activity_ms: now - i64::try_from(view.idle_ms).unwrap_or(i64::MAX),
             permissions: principal.on(&view.name).iter().filter(|p| p.is_flow_scoped()).collect(),
             source: flow.origin.as_str(),
-            namespace: match &flow.origin {
-                leannodes_config::FlowOrigin::Resource { namespace } => Some(namespace.clone()),
-                leannodes_config::FlowOrigin::File => None,
+            namespace: flow.origin.tenant().map(str::to_string),
+            version: match flow.origin {
+                leannodes_config::FlowOrigin::Store { version } => Some(version),
+                _ => None,
             },
             hosts,
             name: view.name,
@@ -183,6 +187,8 @@ pub(crate) enum SourceFilter {
     File,
     /// `Flow` resources.
     Resource,
+    /// Managed through the API.
+    Store,
 }
 
 /// `?q=&state=&source=`.
@@ -224,6 +230,7 @@ async fn list(
         let source = match spec.origin {
             leannodes_config::FlowOrigin::File => SourceFilter::File,
             leannodes_config::FlowOrigin::Resource { .. } => SourceFilter::Resource,
+            leannodes_config::FlowOrigin::Store { .. } => SourceFilter::Store,
         };
         if filter.state.is_some_and(|s| !s.matches(view.state))
             || filter.source.is_some_and(|s| s != source)

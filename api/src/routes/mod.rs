@@ -11,6 +11,7 @@ mod flows;
 mod gateways;
 mod groups;
 mod invitations;
+mod lifecycle;
 mod roles;
 mod routing;
 mod settings;
@@ -84,6 +85,7 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
         auth::routes,
         sso::routes,
         flows::routes,
+        lifecycle::routes,
         access::routes,
         events::routes,
         gateways::routes,

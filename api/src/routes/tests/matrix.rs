@@ -16,6 +16,7 @@ fn concrete(path: &str) -> String {
         .replace("{group}", "missing")
         .replace("{role}", "missing")
         .replace("{kind}", "nginx")
+        .replace("{number}", "1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod access;
 mod auth;
 mod errors;
 mod flows;
+mod lifecycle;
 mod matrix;
 mod users;
 
@@ -82,6 +83,7 @@ upstream = "backend"
 /// A router over a real controller and store.
 pub(crate) struct Harness {
     pub(crate) router: axum::Router,
+    pub(crate) controller: Arc<Controller>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) admin: String,
     _dir: tempfile::TempDir,
@@ -120,7 +122,7 @@ impl Harness {
             Arc::new(Controller::start(&config, drivers, store.clone(), ControllerOptions::default()).await.expect("controller"));
         let reloader = Reloader::start(controller.clone(), Sources { file: path.clone(), resources: None }, Arc::new(NoRoutes));
         let parts = ApiParts {
-            controller,
+            controller: controller.clone(),
             store: store.clone(),
             traffic: Arc::new(NoTraffic),
             reloader,
@@ -131,7 +133,7 @@ impl Harness {
         let api = Api::start(parts, Some(SuperAdmin { email: ADMIN.into(), password: PASSWORD.into() })).await.expect("api");
         // With `mode = "none"` there is no user: no token either.
         let admin = accounts::issue_token(&*store, ADMIN, "tests", std::time::Duration::from_secs(3600)).await.unwrap_or_default();
-        Harness { router: api.router(), store, admin, _dir: dir }
+        Harness { router: api.router(), controller, store, admin, _dir: dir }
     }
 
     /// Creates a user with these roles and returns a token of it.
