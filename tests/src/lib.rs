@@ -146,8 +146,38 @@ impl DemoNode {
         self
     }
 
+    /// The node as the API takes it (a `[[flow.node]]` table as JSON).
+    pub fn json(&self, bin: &str, logs: &Path) -> serde_json::Value {
+        let mut node = serde_json::json!({ "name": self.name, "kind": "process", "command": self.command(bin, logs), "port": self.port });
+        if !self.after.is_empty() {
+            node["after"] = serde_json::json!(self.after);
+        }
+        if let Some(t) = &self.timeout {
+            node["timeout"] = serde_json::json!(t);
+        }
+        node
+    }
+
     /// The `[[flow.node]]` table. `logs` is the folder holding `start.log` and `stop.log`.
     pub fn toml(&self, bin: &str, logs: &Path) -> String {
+        let command = self.command(bin, logs);
+        let mut out = format!(
+            "\n  [[flow.node]]\n  name = \"{}\"\n  kind = \"process\"\n  command = {}\n  port = {}\n",
+            self.name,
+            toml_list(&command),
+            self.port
+        );
+        if !self.after.is_empty() {
+            out.push_str(&format!("  after = {}\n", toml_list(&self.after)));
+        }
+        if let Some(t) = &self.timeout {
+            out.push_str(&format!("  timeout = \"{t}\"\n"));
+        }
+        out
+    }
+
+    /// The node's command line.
+    fn command(&self, bin: &str, logs: &Path) -> Vec<String> {
         let mut argv: Vec<String> = vec![
             bin.into(),
             "demo-backend".into(),
@@ -162,25 +192,12 @@ impl DemoNode {
             argv.extend(["--stop-log".into(), logs.join("stop.log").display().to_string()]);
         }
         argv.extend(self.extra_args.iter().cloned());
-        let command = if self.ignore_sigterm {
+        if self.ignore_sigterm {
             let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
             vec!["sh".to_string(), "-c".to_string(), format!("trap '' TERM; exec {}", quoted.join(" "))]
         } else {
             argv
-        };
-        let mut out = format!(
-            "\n  [[flow.node]]\n  name = \"{}\"\n  kind = \"process\"\n  command = {}\n  port = {}\n",
-            self.name,
-            toml_list(&command),
-            self.port
-        );
-        if !self.after.is_empty() {
-            out.push_str(&format!("  after = {}\n", toml_list(&self.after)));
         }
-        if let Some(t) = &self.timeout {
-            out.push_str(&format!("  timeout = \"{t}\"\n"));
-        }
-        out
     }
 }
 
