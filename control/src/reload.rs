@@ -235,35 +235,31 @@ impl Reloader {
         reloader
     }
 
-    /// Reloads and waits for the result.
-    pub async fn reload(&self, cause: ReloadCause) -> ReloadStatus {
+    /// Reloads and waits for the result. The request is queued when this is called (not when the
+    /// future is first polled), so requests are handled in the order of the calls.
+    pub fn reload(&self, cause: ReloadCause) -> impl Future<Output = ReloadStatus> + Send + 'static {
         let (done, result) = oneshot::channel();
-        if self.requests.send(Request::Reload { cause, done }).is_err() {
-            return self.status();
-        }
-        result.await.unwrap_or_else(|_| self.status())
+        let sent = self.requests.send(Request::Reload { cause, done }).is_ok();
+        let status = self.status.clone();
+        async move { if sent { result.await.unwrap_or_else(|_| status.borrow().clone()) } else { status.borrow().clone() } }
     }
 
     /// Validates `spec` as the store-managed flow `flow` together with everything that serves now, as
     /// an activation would (nothing is applied). `Ok` when it could be activated.
-    pub async fn check(&self, flow: &str, spec: FlowSpec) -> Result<(), ActivateError> {
+    pub fn check(&self, flow: &str, spec: FlowSpec) -> impl Future<Output = Result<(), ActivateError>> + Send + 'static {
         let (done, result) = oneshot::channel();
-        let request = Request::Check { flow: flow.to_string(), spec: Box::new(spec), done };
-        if self.requests.send(request).is_err() {
-            return Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()]));
-        }
-        result.await.unwrap_or_else(|_| Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()])))
+        let sent = self.requests.send(Request::Check { flow: flow.to_string(), spec: Box::new(spec), done }).is_ok();
+        async move { if sent { result.await.unwrap_or_else(|_| Err(shutting_down())) } else { Err(shutting_down()) } }
     }
 
     /// Activates version `number` of the store-managed flow `flow`: validates it with everything else
     /// that serves, records it as the active version, and applies it (the answer is that reload's
-    /// result). Activating the active version again just reloads.
-    pub async fn activate(&self, flow: &str, number: u64) -> Result<ReloadStatus, ActivateError> {
+    /// result). Activating the active version again just reloads. Queued when called, like
+    /// [`Reloader::reload`].
+    pub fn activate(&self, flow: &str, number: u64) -> impl Future<Output = Result<ReloadStatus, ActivateError>> + Send + 'static {
         let (done, result) = oneshot::channel();
-        if self.requests.send(Request::Activate { flow: flow.to_string(), number, done }).is_err() {
-            return Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()]));
-        }
-        result.await.unwrap_or_else(|_| Err(ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()])))
+        let sent = self.requests.send(Request::Activate { flow: flow.to_string(), number, done }).is_ok();
+        async move { if sent { result.await.unwrap_or_else(|_| Err(shutting_down())) } else { Err(shutting_down()) } }
     }
 
     /// The result of the last reload.
@@ -550,6 +546,11 @@ async fn active_store_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, StoreErro
             None => return Ok(out),
         }
     }
+}
+
+/// The answer to requests made while the actor stops.
+fn shutting_down() -> ActivateError {
+    ActivateError::FileInvalid(vec!["LeanNodes is shutting down".into()])
 }
 
 /// Keeps each `Flow` resource's status current (only changes are written): `Valid=False` with the
