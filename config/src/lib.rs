@@ -138,6 +138,94 @@ pub fn flow_spec_from_json(value: &serde_json::Value) -> Result<file::FlowSpec, 
     })
 }
 
+/// The format of flows being imported or exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowFormat {
+    /// `[[flow]]` tables, as in the configuration file.
+    Toml,
+    /// `{"flow": [ … ]}` (or a bare array), the same keys as JSON.
+    Json,
+}
+
+/// Reads flows to import: only `[[flow]]` tables (no `[server]` or `[defaults]`), checked as a file's
+/// flows are (syntax, shape, the DAG, references, bindings among themselves). Problems carry spans, so
+/// [`Diagnostics::position`] gives their line and column (for JSON, syntax errors only; the others
+/// have JSON pointers such as `/flow/0/upstream`).
+pub fn parse_flows(text: &str, format: FlowFormat) -> Result<Vec<file::FlowSpec>, Diagnostics> {
+    let origin = match format {
+        FlowFormat::Toml => "import.toml",
+        FlowFormat::Json => "import.json",
+    };
+    let fail = |items: Vec<Diagnostic>| Diagnostics { origin: origin.into(), text: text.into(), items };
+    let only_flows = |server: bool, defaults: bool| -> Result<(), Diagnostics> {
+        let mut items = Vec::new();
+        for (present, key) in [(server, "server"), (defaults, "defaults")] {
+            if present {
+                items.push(Diagnostic::new(
+                    format!("/{key}"),
+                    format!("an import holds only flows, not `[{key}]`"),
+                    "remove the table; settings of this instance are edited in its configuration file",
+                ));
+            }
+        }
+        if items.is_empty() { Ok(()) } else { Err(fail(items)) }
+    };
+    match format {
+        FlowFormat::Toml => {
+            let config = parse_toml(text, origin, Path::new("."));
+            let file: ConfigFile = toml::from_str(text).map_err(|e| {
+                let mut d = Diagnostic::new("", format!("not valid TOML: {}", e.message()), "fix the syntax at this position");
+                d.span = e.span();
+                config.as_ref().err().cloned().unwrap_or_else(|| fail(vec![d]))
+            })?;
+            only_flows(file.server.is_some(), file.defaults.is_some())?;
+            config?;
+            Ok(file.flow)
+        }
+        FlowFormat::Json => {
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                let offset =
+                    text.lines().take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum::<usize>() + e.column().saturating_sub(1);
+                let mut d = Diagnostic::new("", format!("not valid JSON: {e}"), "fix the syntax at this position");
+                d.span = Some(offset.min(text.len())..offset.min(text.len()));
+                fail(vec![d])
+            })?;
+            let list = match &value {
+                serde_json::Value::Array(items) => items.clone(),
+                serde_json::Value::Object(map) => {
+                    only_flows(map.contains_key("server"), map.contains_key("defaults"))?;
+                    match map.get("flow") {
+                        Some(serde_json::Value::Array(items)) => items.clone(),
+                        _ => {
+                            return Err(fail(vec![Diagnostic::new("/flow", "expected `flow`: a list of flows", "send {\"flow\": [ … ]}")]));
+                        }
+                    }
+                }
+                _ => return Err(fail(vec![Diagnostic::new("", "expected a list of flows", "send {\"flow\": [ … ]}")])),
+            };
+            let mut specs = Vec::new();
+            let mut items = Vec::new();
+            for (i, value) in list.iter().enumerate() {
+                match flow_spec_from_json(value) {
+                    Ok(spec) => specs.push(spec),
+                    Err(problems) => items.extend(problems.into_iter().map(|mut d| {
+                        d.pointer = format!("/flow/{i}{}", d.pointer);
+                        d
+                    })),
+                }
+            }
+            if !items.is_empty() {
+                return Err(fail(items));
+            }
+            let sourced: Vec<SourcedFlow> =
+                specs.iter().map(|s| SourcedFlow { origin: FlowOrigin::Store { version: 0 }, spec: s.clone() }).collect();
+            parse_toml_with_flows("", origin, Path::new("."), &sourced).map_err(|d| fail(d.items))?;
+            Ok(specs)
+        }
+    }
+}
+
 /// The JSON Schema of the configuration file (for editors and `leannodes schema`).
 pub fn json_schema() -> serde_json::Value {
     source::schema().clone()

@@ -51,10 +51,10 @@ pub(super) fn routes(r: Registrar) -> Registrar {
 /// What the lifecycle handlers work with.
 #[derive(Clone)]
 pub(crate) struct Lifecycle {
-    store: Arc<dyn Store>,
-    controller: Arc<Controller>,
-    reloader: Reloader,
-    audit: Audit,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) controller: Arc<Controller>,
+    pub(super) reloader: Reloader,
+    pub(super) audit: Audit,
 }
 
 impl axum::extract::FromRef<crate::state::AppState> for Lifecycle {
@@ -102,7 +102,7 @@ impl Problem {
 }
 
 /// `422 invalid_flow` listing every problem (`details.fields`), or another refusal of an activation.
-fn activation_error(e: ActivateError) -> ApiError {
+pub(super) fn activation_error(e: ActivateError) -> ApiError {
     match e {
         ActivateError::UnknownFlow(flow) => unknown(&flow),
         ActivateError::UnknownVersion { flow, number } => {
@@ -136,7 +136,7 @@ fn unknown(flow: &str) -> ApiError {
 }
 
 /// Reads a spec from the API's JSON (shape checked against the schema), named `flow`.
-fn spec_of(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
+pub(super) fn spec_of(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
     let mut spec = leannodes_config::flow_spec_from_json(value).map_err(|problems| {
         let list: Vec<Problem> = problems
             .iter()
@@ -154,17 +154,17 @@ fn spec_of(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
 }
 
 /// The stored form of a spec (without its name: the flow names it).
-fn stored(spec: &FlowSpec) -> Value {
+pub(super) fn stored(spec: &FlowSpec) -> Value {
     serde_json::to_value(spec).unwrap_or_default()
 }
 
-fn parse_stored(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
+pub(super) fn parse_stored(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
     serde_json::from_value(value.clone())
         .map_err(|e| ApiError::internal(format!("the store holds a definition of `{flow}` that does not match the flow model: {e}")))
 }
 
 /// Refuses a definition with process nodes to anyone but an administrator.
-fn process_nodes_allowed(principal: &Principal, spec: &FlowSpec) -> Result<(), ApiError> {
+pub(super) fn process_nodes_allowed(principal: &Principal, spec: &FlowSpec) -> Result<(), ApiError> {
     let process: Vec<&str> = spec.node.iter().filter(|n| n.kind == NodeKind::Process).map(|n| n.name.as_str()).collect();
     if process.is_empty() || principal.is_admin() {
         return Ok(());
@@ -184,22 +184,40 @@ async fn doc(store: &dyn Store, controller: &Controller, flow: &str) -> Result<V
     if let Some(doc) = store.records::<FlowDoc>().get(flow).await? {
         return Ok(doc);
     }
-    match controller.flow(flow).map(|h| h.spec.origin.clone()) {
-        Some(FlowOrigin::File) => Err(ApiError::conflict(
-            "read_only_source",
-            format!("flow `{flow}` comes from the configuration file; edit it there (the file is watched and reloaded)"),
-        )
-        .with_details(serde_json::json!({ "source": "file" }))),
-        Some(FlowOrigin::Resource { namespace }) => Err(ApiError::conflict(
-            "read_only_source",
-            format!("flow `{flow}` comes from a Flow resource in namespace `{namespace}`; edit that resource (kubectl or GitOps)"),
-        )
-        .with_details(serde_json::json!({ "source": "resource", "namespace": namespace }))),
-        _ => Err(unknown(flow)),
+    Err(read_only(controller, flow).unwrap_or_else(|| unknown(flow)))
+}
+
+/// `409 read_only_source` when `flow` comes from the file or a `Flow` resource.
+pub(super) fn read_only(controller: &Controller, flow: &str) -> Option<ApiError> {
+    match controller.flow(flow).map(|h| h.spec.origin.clone())? {
+        FlowOrigin::File => Some(
+            ApiError::conflict(
+                "read_only_source",
+                format!("flow `{flow}` comes from the configuration file; edit it there (the file is watched and reloaded)"),
+            )
+            .with_details(serde_json::json!({ "source": "file" })),
+        ),
+        FlowOrigin::Resource { namespace } => Some(
+            ApiError::conflict(
+                "read_only_source",
+                format!("flow `{flow}` comes from a Flow resource in namespace `{namespace}`; edit that resource (kubectl or GitOps)"),
+            )
+            .with_details(serde_json::json!({ "source": "resource", "namespace": namespace })),
+        ),
+        FlowOrigin::Store { .. } => None,
     }
 }
 
-async fn read_version(store: &dyn Store, flow: &str, number: u64) -> Result<FlowVersion, ApiError> {
+/// Checks the name of a new flow (`import` and `export` are taken by routes).
+pub(super) fn check_new_name(name: &str) -> Result<(), ApiError> {
+    leannodes_config::check_flow_name(name).map_err(|e| ApiError::invalid_field("/name", e))?;
+    if matches!(name, "import" | "export") {
+        return Err(ApiError::invalid_field("/name", format!("`{name}` is reserved (it names an API route); choose another name")));
+    }
+    Ok(())
+}
+
+pub(super) async fn read_version(store: &dyn Store, flow: &str, number: u64) -> Result<FlowVersion, ApiError> {
     store
         .records::<FlowVersion>()
         .get(&FlowVersion::key_of(flow, number))
@@ -294,7 +312,7 @@ impl DraftView {
 }
 
 /// The caller's user as a lock holder, or `403` (an anonymous caller cannot hold a lock).
-fn holder(caller: &Caller) -> Result<(String, String), ApiError> {
+pub(super) fn holder(caller: &Caller) -> Result<(String, String), ApiError> {
     let principal = caller.require()?;
     match &principal.actor {
         crate::authz::Actor::User { id, email } | crate::authz::Actor::Token { user: id, email, .. } => {
@@ -330,7 +348,7 @@ fn check_lock(draft: &Draft, caller: &Caller, required: bool) -> Result<(), ApiE
 
 /// A summary of a change for the audit trail: the diff (environment values removed) and, since they run
 /// on the LeanNodes host, the commands of the process nodes the new definition has.
-fn audit_summary(before: &FlowSpec, after: &FlowSpec) -> Value {
+pub(super) fn audit_summary(before: &FlowSpec, after: &FlowSpec) -> Value {
     let mut value = serde_json::to_value(diff(before, after)).unwrap_or_default();
     fn scrub(value: &mut Value) {
         match value {
@@ -409,9 +427,7 @@ async fn create(
     State(lc): State<Lifecycle>,
     Body(new): Body<NewFlow>,
 ) -> Result<(StatusCode, Json<ManagedFlow>), ApiError> {
-    if let Err(problems) = leannodes_config::check_flow_name(&new.name) {
-        return Err(ApiError::invalid_field("/name", problems));
-    }
+    check_new_name(&new.name)?;
     let spec = spec_of(&new.name, &new.spec)?;
     process_nodes_allowed(&principal, &spec)?;
     if let Some(existing) = lc.controller.flow(&new.name) {

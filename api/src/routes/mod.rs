@@ -18,6 +18,7 @@ mod settings;
 mod sso;
 mod system;
 mod tokens;
+mod transfer;
 mod users;
 mod workloads;
 
@@ -86,6 +87,7 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
         sso::routes,
         flows::routes,
         lifecycle::routes,
+        transfer::routes,
         access::routes,
         events::routes,
         gateways::routes,

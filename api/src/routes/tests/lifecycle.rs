@@ -292,3 +292,77 @@ async fn file_flows_are_read_only_and_process_nodes_need_an_admin() {
     let activate = h.post("/api/v1/flows/run/versions/1/activate", &releaser, json!({})).await;
     assert_eq!(activate.status, StatusCode::FORBIDDEN, "activating a process node needs an admin too: {}", activate.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_export_and_import_as_toml_and_json_with_a_dry_run_first() {
+    let source = Harness::new("").await;
+    assert_eq!(
+        source.post("/api/v1/flows", &source.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        source.post("/api/v1/flows/blog/draft/commit", &source.admin, json!({ "message": "v1", "activate": true })).await.status,
+        StatusCode::CREATED
+    );
+    let exported = source.get("/api/v1/flows/export?format=toml", &source.admin).await;
+    assert_eq!(exported.status, StatusCode::OK);
+    assert!(exported.headers["content-type"].to_str().is_ok_and(|t| t.starts_with("application/toml")));
+    let toml = exported.body.as_str().expect("text").to_string();
+    assert!(toml.contains("[[flow]]") && toml.contains("name = \"blog\"") && !toml.contains("shop"), "only store-managed flows: {toml}");
+
+    let target = Harness::new("").await;
+    let plan = target
+        .post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": toml, "dry_run": true, "activate": true }))
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
+    assert_eq!((plan.body["flows"][0]["action"].as_str(), plan.body["flows"][0]["version"].as_u64()), (Some("create"), Some(1)));
+    assert!(target.get("/api/v1/flows/blog/versions", &target.admin).await.code() == "unknown_flow", "a dry run changes nothing");
+    let imported = target.post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": toml, "activate": true })).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert_eq!(target.active_version("blog"), Some(1), "imported and activated");
+    let again = target.post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": toml })).await;
+    assert_eq!(again.body["flows"][0]["action"], "unchanged", "{}", again.body);
+
+    let as_json =
+        json!({ "flow": [{ "name": "blog", "hosts": ["blog.test"], "upstream": "web2", "node": spec("blog.test", "web")["node"] }] });
+    let plan = target
+        .post("/api/v1/flows/import", &target.admin, json!({ "format": "json", "content": as_json.to_string(), "dry_run": true }))
+        .await;
+    assert_eq!(plan.body["flows"][0]["action"], "new_version", "{}", plan.body);
+    assert_eq!(plan.body["flows"][0]["change"]["fields"], json!([{ "path": "/upstream", "from": "web", "to": "web2" }]));
+    let json_export = target.get("/api/v1/flows/export?format=json", &target.admin).await;
+    assert_eq!(json_export.body["flow"][0]["name"], "blog", "{}", json_export.body);
+
+    let broken = target
+        .post(
+            "/api/v1/flows/import",
+            &target.admin,
+            json!({ "format": "toml", "content": "[[flow]]\nname = \"x\"\nhosts = [\"x.test\"\n" }),
+        )
+        .await;
+    assert_eq!((broken.status, broken.code()), (StatusCode::BAD_REQUEST, "invalid_import"), "{}", broken.body);
+    assert_eq!(broken.body["details"]["fields"][0]["line"], 3, "{}", broken.body);
+    let broken_json = target
+        .post("/api/v1/flows/import", &target.admin, json!({ "format": "json", "content": "{\"flow\": [\n  {\"name\": }\n]}" }))
+        .await;
+    assert_eq!(
+        (broken_json.code(), broken_json.body["details"]["fields"][0]["line"].as_u64()),
+        ("invalid_import", Some(2)),
+        "{}",
+        broken_json.body
+    );
+    let semantic = "[[flow]]\nname = \"y\"\nhosts = [\"y.test\"]\nupstream = \"ghost\"\n";
+    let semantic = target.post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": semantic })).await;
+    assert_eq!((semantic.code(), semantic.body["details"]["fields"][0]["line"].as_u64()), ("invalid_import", Some(4)), "{}", semantic.body);
+    let server =
+        target.post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": "[server]\nlisten = []\n" })).await;
+    assert_eq!(server.code(), "invalid_import");
+    let file_flow = "[[flow]]\nname = \"shop\"\nhosts = [\"other.test\"]\nupstream = \"127.0.0.1:9\"\n";
+    let refused = target.post("/api/v1/flows/import", &target.admin, json!({ "format": "toml", "content": file_flow })).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "read_only_source"), "{}", refused.body);
+    assert_eq!(
+        target.get("/api/v1/flows/blog/versions", &target.admin).await.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "nothing half-imported"
+    );
+}
