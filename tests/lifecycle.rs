@@ -136,6 +136,58 @@ async fn a_flow_made_through_the_api_serves_and_switches_versions_without_a_fail
     assert_eq!(who(&serve, "shop.test").await.as_deref(), Ok("blue GET /who\n"), "v1 serves after a restart");
 }
 
+/// The body (or the error code) of a request for `/who` with `X-LeanNodes-Version`.
+async fn who_version(serve: &Serve, host: &str, version: &str) -> Result<String, String> {
+    let response = client()
+        .get(serve.url("/who"))
+        .header("host", host)
+        .header("x-leannodes-version", version)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if status == 200 { Ok(body) } else { Err(format!("{status}: {body}")) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_session_serves_a_version_beside_the_active_one_until_it_expires() {
+    let dir = workdir();
+    let serve = Serve::start(BIN, dir.path(), "", "");
+    let nodes: Vec<Value> = [DemoNode::new("blue"), DemoNode::new("green")].iter().map(|n| n.json(BIN, dir.path())).collect();
+    let spec = |upstream: &str| json!({ "hosts": ["shop.test"], "upstream": upstream, "node": nodes });
+    let (status, created) =
+        api(&serve, reqwest::Method::POST, "/api/v1/flows", Some(json!({ "name": "shop", "spec": spec("blue") }))).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, _) =
+        api(&serve, reqwest::Method::POST, "/api/v1/flows/shop/draft/commit", Some(json!({ "message": "v1", "activate": true }))).await;
+    assert_eq!(status, 201);
+    assert_eq!(commit(&serve, "shop", &spec("green"), false).await, 2);
+
+    let (status, session) =
+        api(&serve, reqwest::Method::POST, "/api/v1/flows/shop/versions/2/test-session", Some(json!({ "ttl": "4s" }))).await;
+    assert_eq!(status, 201, "{session}");
+    let host = session["host"].as_str().expect("host").to_string();
+    assert_eq!(host, "v2--shop.test-sessions.shop.test");
+    assert_eq!(who(&serve, &host).await.as_deref(), Ok("green GET /who\n"), "the test host serves v2");
+    assert_eq!(who(&serve, "shop.test").await.as_deref(), Ok("blue GET /who\n"), "the flow's hosts still serve v1");
+    assert_eq!(who_version(&serve, "shop.test", "2").await.as_deref(), Ok("green GET /who\n"), "the header reaches v2");
+    assert_eq!(who_version(&serve, "shop.test", "1").await.as_deref(), Ok("blue GET /who\n"), "and the active version");
+    let unknown = who_version(&serve, "shop.test", "9").await;
+    assert!(unknown.as_ref().is_err_and(|e| e.starts_with("404") && e.contains("no_test_session")), "{unknown:?}");
+    let (_, listed) = api(&serve, reqwest::Method::GET, "/api/v1/flows/shop/test-sessions", None).await;
+    assert_eq!(listed["items"][0]["version"], 2, "{listed}");
+    let (_, flows) = api(&serve, reqwest::Method::GET, "/api/v1/flows", None).await;
+    assert_eq!(flows["flows"].as_array().map(Vec::len), Some(1), "sessions are listed under their flow: {flows}");
+
+    // It ends by itself; the active version never stopped.
+    assert_eventually!(who(&serve, &host).await.is_err_and(|e| e.starts_with("404")), "the test host stops serving at expiry");
+    assert!(who_version(&serve, "shop.test", "2").await.is_err_and(|e| e.contains("no_test_session")));
+    assert_eq!(who(&serve, "shop.test").await.as_deref(), Ok("blue GET /who\n"));
+    let (_, listed) = api(&serve, reqwest::Method::GET, "/api/v1/flows/shop/test-sessions", None).await;
+    assert_eq!(listed["items"], json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_postgres_follow_an_activation_made_on_one() {
     let db = TestPostgres::create();

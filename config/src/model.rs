@@ -257,23 +257,41 @@ pub enum FlowOrigin {
         /// The active version.
         version: u64,
     },
+    /// A test session: a version of a store-managed flow served on a test host (and to requests for the
+    /// flow that ask for the version with `X-LeanNodes-Version`) until it expires. Its flow is named
+    /// [`FlowOrigin::session_name`].
+    TestSession {
+        /// The store-managed flow.
+        flow: String,
+        /// The version it serves.
+        version: u64,
+        /// When it ends (Unix milliseconds).
+        expires_ms: i64,
+    },
 }
 
 impl FlowOrigin {
-    /// `file`, `resource` or `store`.
+    /// `file`, `resource`, `store` or `test_session`.
     pub fn as_str(&self) -> &'static str {
         match self {
             FlowOrigin::File => "file",
             FlowOrigin::Resource { .. } => "resource",
             FlowOrigin::Store { .. } => "store",
+            FlowOrigin::TestSession { .. } => "test_session",
         }
+    }
+
+    /// The name of the flow of a test session of `flow` at `version` (`shop~v3`; `~` cannot appear in
+    /// the name of any other flow).
+    pub fn session_name(flow: &str, version: u64) -> String {
+        format!("{flow}~v{version}")
     }
 
     /// The namespace a tenant flow is confined to (`Flow` resources only).
     pub fn tenant(&self) -> Option<&str> {
         match self {
             FlowOrigin::Resource { namespace } => Some(namespace),
-            FlowOrigin::File | FlowOrigin::Store { .. } => None,
+            FlowOrigin::File | FlowOrigin::Store { .. } | FlowOrigin::TestSession { .. } => None,
         }
     }
 }

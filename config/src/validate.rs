@@ -115,7 +115,9 @@ pub(crate) fn validate(
             // Optional in the schema (a `Flow` resource takes its object's name), required in a file.
             c.error(at.clone(), "missing required key `name` in [[flow]]", "add `name = …` to this table (a unique name)");
         } else if !is_placeholder(&spec.name) {
-            check_name(&mut c, &format!("{at}/name"), "flow", &spec.name);
+            if !matches!(origins.get(&i), Some(FlowOrigin::TestSession { .. })) {
+                check_name(&mut c, &format!("{at}/name"), "flow", &spec.name);
+            }
             if let Some(first) = flow_names.get(spec.name.as_str()) {
                 c.error(
                     format!("{at}/name"),

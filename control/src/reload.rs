@@ -20,7 +20,7 @@ use leannodes_config::crd::{FlowCondition, FlowResourceStatus};
 use leannodes_config::file::FlowSpec;
 use leannodes_config::{Config, Diagnostic, FlowOrigin, SourcedFlow};
 use leannodes_drivers::flow_resources::{FlowResources, ResourceFlow};
-use leannodes_store::{FlowDoc, FlowVersion, Page, Store, StoreError};
+use leannodes_store::{FlowDoc, FlowVersion, Page, Record, Store, StoreError, TestSession};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -112,8 +112,8 @@ pub struct Sources {
 enum Request {
     /// Re-read every source and apply.
     Reload { cause: ReloadCause, done: oneshot::Sender<ReloadStatus> },
-    /// Validate `spec` as the store-managed flow `flow` together with everything that serves.
-    Check { flow: String, spec: Box<FlowSpec>, done: oneshot::Sender<Result<(), ActivateError>> },
+    /// Validate a store-managed flow or a test session together with everything that serves.
+    Check { candidate: Box<SourcedFlow>, done: oneshot::Sender<Result<(), ActivateError>> },
     /// Validate, record and apply version `number` of the store-managed flow `flow`.
     Activate { flow: String, number: u64, done: oneshot::Sender<Result<ReloadStatus, ActivateError>> },
 }
@@ -155,8 +155,11 @@ struct Actor {
     problems: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     /// The store-managed flows last read (kept when the store cannot be read).
     store_flows: Vec<SourcedFlow>,
-    /// `(name, active version)` of the store-managed flows last applied (watched by the store poller).
+    /// `(name, version)` of the store-managed flows and test sessions last applied (watched by the
+    /// store poller).
     store_applied: Arc<Mutex<Vec<(String, u64)>>>,
+    /// When the first test session applied ends (a reload then drops it).
+    expiry: watch::Sender<Option<i64>>,
     status: watch::Sender<ReloadStatus>,
 }
 
@@ -173,6 +176,7 @@ impl Reloader {
             tokio::spawn(report_resource_status(resources.clone(), problems.clone(), Arc::downgrade(&controller)));
         }
         let store_applied = Arc::new(Mutex::new(Vec::new()));
+        let expiry = watch::channel(None).0;
         let store = controller.inner.store.clone();
         let flush = controller.inner.options.activity_flush;
         let mut actor = Actor {
@@ -183,6 +187,7 @@ impl Reloader {
             problems,
             store_flows: Vec::new(),
             store_applied: store_applied.clone(),
+            expiry: expiry.clone(),
             status: status_tx,
         };
         tokio::spawn(async move {
@@ -206,8 +211,8 @@ impl Reloader {
                             let _ = done.send(status.clone());
                         }
                     }
-                    Request::Check { flow, spec, done } => {
-                        let _ = done.send(actor.check(&flow, *spec).await.map(|_| ()));
+                    Request::Check { candidate, done } => {
+                        let _ = done.send(actor.check(*candidate).await.map(|_| ()));
                     }
                     Request::Activate { flow, number, done } => {
                         let _ = done.send(actor.activate(&flow, number).await);
@@ -229,6 +234,7 @@ impl Reloader {
                 }
             });
         }
+        tokio::spawn(reloader.clone().expire_sessions(expiry.subscribe()));
         if store.shared() {
             tokio::spawn(reloader.clone().watch_store(store, store_applied, flush));
         }
@@ -244,11 +250,13 @@ impl Reloader {
         async move { if sent { result.await.unwrap_or_else(|_| status.borrow().clone()) } else { status.borrow().clone() } }
     }
 
-    /// Validates `spec` as the store-managed flow `flow` together with everything that serves now, as
-    /// an activation would (nothing is applied). `Ok` when it could be activated.
-    pub fn check(&self, flow: &str, spec: FlowSpec) -> impl Future<Output = Result<(), ActivateError>> + Send + 'static {
+    /// Validates `candidate` — a store-managed flow ([`FlowOrigin::Store`], named by its spec) or a test
+    /// session ([`FlowOrigin::TestSession`], named [`FlowOrigin::session_name`]) — together with
+    /// everything that serves now except the flow of the same name, as an activation would (nothing is
+    /// applied). `Ok` when it could serve.
+    pub fn check(&self, candidate: SourcedFlow) -> impl Future<Output = Result<(), ActivateError>> + Send + 'static {
         let (done, result) = oneshot::channel();
-        let sent = self.requests.send(Request::Check { flow: flow.to_string(), spec: Box::new(spec), done }).is_ok();
+        let sent = self.requests.send(Request::Check { candidate: Box::new(candidate), done }).is_ok();
         async move { if sent { result.await.unwrap_or_else(|_| Err(shutting_down())) } else { Err(shutting_down()) } }
     }
 
@@ -282,6 +290,34 @@ impl Reloader {
         }
     }
 
+    /// Reloads when a test session ends, so that it stops serving then.
+    async fn expire_sessions(self, mut next: watch::Receiver<Option<i64>>) {
+        loop {
+            let at = *next.borrow_and_update();
+            match at {
+                None => {
+                    if next.changed().await.is_err() {
+                        return;
+                    }
+                }
+                Some(at) => {
+                    // A little after the end, so that the store no longer returns the session.
+                    let wait = Duration::from_millis(u64::try_from(at - crate::unix_ms()).unwrap_or(0) + 20);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {
+                            self.reload(ReloadCause::Store).await;
+                        }
+                        changed = next.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Reloads when the store-managed flows of a shared store differ from the ones applied (an
     /// activation or a deletion on another replica), checked every `every`.
     async fn watch_store(self, store: Arc<dyn Store>, applied: Arc<Mutex<Vec<(String, u64)>>>, every: Duration) {
@@ -289,9 +325,8 @@ impl Reloader {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match active_store_flows(&*store).await {
-                Ok(docs) => {
-                    let now: Vec<(String, u64)> = docs.iter().filter_map(|d| Some((d.name.clone(), d.active?))).collect();
+            match store_fingerprint(&*store).await {
+                Ok(now) => {
                     if now != *applied.lock().unwrap_or_else(PoisonError::into_inner) {
                         self.reload(ReloadCause::Store).await;
                     }
@@ -336,30 +371,41 @@ impl Actor {
             tracing::error!("reload: {e}");
             return ReloadStatus { ok: false, at_ms, cause, errors: vec![e] };
         }
-        *self.store_applied.lock().unwrap_or_else(PoisonError::into_inner) = config
+        let mut fingerprint: Vec<(String, u64)> = config
             .flows
             .iter()
             .filter_map(|f| match f.origin {
-                FlowOrigin::Store { version } => Some((f.name.clone(), version)),
+                FlowOrigin::Store { version } | FlowOrigin::TestSession { version, .. } => Some((f.name.clone(), version)),
                 _ => None,
             })
             .collect();
+        fingerprint.sort();
+        *self.store_applied.lock().unwrap_or_else(PoisonError::into_inner) = fingerprint;
+        let next_expiry = config
+            .flows
+            .iter()
+            .filter_map(|f| match f.origin {
+                FlowOrigin::TestSession { expires_ms, .. } => Some(expires_ms),
+                _ => None,
+            })
+            .min();
+        self.expiry.send_replace(next_expiry);
         let removed = reload.removed();
         tracing::info!(changed = ?reload.added, removed = ?removed, ?cause, "configuration reloaded");
         reload.finish();
         ReloadStatus { ok: true, at_ms, cause, errors: vec![] }
     }
 
-    /// Validates `spec` as store-managed flow `flow` with everything else, changing nothing.
-    async fn check(&mut self, flow: &str, mut spec: FlowSpec) -> Result<Config, ActivateError> {
+    /// Validates `candidate` with everything else, changing nothing.
+    async fn check(&mut self, candidate: SourcedFlow) -> Result<Config, ActivateError> {
         self.refresh_store_flows().await;
-        spec.name = flow.to_string();
-        let candidate = Extra { key: format!("store:{flow}"), origin: FlowOrigin::Store { version: 0 }, created: None, spec };
-        let extras = self.extras(Some(flow)).map_err(ActivateError::FileInvalid)?;
+        let name = candidate.spec.name.clone();
+        let candidate = Extra { key: format!("candidate:{name}"), origin: candidate.origin, created: None, spec: candidate.spec };
+        let extras = self.extras(Some(&name)).map_err(ActivateError::FileInvalid)?;
         match self.compose(extras, Some(candidate), false) {
             Composed::Ok(config) => Ok(*config),
             Composed::FileInvalid(errors) => Err(ActivateError::FileInvalid(errors)),
-            Composed::CandidateInvalid(problems) => Err(ActivateError::Invalid { flow: flow.to_string(), number: 0, problems }),
+            Composed::CandidateInvalid(problems) => Err(ActivateError::Invalid { flow: name, number: 0, problems }),
         }
     }
 
@@ -374,12 +420,13 @@ impl Actor {
             .await
             .map_err(ActivateError::Store)?
             .ok_or_else(|| ActivateError::UnknownVersion { flow: flow.to_string(), number })?;
-        let spec: FlowSpec = serde_json::from_value(version.value.spec).map_err(|e| ActivateError::Invalid {
+        let mut spec: FlowSpec = serde_json::from_value(version.value.spec).map_err(|e| ActivateError::Invalid {
             flow: flow.to_string(),
             number,
             problems: vec![Diagnostic::new("", format!("the stored version does not match the flow model: {e}"), "commit a new version")],
         })?;
-        if let Err(e) = self.check(flow, spec).await {
+        spec.name = flow.to_string();
+        if let Err(e) = self.check(SourcedFlow { origin: FlowOrigin::Store { version: number }, spec }).await {
             return Err(match e {
                 ActivateError::Invalid { flow, problems, .. } => ActivateError::Invalid { flow, number, problems },
                 other => other,
@@ -402,7 +449,7 @@ impl Actor {
         let store = self.controller.inner.store.clone();
         let read = async {
             let mut flows = Vec::new();
-            for doc in active_store_flows(&*store).await? {
+            for doc in all_records::<FlowDoc>(&*store).await? {
                 let Some(number) = doc.active else { continue };
                 let Some(version) = store.records::<FlowVersion>().get(&FlowVersion::key_of(&doc.name, number)).await? else {
                     tracing::error!(flow = %doc.name, number, "the active version of a store-managed flow is missing; it is left out");
@@ -415,6 +462,23 @@ impl Actor {
                     }
                     Err(e) => {
                         tracing::error!(flow = %doc.name, number, "a stored version does not match the flow model ({e}); it is left out")
+                    }
+                }
+            }
+            for session in all_records::<TestSession>(&*store).await? {
+                let Some(version) = store.records::<FlowVersion>().get(&FlowVersion::key_of(&session.flow, session.version)).await? else {
+                    continue;
+                };
+                match serde_json::from_value::<FlowSpec>(version.value.spec) {
+                    Ok(mut spec) => {
+                        spec.name = FlowOrigin::session_name(&session.flow, session.version);
+                        spec.hosts = vec![session.host.clone()];
+                        let origin =
+                            FlowOrigin::TestSession { flow: session.flow, version: session.version, expires_ms: session.expires_ms };
+                        flows.push(SourcedFlow { origin, spec });
+                    }
+                    Err(e) => {
+                        tracing::error!(flow = %session.flow, session.version, "a test session's version does not match the flow model ({e})")
                     }
                 }
             }
@@ -432,7 +496,12 @@ impl Actor {
             .store_flows
             .iter()
             .filter(|f| Some(f.spec.name.as_str()) != without)
-            .map(|f| Extra { key: format!("store:{}", f.spec.name), origin: f.origin.clone(), created: None, spec: f.spec.clone() })
+            .map(|f| Extra {
+                key: format!("{}:{}", f.origin.as_str(), f.spec.name),
+                origin: f.origin.clone(),
+                created: None,
+                spec: f.spec.clone(),
+            })
             .collect();
         if let Some(resources) = &self.sources.resources {
             extras.extend(resources.flows().into_iter().map(|r: ResourceFlow| Extra {
@@ -533,9 +602,9 @@ impl Actor {
     }
 }
 
-/// The store-managed flows (all pages).
-async fn active_store_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, StoreError> {
-    let records = store.records::<FlowDoc>();
+/// Every record of a family (all pages).
+async fn all_records<T: Record>(store: &dyn Store) -> Result<Vec<T>, StoreError> {
+    let records = store.records::<T>();
     let mut page = Page::first(500);
     let mut out = Vec::new();
     loop {
@@ -546,6 +615,15 @@ async fn active_store_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, StoreErro
             None => return Ok(out),
         }
     }
+}
+
+/// `(flow name, version)` of the store-managed flows' active versions and of the test sessions, sorted:
+/// what a reload would serve from the store.
+async fn store_fingerprint(store: &dyn Store) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut out: Vec<(String, u64)> = all_records::<FlowDoc>(store).await?.into_iter().filter_map(|d| Some((d.name, d.active?))).collect();
+    out.extend(all_records::<TestSession>(store).await?.into_iter().map(|t| (FlowOrigin::session_name(&t.flow, t.version), t.version)));
+    out.sort();
+    Ok(out)
 }
 
 /// The answer to requests made while the actor stops.

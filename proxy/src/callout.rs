@@ -99,6 +99,8 @@ struct Original {
     accept: String,
     content_type: String,
     user_agent: Option<String>,
+    /// `X-LeanNodes-Version` of the original request.
+    version: Option<String>,
 }
 
 impl Original {
@@ -109,6 +111,7 @@ impl Original {
             path: path.to_string(),
             client: Client::classify(&self.method, &self.accept, &self.content_type),
             user_agent: self.user_agent.clone(),
+            version: self.version.clone(),
         }
     }
 }
@@ -192,6 +195,7 @@ fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap) -> Origin
         accept: header_text(headers, "accept").unwrap_or_default().to_string(),
         content_type: header_text(headers, "content-type").unwrap_or_default().to_string(),
         user_agent: header_text(headers, "user-agent").map(str::to_string),
+        version: header_text(headers, crate::gate::VERSION_HEADER).map(str::to_string),
     }
 }
 
@@ -235,6 +239,7 @@ fn original_from_envoy(request: &CheckRequest) -> Original {
         accept: get("accept"),
         content_type: get("content-type"),
         user_agent: headers.get("user-agent").cloned(),
+        version: headers.get(crate::gate::VERSION_HEADER).cloned(),
     }
 }
 

@@ -31,7 +31,13 @@ pub struct Inquiry {
     pub client: Client,
     /// `User-Agent`, for `ignore` rules.
     pub user_agent: Option<String>,
+    /// `X-LeanNodes-Version`: the version of a store-managed flow asked for (served by its test
+    /// session, or by the flow when it is the active version).
+    pub version: Option<String>,
 }
+
+/// The header that asks for a version of a store-managed flow.
+pub(crate) const VERSION_HEADER: &str = "x-leannodes-version";
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -92,7 +98,13 @@ impl ProxyState {
     /// Decides what to do with `inquiry`, holding it while its flow wakes. `client_gone` resolves when
     /// the client goes away (pending forever where that cannot be seen).
     pub async fn gate(&self, inquiry: &Inquiry, client_gone: impl Future<Output = ()>) -> Verdict {
-        let Some(route) = self.routes.load().find(&inquiry.host, &inquiry.path).cloned() else { return Verdict::Unmatched };
+        let Some(mut route) = self.routes.load().find(&inquiry.host, &inquiry.path).cloned() else { return Verdict::Unmatched };
+        if let Some(asked) = inquiry.version.as_deref() {
+            match self.session_route(&route, asked) {
+                Ok(session) => route = session,
+                Err(verdict) => return verdict,
+            }
+        }
         let flow = &route.flow;
         if flow.is_disabled() {
             return refuse(&route, Outcome::FlowDisabled, "this flow is disabled", None);
@@ -108,6 +120,25 @@ impl ProxyState {
             return Verdict::Allow { route, counts: true, held_ms: None, deadline: None };
         }
         self.hold(route, inquiry.client, client_gone).await
+    }
+
+    /// The route that serves version `asked` of `route`'s flow: the flow itself when that version is
+    /// active, else its test session; `404 no_test_session` when neither serves it.
+    fn session_route(&self, route: &Arc<Route>, asked: &str) -> Result<Arc<Route>, Verdict> {
+        let spec = &route.flow.spec;
+        let number = asked.trim().parse::<u64>().ok();
+        if let (leannodes_config::FlowOrigin::Store { version }, Some(n)) = (&spec.origin, number) {
+            if *version == n {
+                return Ok(route.clone());
+            }
+            let name = leannodes_config::FlowOrigin::session_name(&spec.name, n);
+            if let Some(session) = self.routes.load().flow(&name) {
+                return Ok(session.clone());
+            }
+        }
+        let message = format!("no test session serves version `{}` of flow `{}`", asked.trim(), spec.name);
+        let reply = answer::json_reply(404, "no_test_session", Some(&spec.name), &message, None, json!({}));
+        Err(Verdict::Answer { route: Some(route.clone()), outcome: Outcome::NoTestSession, reply })
     }
 
     /// Holds until the flow is awake, failed, or the budget is spent.

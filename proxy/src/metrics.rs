@@ -30,11 +30,13 @@ pub enum Outcome {
     ClientClosed,
     /// The upstream failed.
     UpstreamError,
+    /// `X-LeanNodes-Version` asked for a version no test session serves.
+    NoTestSession,
 }
 
 impl Outcome {
     /// All outcomes, in label order.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Proxied,
         Outcome::ColdStart,
         Outcome::ColdStartTimeout,
@@ -46,6 +48,7 @@ impl Outcome {
         Outcome::ShuttingDown,
         Outcome::ClientClosed,
         Outcome::UpstreamError,
+        Outcome::NoTestSession,
     ];
 
     /// The label.
@@ -62,6 +65,7 @@ impl Outcome {
             Outcome::ShuttingDown => "shutting_down",
             Outcome::ClientClosed => "client_closed",
             Outcome::UpstreamError => "upstream_error",
+            Outcome::NoTestSession => "no_test_session",
         }
     }
 

@@ -392,7 +392,8 @@ impl ProxyHttp for LeanProxy {
         }
         let req = session.req_header();
         let user_agent = req.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let inquiry = Inquiry { host, path, client: Client::of(req), user_agent };
+        let version = req.headers.get(crate::gate::VERSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let inquiry = Inquiry { host, path, client: Client::of(req), user_agent, version };
         let no_body = !session.declares_body();
         match self.state.gate(&inquiry, client_gone(session, no_body)).await {
             Verdict::Allow { route, counts, held_ms, deadline } => {

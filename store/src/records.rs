@@ -45,11 +45,13 @@ pub enum Family {
     Throttles,
     /// Single-sign-on logins under way ([`AuthRequest`]), expiring.
     AuthRequests,
+    /// Versions of flows served on a test host until they expire ([`TestSession`]).
+    TestSessions,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Flows,
         Family::Versions,
         Family::Drafts,
@@ -65,6 +67,7 @@ impl Family {
         Family::Logins,
         Family::Throttles,
         Family::AuthRequests,
+        Family::TestSessions,
     ];
 
     /// The stored name.
@@ -85,6 +88,7 @@ impl Family {
             Family::Logins => "logins",
             Family::Throttles => "throttles",
             Family::AuthRequests => "auth_requests",
+            Family::TestSessions => "test_sessions",
         }
     }
 }
@@ -286,6 +290,41 @@ pub struct DraftLock {
     pub holder_email: String,
     /// When the lock lapses unless renewed (Unix milliseconds).
     pub expires_ms: i64,
+}
+
+/// A version of a store-managed flow served on a test host (and at `X-LeanNodes-Version`) until it
+/// expires, without touching the active version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSession {
+    /// The flow.
+    pub flow: String,
+    /// The version served.
+    pub version: u64,
+    /// The host it is served on (`v3--shop.test-sessions.shop.example.com`).
+    pub host: String,
+    /// Who started it (`user:ID`).
+    pub created_by: String,
+    /// When (Unix milliseconds).
+    pub created_ms: i64,
+    /// When it ends (Unix milliseconds).
+    pub expires_ms: i64,
+}
+
+impl TestSession {
+    /// The key of the session of `version` of `flow`.
+    pub fn key_of(flow: &str, version: u64) -> String {
+        format!("{flow}/{version:020}")
+    }
+}
+
+impl Record for TestSession {
+    const FAMILY: Family = Family::TestSessions;
+    fn key(&self) -> String {
+        TestSession::key_of(&self.flow, self.version)
+    }
+    fn expires_ms(&self) -> Option<i64> {
+        Some(self.expires_ms)
+    }
 }
 
 /// A user.

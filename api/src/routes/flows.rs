@@ -231,6 +231,8 @@ async fn list(
             leannodes_config::FlowOrigin::File => SourceFilter::File,
             leannodes_config::FlowOrigin::Resource { .. } => SourceFilter::Resource,
             leannodes_config::FlowOrigin::Store { .. } => SourceFilter::Store,
+            // Listed under their flow (`GET /flows/{name}/test-sessions`).
+            leannodes_config::FlowOrigin::TestSession { .. } => continue,
         };
         if filter.state.is_some_and(|s| !s.matches(view.state))
             || filter.source.is_some_and(|s| s != source)

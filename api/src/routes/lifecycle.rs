@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use leannodes_config::file::{FlowSpec, NodeKind};
 use leannodes_config::{Diagnostic, FlowOrigin};
 use leannodes_control::{ActivateError, Controller, ReloadCause, Reloader};
-use leannodes_store::{Draft, DraftLock, FlowDoc, FlowVersion, Store, StoreError, Versioned};
+use leannodes_store::{Draft, DraftLock, FlowDoc, FlowVersion, Record, Store, StoreError, TestSession, Versioned};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -46,6 +46,9 @@ pub(super) fn routes(r: Registrar) -> Registrar {
         .add(Rule::Flow(Permission::FlowsActivate), routes!(activate))
         .add(edit, routes!(branch))
         .add(read, routes!(flow_diff))
+        .add(edit, routes!(start_session))
+        .add(read, routes!(sessions))
+        .add(edit, routes!(stop_session))
 }
 
 /// What the lifecycle handlers work with.
@@ -153,6 +156,12 @@ pub(super) fn spec_of(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
     Ok(spec)
 }
 
+/// `spec` as the store-managed flow `name`, for a check.
+pub(super) fn as_store(name: &str, mut spec: FlowSpec) -> leannodes_config::SourcedFlow {
+    spec.name = name.to_string();
+    leannodes_config::SourcedFlow { origin: FlowOrigin::Store { version: 0 }, spec }
+}
+
 /// The stored form of a spec (without its name: the flow names it).
 pub(super) fn stored(spec: &FlowSpec) -> Value {
     serde_json::to_value(spec).unwrap_or_default()
@@ -203,6 +212,13 @@ pub(super) fn read_only(controller: &Controller, flow: &str) -> Option<ApiError>
                 format!("flow `{flow}` comes from a Flow resource in namespace `{namespace}`; edit that resource (kubectl or GitOps)"),
             )
             .with_details(serde_json::json!({ "source": "resource", "namespace": namespace })),
+        ),
+        FlowOrigin::TestSession { flow: parent, version, .. } => Some(
+            ApiError::conflict(
+                "read_only_source",
+                format!("`{flow}` is the test session of version {version} of flow `{parent}`; manage it under /api/v1/flows/{parent}/test-sessions"),
+            )
+            .with_details(serde_json::json!({ "source": "test_session", "flow": parent, "version": version })),
         ),
         FlowOrigin::Store { .. } => None,
     }
@@ -282,7 +298,7 @@ impl DraftView {
     async fn of(draft: Draft, active: Option<u64>, caller: &Caller, reloader: &Reloader) -> DraftView {
         let now = crate::unix_ms();
         let problems = match serde_json::from_value::<FlowSpec>(draft.spec.clone()) {
-            Ok(spec) => match reloader.check(&draft.flow, spec).await {
+            Ok(spec) => match reloader.check(as_store(&draft.flow, spec)).await {
                 Ok(()) => Vec::new(),
                 Err(ActivateError::Invalid { problems, .. }) => problems.iter().map(Problem::of).collect(),
                 Err(e) => vec![Problem { path: "/".into(), message: e.to_string(), help: String::new() }],
@@ -474,6 +490,13 @@ async fn delete(Authed(_, caller): Authed, State(lc): State<Lifecycle>, Path(nam
         versions.delete(&FlowVersion::key_of(&name, number), None).await.or_else(ignore_missing)?;
     }
     lc.store.records::<Draft>().delete(&name, None).await.or_else(ignore_missing)?;
+    let sessions = lc.store.records::<TestSession>();
+    for session in sessions.list(&format!("{name}/"), &leannodes_store::Page::first(500)).await?.items {
+        sessions.delete(&session.value.key(), None).await.or_else(ignore_missing)?;
+    }
+    if current.value.latest > 0 {
+        lc.reloader.reload(ReloadCause::Store).await;
+    }
     lc.audit
         .by(
             &caller,
@@ -742,7 +765,7 @@ async fn commit(
     let spec = parse_stored(&name, &draft.value.spec)?;
     process_nodes_allowed(&principal, &spec)?;
     if commit.activate {
-        lc.reloader.check(&name, spec.clone()).await.map_err(activation_error)?;
+        lc.reloader.check(as_store(&name, spec.clone())).await.map_err(activation_error)?;
     }
     let number = flow.value.latest + 1;
     let version = FlowVersion {
@@ -971,4 +994,142 @@ async fn flow_diff(
     let from = side("from", query.from.clone()).await?;
     let to = side("to", query.to.clone()).await?;
     Ok(Json(DiffView { flow: name, from: query.from, to: query.to, diff: diff(&from, &to) }))
+}
+
+/// How long a test session lasts when no `ttl` is asked for.
+const SESSION_TTL: Duration = Duration::from_secs(3600);
+/// The longest test session.
+const SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `POST /flows/{name}/versions/{number}/test-session`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSession {
+    /// How long it serves (humantime, default `"1h"`, from `"1s"` to `"7d"`).
+    ttl: Option<String>,
+}
+
+/// A test session.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionView {
+    /// The flow.
+    flow: String,
+    /// The version it serves.
+    version: u64,
+    /// The host that reaches it through the proxy.
+    host: String,
+    /// The header that reaches it on the flow's own hosts.
+    header: String,
+    /// Who started it (`user:ID`).
+    created_by: String,
+    /// When it ends (Unix milliseconds).
+    expires_ms: i64,
+}
+
+impl SessionView {
+    fn of(s: TestSession) -> SessionView {
+        SessionView {
+            header: format!("X-LeanNodes-Version: {}", s.version),
+            flow: s.flow,
+            version: s.version,
+            host: s.host,
+            created_by: s.created_by,
+            expires_ms: s.expires_ms,
+        }
+    }
+}
+
+/// The test host of version `number` of `flow`: `v7--shop.test-sessions.` + the flow's first host
+/// (without a leading `*.`).
+fn session_host(flow: &str, number: u64, spec: &FlowSpec) -> String {
+    let base = spec.hosts.first().map_or("localhost", |h| h.trim_start_matches("*."));
+    format!("v{number}--{flow}.test-sessions.{base}").to_ascii_lowercase()
+}
+
+/// Serves a version on a test host (and to requests for the flow with `X-LeanNodes-Version: N`) until
+/// the session ends, with its own wake and drain, without touching the active version. Asking again
+/// extends it.
+#[utoipa::path(post, path = "/api/v1/flows/{name}/versions/{number}/test-session", tag = "lifecycle", request_body = NewSession,
+    params(("name" = String, Path, description = "Flow name"), ("number" = u64, Path, description = "Version number")),
+    responses((status = 201, body = SessionView)))]
+async fn start_session(
+    Authed(principal, caller): Authed,
+    State(lc): State<Lifecycle>,
+    Path((name, number)): Path<(String, u64)>,
+    Body(new): Body<NewSession>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let ttl = match new.ttl {
+        None => SESSION_TTL,
+        Some(text) => match humantime::parse_duration(&text) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= SESSION_MAX => d,
+            Ok(_) => return Err(ApiError::invalid_field("/ttl", "must be between 1s and 7d")),
+            Err(e) => return Err(ApiError::invalid_field("/ttl", format!("not a duration ({e}); write e.g. \"1h\""))),
+        },
+    };
+    lc.doc(&name).await?;
+    let version = read_version(&*lc.store, &name, number).await?;
+    let mut spec = parse_stored(&name, &version.spec)?;
+    process_nodes_allowed(&principal, &spec)?;
+    let host = session_host(&name, number, &spec);
+    let expires_ms = crate::unix_ms() + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    spec.name = FlowOrigin::session_name(&name, number);
+    spec.hosts = vec![host.clone()];
+    let origin = FlowOrigin::TestSession { flow: name.clone(), version: number, expires_ms };
+    lc.reloader.check(leannodes_config::SourcedFlow { origin, spec }).await.map_err(|e| match e {
+        ActivateError::Invalid { problems, .. } => invalid(&name, Some(number), &problems),
+        other => activation_error(other),
+    })?;
+    let (me, _) = holder(&caller)?;
+    let session = TestSession { flow: name.clone(), version: number, host, created_by: me, created_ms: crate::unix_ms(), expires_ms };
+    lc.store.records::<TestSession>().upsert(&session).await?;
+    let status = lc.reloader.reload(ReloadCause::Store).await;
+    if !status.ok {
+        return Err(ApiError::internal(format!("the test session was recorded but could not be applied: {}", status.errors.join("; "))));
+    }
+    lc.audit
+        .by(
+            &caller,
+            "flow.test_session.start",
+            format!("flow/{name}"),
+            serde_json::json!({ "version": number, "host": session.host, "expires_ms": expires_ms }),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(SessionView::of(session))))
+}
+
+/// The test sessions of a flow.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionList {
+    /// By version.
+    items: Vec<SessionView>,
+}
+
+/// The test sessions of a flow that have not ended.
+#[utoipa::path(get, path = "/api/v1/flows/{name}/test-sessions", tag = "lifecycle",
+    params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = SessionList)))]
+async fn sessions(State(lc): State<Lifecycle>, Path(name): Path<String>) -> Result<Json<SessionList>, ApiError> {
+    lc.doc(&name).await?;
+    let listing = lc.store.records::<TestSession>().list(&format!("{name}/"), &leannodes_store::Page::first(500)).await?;
+    Ok(Json(SessionList { items: listing.items.into_iter().map(|v| SessionView::of(v.value)).collect() }))
+}
+
+/// Ends a test session now.
+#[utoipa::path(delete, path = "/api/v1/flows/{name}/test-sessions/{number}", tag = "lifecycle",
+    params(("name" = String, Path, description = "Flow name"), ("number" = u64, Path, description = "Version number")),
+    responses((status = 204, description = "Ended")))]
+async fn stop_session(
+    Authed(_, caller): Authed,
+    State(lc): State<Lifecycle>,
+    Path((name, number)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    lc.doc(&name).await?;
+    lc.store.records::<TestSession>().delete(&TestSession::key_of(&name, number), None).await.map_err(|e| match e {
+        StoreError::NotFound { .. } => {
+            ApiError::not_found("unknown_test_session", format!("flow `{name}` has no test session of version {number}"))
+        }
+        other => other.into(),
+    })?;
+    lc.reloader.reload(ReloadCause::Store).await;
+    lc.audit.by(&caller, "flow.test_session.stop", format!("flow/{name}"), serde_json::json!({ "version": number })).await;
+    Ok(StatusCode::NO_CONTENT)
 }

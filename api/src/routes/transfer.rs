@@ -166,7 +166,7 @@ async fn import(
             }
         };
         if import.activate {
-            lc.reloader.check(&name, spec.clone()).await.map_err(activation_error)?;
+            lc.reloader.check(super::lifecycle::as_store(&name, spec.clone())).await.map_err(activation_error)?;
         }
         let entry = ImportedFlow { name, action, version: Some(version), activated: import.activate, change };
         plan.push((spec, doc, entry));
@@ -241,7 +241,7 @@ pub(crate) struct ExportQuery {
 /// each at its active version (else its latest version, else its draft). Importing the export
 /// elsewhere recreates them.
 #[utoipa::path(get, path = "/api/v1/flows/export", tag = "lifecycle", params(ExportQuery),
-    responses((status = 200, description = "The flows (`application/toml` or `application/json`)", body = String)))]
+    responses((status = 200, description = "The flows", content((String = "application/toml"), (Object = "application/json")))))]
 async fn export(
     Authed(principal, _): Authed,
     State(store): State<Arc<dyn Store>>,

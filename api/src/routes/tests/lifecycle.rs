@@ -366,3 +366,33 @@ async fn flows_export_and_import_as_toml_and_json_with_a_dry_run_first() {
         "nothing half-imported"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sessions_refuse_bad_input_and_are_audited() {
+    let h = Harness::new("").await;
+    assert_eq!(
+        h.post("/api/v1/flows", &h.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        h.post("/api/v1/flows/blog/draft/commit", &h.admin, json!({ "message": "v1", "activate": true })).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.commit_spec("blog", &h.admin, spec("blog.test", "web2"), false).await.status, StatusCode::CREATED);
+    assert_eq!(h.post("/api/v1/flows/blog/versions/9/test-session", &h.admin, json!({})).await.code(), "unknown_version");
+    assert_eq!(h.post("/api/v1/flows/blog/versions/2/test-session", &h.admin, json!({ "ttl": "30d" })).await.code(), "invalid_field");
+    assert_eq!(h.post("/api/v1/flows/shop/versions/1/test-session", &h.admin, json!({})).await.code(), "read_only_source");
+    let started = h.post("/api/v1/flows/blog/versions/2/test-session", &h.admin, json!({ "ttl": "10m" })).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    assert_eq!(started.body["header"], "X-LeanNodes-Version: 2");
+    let session = h.controller.flow("blog~v2").expect("the session serves");
+    assert!(matches!(session.spec.upstream, leannodes_config::Upstream::Node(1)), "version 2's upstream");
+    assert_eq!(h.active_version("blog"), Some(1), "the active version is untouched");
+    assert_eq!(h.get("/api/v1/flows/blog~v2/versions", &h.admin).await.code(), "read_only_source", "a session is not a flow to edit");
+    let stopped = h.call(Method::DELETE, "/api/v1/flows/blog/test-sessions/2", Some(&h.admin), None).await;
+    assert_eq!(stopped.status, StatusCode::NO_CONTENT);
+    assert!(h.controller.flow("blog~v2").is_none(), "stopping ends it at once");
+    assert_eq!(h.call(Method::DELETE, "/api/v1/flows/blog/test-sessions/2", Some(&h.admin), None).await.code(), "unknown_test_session");
+    let actions: Vec<String> = h.audit().await.into_iter().map(|r| r.entry.action).collect();
+    assert!(actions.iter().any(|a| a == "flow.test_session.start") && actions.iter().any(|a| a == "flow.test_session.stop"), "{actions:?}");
+}
