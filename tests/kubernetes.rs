@@ -603,3 +603,27 @@ async fn flow_resources_cannot_run_processes_reach_other_namespaces_or_take_over
         "api GET /z\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_managed_version_naming_a_missing_workload_is_refused() {
+    let (_sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", "", &[("KUBECONFIG", &kubeconfig)]);
+    let client = proxy_client();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        client.request(method, serve.admin_url(path)).bearer_auth(serve.token()).json(&body).send()
+    };
+    let node = |name: &str| json!({ "name": name, "kind": "deployment", "ref": format!("default/{name}"), "port": 8080 });
+    let spec = json!({ "hosts": ["127.0.0.1"], "upstream": "api", "node": [node("api"), node("gone")] });
+    let created = call(reqwest::Method::POST, "/api/v1/flows", json!({ "name": "shop", "spec": spec })).await.expect("create");
+    assert_eq!(created.status(), 201);
+    let committed = call(reqwest::Method::POST, "/api/v1/flows/shop/draft/commit", json!({ "message": "v1" })).await.expect("commit");
+    assert_eq!(committed.status(), 201);
+    let refused = call(reqwest::Method::POST, "/api/v1/flows/shop/versions/1/activate", json!({})).await.expect("activate");
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["details"]["fields"][0]["path"], "/node/1/ref", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("Deployment default/gone does not exist")), "{body}");
+    let flows: Value =
+        client.get(serve.admin_url("/api/v1/flows")).bearer_auth(serve.token()).send().await.expect("flows").json().await.expect("json");
+    assert_eq!(flows["flows"], json!([]), "nothing was activated");
+}

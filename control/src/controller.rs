@@ -72,7 +72,7 @@ enum Write {
 pub(crate) struct Inner {
     flows: RwLock<BTreeMap<String, Arc<FlowHandle>>>,
     workloads: RwLock<HashMap<WorkloadId, Arc<WorkloadRuntime>>>,
-    drivers: Drivers,
+    pub(crate) drivers: Drivers,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) events: EventBus,
     writer: mpsc::UnboundedSender<Write>,

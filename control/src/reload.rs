@@ -400,13 +400,30 @@ impl Actor {
     async fn check(&mut self, candidate: SourcedFlow) -> Result<Config, ActivateError> {
         self.refresh_store_flows().await;
         let name = candidate.spec.name.clone();
+        let node_names: Vec<String> = candidate.spec.node.iter().map(|n| n.name.clone()).collect();
         let candidate = Extra { key: format!("candidate:{name}"), origin: candidate.origin, created: None, spec: candidate.spec };
         let extras = self.extras(Some(&name)).map_err(ActivateError::FileInvalid)?;
-        match self.compose(extras, Some(candidate), false) {
-            Composed::Ok(config) => Ok(*config),
-            Composed::FileInvalid(errors) => Err(ActivateError::FileInvalid(errors)),
-            Composed::CandidateInvalid(problems) => Err(ActivateError::Invalid { flow: name, number: 0, problems }),
+        let config = match self.compose(extras, Some(candidate), false) {
+            Composed::Ok(config) => *config,
+            Composed::FileInvalid(errors) => return Err(ActivateError::FileInvalid(errors)),
+            Composed::CandidateInvalid(problems) => return Err(ActivateError::Invalid { flow: name, number: 0, problems }),
+        };
+        // What only the platform knows: the workloads it names exist.
+        let mut problems = Vec::new();
+        if let Some(flow) = config.flow(&name) {
+            for node in &flow.nodes {
+                let Ok(driver) = self.controller.inner.drivers.for_kind(node.workload.kind()) else { continue };
+                if let Some(reason) = driver.missing(&node.workload).await {
+                    let index = node_names.iter().position(|n| *n == node.name).unwrap_or(0);
+                    problems.push(Diagnostic::new(
+                        format!("/node/{index}/ref"),
+                        format!("node `{}`: {reason}", node.name),
+                        "create the workload first, or point `ref` at one that exists",
+                    ));
+                }
+            }
         }
+        if problems.is_empty() { Ok(config) } else { Err(ActivateError::Invalid { flow: name, number: 0, problems }) }
     }
 
     /// Validates, records and applies version `number` of `flow`.

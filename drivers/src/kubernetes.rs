@@ -546,6 +546,27 @@ impl Driver for Arc<KubernetesDriver> {
         out
     }
 
+    async fn missing(&self, workload: &Arc<Workload>) -> Option<String> {
+        let (kind, namespace, name, _) = target(workload)?;
+        let (what, found) = match kind {
+            NodeKind::Deployment => {
+                ("Deployment", Api::<Deployment>::namespaced(self.client.clone(), namespace).get_opt(name).await.map(|o| o.is_some()))
+            }
+            NodeKind::Statefulset => {
+                ("StatefulSet", Api::<StatefulSet>::namespaced(self.client.clone(), namespace).get_opt(name).await.map(|o| o.is_some()))
+            }
+            _ => ("Job", Api::<Job>::namespaced(self.client.clone(), namespace).get_opt(name).await.map(|o| o.is_some())),
+        };
+        match found {
+            Ok(true) => None,
+            Ok(false) => Some(format!("{what} {namespace}/{name} does not exist in the cluster")),
+            Err(e) => {
+                tracing::warn!("cannot check that {what} {namespace}/{name} exists: {e}");
+                None
+            }
+        }
+    }
+
     fn endpoints(&self, workload: &Arc<Workload>) -> Option<EndpointSet> {
         let (kind, namespace, name, _) = target(workload)?;
         if kind == NodeKind::Job {

@@ -160,6 +160,13 @@ pub trait Driver: Send + Sync + 'static {
     async fn warnings(&self, _workload: &Arc<Workload>) -> Vec<String> {
         Vec::new()
     }
+
+    /// Why the workload a node names cannot be used, when the platform can tell now (e.g. the
+    /// Deployment does not exist). `None` when it exists, or when that cannot be known (the platform
+    /// does not answer): checked before a flow is activated.
+    async fn missing(&self, _workload: &Arc<Workload>) -> Option<String> {
+        None
+    }
 }
 
 /// The drivers of one LeanNodes instance, chosen by node kind.
