@@ -357,6 +357,8 @@ fn validate(file: &std::path::Path, gateway: Option<&str>) -> ExitCode {
     };
     match leannodes_config::load_file(file) {
         Ok(config) => {
+            // `--gateway`, else the configured callout gateway.
+            let kind = kind.or_else(|| config.server.callout_gateway.as_deref().and_then(gateways::Kind::parse));
             if let Some(kind) = kind {
                 let problems = gateways::hold_problems(kind, &config.flows);
                 for problem in &problems {

@@ -331,6 +331,16 @@ fn gateways_that_cannot_hold_long_enough_say_so_and_recommend_the_proxy_tier() {
     }
     let out = Command::new(BIN).arg("validate").arg(&config).args(["--gateway", "caddy"]).output().expect("validate");
     assert_eq!(out.status.code(), Some(0), "caddy holds as long as needed");
+    // The configured callout gateway is checked without `--gateway`; an unknown one is an error.
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, text.replacen("[server]\n", "[server]\ncallout_gateway = \"traefik\"\n", 1)).expect("write");
+    let out = Command::new(BIN).arg("validate").arg(&config).output().expect("validate");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("traefik cannot hold a request longer than 30s"));
+    std::fs::write(&config, text.replacen("[server]\n", "[server]\ncallout_gateway = \"zuul\"\n", 1)).expect("write");
+    let out = Command::new(BIN).arg("validate").arg(&config).output().expect("validate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("unknown gateway \"zuul\"") && stdout.contains("use one of istio, envoy-gateway"), "{stdout}");
     let (ok, _, stderr) = render_stdout("zuul", &config);
     assert!(!ok && stderr.contains("unknown gateway `zuul`; use one of: istio, envoy-gateway"), "{stderr}");
 }

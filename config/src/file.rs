@@ -90,6 +90,12 @@ pub struct ServerSection {
     /// (callouts are not authenticated; keep `check_listen` private).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_token: Option<String>,
+    /// In callout mode, the gateway that calls `/check` or `ext_authz`, by the name `leannodes gateway
+    /// render` takes (`"nginx"`, `"istio"`, …). Every flow must fit its limits (e.g. how long it can hold
+    /// a request): `leannodes validate` checks the file against it, and a store-managed version that
+    /// does not fit is refused at activation. Default: none (the proxy tier serves the traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callout_gateway: Option<String>,
     /// What the public status surfaces (the warm-up page, `/.well-known/leannodes/` and the proxy's own
     /// error answers) show anyone on the internet: `"progress"` (default: node names, states and elapsed
     /// time), `"detailed"` (also probe results and failure messages, which can name internal addresses)

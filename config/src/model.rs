@@ -69,6 +69,8 @@ pub struct Server {
     pub activity_flush: Duration,
     /// The shared secret callouts must carry, when set.
     pub check_token: Option<Secret>,
+    /// The gateway of callout mode whose limits every flow must fit (one of [`GATEWAY_NAMES`]).
+    pub callout_gateway: Option<String>,
     /// What public status surfaces show.
     pub public_status: PublicStatus,
     /// Authentication of the management API.
@@ -241,6 +243,26 @@ impl HostPort {
         Some(SocketAddr::new(ip, self.port))
     }
 }
+
+/// The gateways LeanNodes renders callout artifacts for, by the names `leannodes gateway render` takes
+/// (the drivers' list; a test keeps the two equal).
+pub const GATEWAY_NAMES: [&str; 15] = [
+    "istio",
+    "envoy-gateway",
+    "envoy",
+    "envoy-grpc",
+    "ingress-nginx",
+    "nginx",
+    "traefik",
+    "contour",
+    "emissary",
+    "kgateway",
+    "haproxy",
+    "apisix",
+    "kong",
+    "caddy",
+    "skipper",
+];
 
 /// Where a flow was defined.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -209,6 +209,17 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     }
     let threads = raw.threads.and_then(|t| usize::try_from(t).ok());
     let check_token = raw.check_token.as_ref().and_then(|t| secret(c, "/server/check_token", t, base_dir));
+    let callout_gateway = raw.callout_gateway.clone().filter(|name| {
+        let known = crate::model::GATEWAY_NAMES.contains(&name.as_str());
+        if !known {
+            c.error(
+                "/server/callout_gateway",
+                format!("unknown gateway \"{name}\""),
+                format!("use one of {}", crate::model::GATEWAY_NAMES.join(", ")),
+            );
+        }
+        known
+    });
     if let Some(token) = &check_token {
         let value = token.expose();
         if value.len() < 16 || !value.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\')) {
@@ -238,6 +249,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         claim_ttl,
         activity_flush,
         check_token,
+        callout_gateway,
         public_status: raw.public_status.unwrap_or(PublicStatus::Progress),
         auth,
         smtp,

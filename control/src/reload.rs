@@ -408,9 +408,19 @@ impl Actor {
             Composed::FileInvalid(errors) => return Err(ActivateError::FileInvalid(errors)),
             Composed::CandidateInvalid(problems) => return Err(ActivateError::Invalid { flow: name, number: 0, problems }),
         };
-        // What only the platform knows: the workloads it names exist.
         let mut problems = Vec::new();
         if let Some(flow) = config.flow(&name) {
+            // The callout gateway's limits (e.g. how long it can hold a request).
+            if let Some(kind) = config.server.callout_gateway.as_deref().and_then(leannodes_drivers::gateways::Kind::parse) {
+                for problem in leannodes_drivers::gateways::hold_problems(kind, std::slice::from_ref(flow)) {
+                    problems.push(Diagnostic::new(
+                        "/hold_timeout",
+                        problem,
+                        format!("lower `hold_timeout` to what {} can hold, or serve this flow through the proxy tier", kind.as_str()),
+                    ));
+                }
+            }
+            // What only the platform knows: the workloads it names exist.
             for node in &flow.nodes {
                 let Ok(driver) = self.controller.inner.drivers.for_kind(node.workload.kind()) else { continue };
                 if let Some(reason) = driver.missing(&node.workload).await {

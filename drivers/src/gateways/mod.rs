@@ -332,3 +332,6 @@ pub fn select<'a>(flows: &'a [std::sync::Arc<Flow>], name: Option<&str>) -> Resu
 pub fn hold_problems(kind: Kind, flows: &[std::sync::Arc<Flow>]) -> Vec<String> {
     flows.iter().filter_map(|f| render(kind, &[&**f], &Target::default()).err().map(|e| format!("flow `{}`: {e}", f.name))).collect()
 }
+
+#[cfg(test)]
+mod tests;

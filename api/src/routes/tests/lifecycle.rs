@@ -396,3 +396,24 @@ async fn test_sessions_refuse_bad_input_and_are_audited() {
     let actions: Vec<String> = h.audit().await.into_iter().map(|r| r.entry.action).collect();
     assert!(actions.iter().any(|a| a == "flow.test_session.start") && actions.iter().any(|a| a == "flow.test_session.stop"), "{actions:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_the_callout_gateway_cannot_hold_is_refused() {
+    let h = Harness::new("callout_gateway = \"traefik\"").await;
+    let mut long = spec("blog.test", "web");
+    long["hold_timeout"] = json!("2m");
+    assert_eq!(h.post("/api/v1/flows", &h.admin, json!({ "name": "blog", "spec": long })).await.status, StatusCode::CREATED);
+    let refused = h.post("/api/v1/flows/blog/draft/commit", &h.admin, json!({ "message": "v1", "activate": true })).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_flow"), "{}", refused.body);
+    assert_eq!(refused.body["details"]["fields"][0]["path"], "/hold_timeout");
+    assert!(
+        refused.body["message"].as_str().is_some_and(|m| m.contains("traefik cannot hold a request longer than 30s")),
+        "{}",
+        refused.body
+    );
+    let mut short = spec("blog.test", "web");
+    short["hold_timeout"] = json!("20s");
+    let accepted = h.commit_spec("blog", &h.admin, short, true).await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.body);
+    assert_eq!(h.active_version("blog"), Some(1));
+}
