@@ -130,10 +130,14 @@ async fn a_flow_made_through_the_api_serves_and_switches_versions_without_a_fail
     let (_, listed) = api(&serve, reqwest::Method::GET, "/api/v1/flows?source=store", None).await;
     assert_eq!((listed["flows"][0]["name"].as_str(), listed["flows"][0]["version"].as_u64()), (Some("shop"), Some(1)), "{listed}");
 
-    // After a restart the active version serves again, from the store.
+    // After a restart the active version serves again, from the store, still pinned.
+    let (status, _) = api(&serve, reqwest::Method::POST, "/api/v1/flows/shop/pin", None).await;
+    assert_eq!(status, 200);
     drop(serve);
     let serve = Serve::start(BIN, dir.path(), "", "");
     assert_eq!(who(&serve, "shop.test").await.as_deref(), Ok("blue GET /who\n"), "v1 serves after a restart");
+    let (_, listed) = api(&serve, reqwest::Method::GET, "/api/v1/flows", None).await;
+    assert_eq!((listed["flows"][0]["version"].as_u64(), listed["flows"][0]["pinned"].as_bool()), (Some(1), Some(true)), "{listed}");
 }
 
 /// The body (or the error code) of a request for `/who` with `X-LeanNodes-Version`.

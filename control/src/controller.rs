@@ -87,6 +87,9 @@ pub(crate) struct Inner {
     runtime: tokio::runtime::Handle,
     /// Wake durations and failures, from the event bus.
     wake_metrics: Arc<crate::metrics::WakeMetrics>,
+    /// Pin and disable overrides by flow, as saved in the store (read at start, kept current): a flow
+    /// that joins later (a store-managed flow, a flow added to the file) gets its saved overrides back.
+    saved: Mutex<HashMap<String, FlowStateRecord>>,
 }
 
 impl Inner {
@@ -173,8 +176,21 @@ impl Inner {
             disabled: (flow.is_disabled() != flow.spec.disabled).then_some(flow.is_disabled()),
             updated_ms: unix_ms(),
         };
+        self.saved.lock().unwrap_or_else(PoisonError::into_inner).insert(record.flow.clone(), record.clone());
         if let Err(e) = self.store.put_flow_state(&record).await {
             tracing::warn!(flow = flow.name(), "cannot save flow state: {e}");
+        }
+    }
+
+    /// Gives a new handle the pin and disable overrides saved for its flow.
+    fn restore_overrides(&self, handle: &FlowHandle) {
+        let saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(record) = saved.get(handle.name()) else { return };
+        if let Some(p) = record.pinned {
+            handle.pinned.store(p, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(d) = record.disabled {
+            handle.disabled.store(d, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -312,21 +328,16 @@ impl Controller {
             leader: AtomicBool::new(false),
             leader_lease: Mutex::new(None),
             wake_metrics: Arc::default(),
+            saved: Mutex::new(HashMap::new()),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
-        let saved: HashMap<String, FlowStateRecord> = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
+        *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
+            store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
         {
             let mut flows = inner.flows.write().unwrap_or_else(PoisonError::into_inner);
             for spec in &config.flows {
                 let handle = Arc::new(FlowHandle::new(spec.clone()));
-                if let Some(record) = saved.get(&spec.name) {
-                    if let Some(p) = record.pinned {
-                        handle.pinned.store(p, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    if let Some(d) = record.disabled {
-                        handle.disabled.store(d, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
+                inner.restore_overrides(&handle);
                 flows.insert(spec.name.clone(), handle);
             }
         }
@@ -385,9 +396,12 @@ impl Controller {
                 }
                 previous => {
                     let handle = Arc::new(FlowHandle::new(spec.clone()));
-                    if let Some(prev) = previous {
-                        handle.carry_over(prev);
-                        replaced.push(prev.clone());
+                    match previous {
+                        Some(prev) => {
+                            handle.carry_over(prev);
+                            replaced.push(prev.clone());
+                        }
+                        None => self.inner.restore_overrides(&handle),
                     }
                     next.insert(spec.name.clone(), handle.clone());
                     added.push(handle);
