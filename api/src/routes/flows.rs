@@ -207,8 +207,11 @@ pub(crate) struct FlowFilter {
 /// The flows the caller may read.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct FlowList {
-    /// The flows, by name.
+    /// The flows that serve, by name.
     flows: Vec<FlowSummary>,
+    /// Store-managed flows no version of which is active yet (nothing serves them), by name. Left out
+    /// when filtering by `state`, or by a `source` other than `store`.
+    inactive: Vec<super::lifecycle::ManagedFlow>,
 }
 
 /// Every flow the caller may read, with state, nodes and what the caller may do.
@@ -217,6 +220,7 @@ async fn list(
     Authed(principal, _): Authed,
     State(controller): State<Arc<Controller>>,
     State(traffic): State<Arc<dyn TrafficView>>,
+    State(store): State<Arc<dyn leannodes_store::Store>>,
     Query(filter): Query<FlowFilter>,
 ) -> Result<Json<FlowList>, ApiError> {
     let q = filter.q.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
@@ -243,7 +247,18 @@ async fn list(
         }
         flows.push(FlowSummary::of(view, spec, &*traffic, &principal));
     }
-    Ok(Json(FlowList { flows }))
+    let mut inactive = Vec::new();
+    if filter.state.is_none() && filter.source.is_none_or(|s| s == SourceFilter::Store) {
+        for doc in super::lifecycle::managed_flows(&*store).await? {
+            if doc.active.is_none()
+                && principal.can_on(Permission::FlowsRead, &doc.name)
+                && q.as_deref().is_none_or(|q| doc.name.to_lowercase().contains(q))
+            {
+                inactive.push(super::lifecycle::ManagedFlow::of(doc));
+            }
+        }
+    }
+    Ok(Json(FlowList { flows, inactive }))
 }
 
 /// A binding: a host pattern and a path prefix.

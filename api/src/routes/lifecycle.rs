@@ -78,6 +78,20 @@ impl Lifecycle {
     }
 }
 
+/// Every store-managed flow's record, by name.
+pub(super) async fn managed_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, ApiError> {
+    let mut page = leannodes_store::Page::first(500);
+    let mut out = Vec::new();
+    loop {
+        let listing = store.records::<FlowDoc>().list("", &page).await?;
+        out.extend(listing.items.into_iter().map(|v| v.value));
+        match listing.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// How long an editor lock lasts when no `ttl` is asked for.
 const LOCK_TTL: Duration = Duration::from_secs(300);
 /// The longest editor lock.
@@ -423,7 +437,7 @@ pub(crate) struct ManagedFlow {
 }
 
 impl ManagedFlow {
-    fn of(doc: FlowDoc) -> ManagedFlow {
+    pub(super) fn of(doc: FlowDoc) -> ManagedFlow {
         ManagedFlow {
             name: doc.name,
             active_version: doc.active,

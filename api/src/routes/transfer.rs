@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leannodes_config::FlowFormat;
 use leannodes_config::file::FlowSpec;
-use leannodes_store::{Draft, FlowDoc, FlowVersion, Page, Store};
+use leannodes_store::{Draft, FlowDoc, FlowVersion, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -248,29 +248,20 @@ async fn export(
     Query(query): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let mut flows = Vec::new();
-    let mut page = Page::first(500);
-    loop {
-        let listing = store.records::<FlowDoc>().list("", &page).await?;
-        for doc in listing.items {
-            let doc = doc.value;
-            if !principal.can_on(Permission::FlowsRead, &doc.name) {
-                continue;
-            }
-            let value = match doc.active.or((doc.latest > 0).then_some(doc.latest)) {
-                Some(n) => super::lifecycle::read_version(&*store, &doc.name, n).await?.spec,
-                None => match store.records::<Draft>().get(&doc.name).await? {
-                    Some(draft) => draft.value.spec,
-                    None => continue,
-                },
-            };
-            let mut spec = super::lifecycle::parse_stored(&doc.name, &value)?;
-            spec.name = doc.name.clone();
-            flows.push(spec);
+    for doc in super::lifecycle::managed_flows(&*store).await? {
+        if !principal.can_on(Permission::FlowsRead, &doc.name) {
+            continue;
         }
-        match listing.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
+        let value = match doc.active.or((doc.latest > 0).then_some(doc.latest)) {
+            Some(n) => super::lifecycle::read_version(&*store, &doc.name, n).await?.spec,
+            None => match store.records::<Draft>().get(&doc.name).await? {
+                Some(draft) => draft.value.spec,
+                None => continue,
+            },
+        };
+        let mut spec = super::lifecycle::parse_stored(&doc.name, &value)?;
+        spec.name = doc.name.clone();
+        flows.push(spec);
     }
     let file = leannodes_config::ConfigFile { server: None, defaults: None, flow: flows };
     let (body, content_type) = match query.format.unwrap_or(Format::Toml) {

@@ -56,6 +56,13 @@ async fn a_flow_goes_from_draft_to_versions_and_back() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["active_version"], Value::Null);
     assert!(h.controller.flow("blog").is_none(), "nothing serves before an activation");
+    let listed = h.get("/api/v1/flows", &h.admin).await;
+    assert_eq!(listed.body["inactive"][0]["name"], "blog", "the inventory shows it as inactive: {}", listed.body);
+    assert_eq!(h.get("/api/v1/flows?state=awake", &h.admin).await.body["inactive"], json!([]));
+    let viewer = h.user("viewer@example.com", &["viewer"]).await;
+    assert_eq!(h.get("/api/v1/flows?q=blo", &viewer).await.body["inactive"][0]["name"], "blog");
+    let nobody = h.user("nobody@example.com", &[]).await;
+    assert_eq!(h.get("/api/v1/flows", &nobody).await.body["inactive"], json!([]), "only for those who may read it");
     let draft = h.get("/api/v1/flows/blog/draft", &h.admin).await;
     assert_eq!((draft.body["version"].as_u64(), draft.body["stale"].as_bool()), (Some(1), Some(false)), "{}", draft.body);
     assert_eq!(draft.body["problems"], json!([]), "the first draft would activate");
@@ -70,6 +77,7 @@ async fn a_flow_goes_from_draft_to_versions_and_back() {
     assert_eq!(listed.body["flows"][0]["name"], "blog");
     assert_eq!(listed.body["flows"][0]["version"], 1);
     assert_eq!(h.get("/api/v1/flows/blog/draft", &h.admin).await.code(), "no_draft", "a commit consumes the draft");
+    assert_eq!(h.get("/api/v1/flows", &h.admin).await.body["inactive"], json!([]), "once active it is a serving flow");
 
     let v2 = h.commit_spec("blog", &h.admin, spec("blog.test", "web2"), false).await;
     assert_eq!((v2.status, v2.body["number"].as_u64(), v2.body["active"].as_bool()), (StatusCode::CREATED, Some(2), Some(false)));
