@@ -72,6 +72,22 @@ pub struct FlowDiff {
 }
 
 impl FlowDiff {
+    /// Replaces the values of environment variables (which may hold secrets) with `"(redacted)"`.
+    pub fn redact_env(&mut self) {
+        let is_env = |path: &str| path == "/env" || path.starts_with("/env/");
+        let scrub = |change: &mut FieldChange| {
+            for value in [&mut change.from, &mut change.to] {
+                if !value.is_null() {
+                    *value = Value::String("(redacted)".into());
+                }
+            }
+        };
+        self.fields.iter_mut().filter(|c| is_env(&c.path)).for_each(scrub);
+        for node in &mut self.nodes.changed {
+            node.fields.iter_mut().filter(|c| is_env(&c.path)).for_each(scrub);
+        }
+    }
+
     /// Whether the two definitions are the same.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()

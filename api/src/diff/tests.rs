@@ -55,3 +55,19 @@ fn nodes_are_matched_by_name_and_edges_by_their_ends() {
     assert_eq!(d.edges.added, vec![edge("cache", "web"), edge("db", "cache")]);
     assert_eq!(d.edges.removed, vec![edge("db", "web2")]);
 }
+
+#[test]
+fn environment_values_can_be_redacted() {
+    let mut before = shop("web");
+    before["node"][0]["kind"] = json!("process");
+    before["node"][0]["command"] = json!(["db"]);
+    before["node"][0]["env"] = json!({ "PASSWORD": "old", "MODE": "a" });
+    let mut after = before.clone();
+    after["node"][0]["env"] = json!({ "PASSWORD": "new" });
+    let mut d = diff(&spec(before), &spec(after));
+    assert_eq!(d.nodes.changed[0].fields.len(), 2, "{d:?}");
+    d.redact_env();
+    let fields = &d.nodes.changed[0].fields;
+    assert_eq!(fields[0], FieldChange { path: "/env/MODE".into(), from: json!("(redacted)"), to: json!(null) });
+    assert_eq!(fields[1], FieldChange { path: "/env/PASSWORD".into(), from: json!("(redacted)"), to: json!("(redacted)") });
+}

@@ -92,6 +92,18 @@ pub(super) async fn managed_flows(store: &dyn Store) -> Result<Vec<FlowDoc>, Api
     }
 }
 
+/// A lifetime asked for as humantime (`default` when not asked), within `range`; `400 invalid_field`
+/// at `field` otherwise.
+fn ttl_of(field: &str, text: Option<&str>, default: Duration, (min, max): (Duration, Duration)) -> Result<Duration, ApiError> {
+    let Some(text) = text else { return Ok(default) };
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= min && d <= max => Ok(d),
+        Ok(_) => Err(ApiError::invalid_field(field, format!("must be between {} and {}", show(min), show(max)))),
+        Err(e) => Err(ApiError::invalid_field(field, format!("not a duration ({e}); write e.g. \"{}\"", show(default)))),
+    }
+}
+
 /// How long an editor lock lasts when no `ttl` is asked for.
 const LOCK_TTL: Duration = Duration::from_secs(300);
 /// The longest editor lock.
@@ -174,6 +186,19 @@ pub(super) fn spec_of(flow: &str, value: &Value) -> Result<FlowSpec, ApiError> {
 pub(super) fn as_store(name: &str, mut spec: FlowSpec) -> leannodes_config::SourcedFlow {
     spec.name = name.to_string();
     leannodes_config::SourcedFlow { origin: FlowOrigin::Store { version: 0 }, spec }
+}
+
+/// A definition as `principal` may see it: environment values of nodes (which may hold secrets) only
+/// for administrators (the only ones who may write them: only process nodes take `env`).
+pub(super) fn shown(mut spec: Value, principal: &Principal) -> Value {
+    if !principal.is_admin() {
+        for node in spec.get_mut("node").and_then(Value::as_array_mut).into_iter().flatten() {
+            for value in node.get_mut("env").and_then(Value::as_object_mut).into_iter().flat_map(|env| env.values_mut()) {
+                *value = Value::String("(redacted)".into());
+            }
+        }
+    }
+    spec
 }
 
 /// The stored form of a spec (without its name: the flow names it).
@@ -320,6 +345,10 @@ impl DraftView {
             Err(e) => vec![Problem { path: "/".into(), message: e.to_string(), help: "save the draft again".into() }],
         };
         let me = holder(caller).map(|(me, _)| me).unwrap_or_default();
+        let spec = match caller.principal.as_deref() {
+            Some(principal) => shown(draft.spec, principal),
+            None => Value::Null,
+        };
         DraftView {
             stale: draft.base != active,
             lock: draft.lock.filter(|l| l.expires_ms > now).map(|l| LockView {
@@ -329,7 +358,7 @@ impl DraftView {
                 expires_ms: l.expires_ms,
             }),
             flow: draft.flow,
-            spec: draft.spec,
+            spec,
             version: draft.revision,
             base: draft.base,
             branched_from: draft.branched_from,
@@ -379,25 +408,9 @@ fn check_lock(draft: &Draft, caller: &Caller, required: bool) -> Result<(), ApiE
 /// A summary of a change for the audit trail: the diff (environment values removed) and, since they run
 /// on the LeanNodes host, the commands of the process nodes the new definition has.
 pub(super) fn audit_summary(before: &FlowSpec, after: &FlowSpec) -> Value {
-    let mut value = serde_json::to_value(diff(before, after)).unwrap_or_default();
-    fn scrub(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                let secret = map.get("path").and_then(Value::as_str).is_some_and(|p| p.starts_with("/env") || p.contains("/env/"));
-                if secret {
-                    for key in ["from", "to"] {
-                        if map.get(key).is_some_and(|v| !v.is_null()) {
-                            map.insert(key.into(), Value::String("(redacted)".into()));
-                        }
-                    }
-                }
-                map.values_mut().for_each(scrub);
-            }
-            Value::Array(items) => items.iter_mut().for_each(scrub),
-            _ => {}
-        }
-    }
-    scrub(&mut value);
+    let mut change = diff(before, after);
+    change.redact_env();
+    let mut value = serde_json::to_value(change).unwrap_or_default();
     let process: Vec<Value> = after
         .node
         .iter()
@@ -631,14 +644,7 @@ async fn lock(
     Path(name): Path<String>,
     Query(query): Query<LockQuery>,
 ) -> Result<Json<DraftView>, ApiError> {
-    let ttl = match query.ttl {
-        None => LOCK_TTL,
-        Some(text) => match humantime::parse_duration(&text) {
-            Ok(d) if d >= Duration::from_secs(10) && d <= LOCK_MAX => d,
-            Ok(_) => return Err(ApiError::invalid_field("ttl", "must be between 10s and 1h")),
-            Err(e) => return Err(ApiError::invalid_field("ttl", format!("not a duration ({e}); write e.g. \"5m\""))),
-        },
-    };
+    let ttl = ttl_of("ttl", query.ttl.as_deref(), LOCK_TTL, (Duration::from_secs(10), LOCK_MAX))?;
     let flow = lc.doc(&name).await?;
     let (me, email) = holder(&caller)?;
     let drafts = lc.store.records::<Draft>();
@@ -728,10 +734,11 @@ pub(crate) struct VersionView {
 }
 
 impl VersionView {
-    fn of(v: FlowVersion, active: Option<u64>, with_spec: bool) -> VersionView {
+    /// The version; with its definition (as `reader` may see it) when a reader is given.
+    fn of(v: FlowVersion, active: Option<u64>, reader: Option<&Principal>) -> VersionView {
         VersionView {
             active: active == Some(v.number),
-            spec: with_spec.then_some(v.spec),
+            spec: reader.map(|p| shown(v.spec.clone(), p)),
             flow: v.flow,
             number: v.number,
             message: v.message,
@@ -814,7 +821,7 @@ async fn commit(
         activate_version(&lc.reloader, &lc.audit, &caller, &name, flow.value.active, number).await?;
         active = Some(number);
     }
-    Ok((StatusCode::CREATED, Json(VersionView::of(version, active, true))))
+    Ok((StatusCode::CREATED, Json(VersionView::of(version, active, Some(&principal)))))
 }
 
 /// Activates through the reload actor and audits it.
@@ -864,7 +871,7 @@ async fn versions(
     let flow = lc.doc(&name).await?;
     let page = crate::extract::Paging { limit: paging.limit, cursor: paging.cursor }.page()?;
     let listing = lc.store.records::<FlowVersion>().list(&format!("{name}/"), &page).await?;
-    let items = listing.items.into_iter().map(|v| VersionView::of(v.value, flow.value.active, false)).collect();
+    let items = listing.items.into_iter().map(|v| VersionView::of(v.value, flow.value.active, None)).collect();
     Ok(Json(VersionList { items, next: listing.next }))
 }
 
@@ -872,9 +879,13 @@ async fn versions(
 #[utoipa::path(get, path = "/api/v1/flows/{name}/versions/{number}", tag = "lifecycle",
     params(("name" = String, Path, description = "Flow name"), ("number" = u64, Path, description = "Version number")),
     responses((status = 200, body = VersionView)))]
-async fn version(State(lc): State<Lifecycle>, Path((name, number)): Path<(String, u64)>) -> Result<Json<VersionView>, ApiError> {
+async fn version(
+    Authed(principal, _): Authed,
+    State(lc): State<Lifecycle>,
+    Path((name, number)): Path<(String, u64)>,
+) -> Result<Json<VersionView>, ApiError> {
     let flow = lc.doc(&name).await?;
-    Ok(Json(VersionView::of(read_version(&*lc.store, &name, number).await?, flow.value.active, true)))
+    Ok(Json(VersionView::of(read_version(&*lc.store, &name, number).await?, flow.value.active, Some(&principal))))
 }
 
 /// The result of an activation.
@@ -985,6 +996,7 @@ pub(crate) struct DiffView {
 #[utoipa::path(get, path = "/api/v1/flows/{name}/diff", tag = "lifecycle",
     params(("name" = String, Path, description = "Flow name"), DiffQuery), responses((status = 200, body = DiffView)))]
 async fn flow_diff(
+    Authed(principal, _): Authed,
     State(lc): State<Lifecycle>,
     Path(name): Path<String>,
     Query(query): Query<DiffQuery>,
@@ -1007,7 +1019,11 @@ async fn flow_diff(
     };
     let from = side("from", query.from.clone()).await?;
     let to = side("to", query.to.clone()).await?;
-    Ok(Json(DiffView { flow: name, from: query.from, to: query.to, diff: diff(&from, &to) }))
+    let mut change = diff(&from, &to);
+    if !principal.is_admin() {
+        change.redact_env();
+    }
+    Ok(Json(DiffView { flow: name, from: query.from, to: query.to, diff: change }))
 }
 
 /// How long a test session lasts when no `ttl` is asked for.
@@ -1072,14 +1088,7 @@ async fn start_session(
     Path((name, number)): Path<(String, u64)>,
     Body(new): Body<NewSession>,
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
-    let ttl = match new.ttl {
-        None => SESSION_TTL,
-        Some(text) => match humantime::parse_duration(&text) {
-            Ok(d) if d >= Duration::from_secs(1) && d <= SESSION_MAX => d,
-            Ok(_) => return Err(ApiError::invalid_field("/ttl", "must be between 1s and 7d")),
-            Err(e) => return Err(ApiError::invalid_field("/ttl", format!("not a duration ({e}); write e.g. \"1h\""))),
-        },
-    };
+    let ttl = ttl_of("/ttl", new.ttl.as_deref(), SESSION_TTL, (Duration::from_secs(1), SESSION_MAX))?;
     lc.doc(&name).await?;
     let version = read_version(&*lc.store, &name, number).await?;
     let mut spec = parse_stored(&name, &version.spec)?;

@@ -259,7 +259,7 @@ async fn export(
                 None => continue,
             },
         };
-        let mut spec = super::lifecycle::parse_stored(&doc.name, &value)?;
+        let mut spec = super::lifecycle::parse_stored(&doc.name, &super::lifecycle::shown(value, &principal))?;
         spec.name = doc.name.clone();
         flows.push(spec);
     }

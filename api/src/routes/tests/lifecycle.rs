@@ -425,3 +425,34 @@ async fn a_version_the_callout_gateway_cannot_hold_is_refused() {
     assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.body);
     assert_eq!(h.active_version("blog"), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_values_are_shown_to_administrators_only() {
+    let h = Harness::new("").await;
+    let process = json!({
+        "hosts": ["run.test"],
+        "upstream": "app",
+        "node": [{ "name": "app", "kind": "process", "command": ["sleep", "60"], "port": 9, "env": { "API_KEY": "s3cret-value" } }],
+    });
+    assert_eq!(h.post("/api/v1/flows", &h.admin, json!({ "name": "run", "spec": process.clone() })).await.status, StatusCode::CREATED);
+    assert_eq!(h.get("/api/v1/flows/run/draft", &h.admin).await.body["spec"]["node"][0]["env"]["API_KEY"], "s3cret-value");
+    let viewer = h.user("vic@example.com", &["viewer"]).await;
+    assert_eq!(h.get("/api/v1/flows/run/draft", &viewer).await.body["spec"]["node"][0]["env"]["API_KEY"], "(redacted)");
+    assert_eq!(h.post("/api/v1/flows/run/draft/commit", &h.admin, json!({ "message": "v1" })).await.status, StatusCode::CREATED);
+    assert_eq!(h.get("/api/v1/flows/run/versions/1", &viewer).await.body["spec"]["node"][0]["env"]["API_KEY"], "(redacted)");
+    let mut changed = process.clone();
+    changed["node"][0]["env"]["API_KEY"] = json!("an0ther-value");
+    assert_eq!(h.commit_spec("run", &h.admin, changed, false).await.status, StatusCode::CREATED);
+    let diff = h.get("/api/v1/flows/run/diff?from=1&to=2", &viewer).await;
+    assert_eq!(diff.body["nodes"]["changed"][0]["fields"][0]["to"], "(redacted)", "{}", diff.body);
+    let export = h.get("/api/v1/flows/export?format=json", &viewer).await;
+    assert!(!export.body.to_string().contains("s3cret") && !export.body.to_string().contains("an0ther"), "{}", export.body);
+    for record in h.audit().await {
+        assert!(
+            !record.entry.detail.contains("s3cret") && !record.entry.detail.contains("an0ther"),
+            "{}: {}",
+            record.entry.action,
+            record.entry.detail
+        );
+    }
+}
