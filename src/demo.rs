@@ -58,7 +58,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
          \x20 curl -i http://{proxy}/hello        # the first request is held while the 4 nodes wake, then answered by web\n\
          \x20 curl -i http://{proxy}/hello        # warm: no x-leannodes-cold-start header\n\
          \x20 open http://{proxy}/ in a browser   # after a drain: the warm-up page with live progress\n\n\
-         Management API (sign in as {email} / {password}, or use this access token):\n\
+         Dashboard: http://{admin}/   (sign in as {email} / {password}){dashboard}\n\n\
+         Management API (the same sign-in, or this access token):\n\
          \x20 export LEANNODES_TOKEN={token}\n\
          \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/flows\n\
          \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/api/v1/flows/shop/executions\n\
@@ -67,7 +68,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
          \x20 curl -H \"authorization: Bearer $LEANNODES_TOKEN\" http://{admin}/metrics\n\
          \x20 curl http://{admin}/api/v1/openapi.json      # the whole API\n\n\
          The flow drains after 60 s without traffic. Ctrl-C stops everything.\n",
-        config = config.display()
+        config = config.display(),
+        dashboard = if leannodes_api::dashboard::built() { "" } else { " — not built into this binary: run scripts/demo" },
     );
     crate::serve::run(&config)
 }

@@ -230,13 +230,15 @@ fn the_demo_prints_credentials_that_work() {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
     let mut token = None;
     let mut password = None;
+    let mut dashboard = None;
     for line in lines.by_ref() {
         if let Some(t) = line.trim().strip_prefix("export LEANNODES_TOKEN=") {
             token = Some(t.to_string());
             break;
         }
         if let Some(rest) = line.split("sign in as admin@localhost / ").nth(1) {
-            password = rest.split(',').next().map(str::to_string);
+            password = rest.split([')', ',', ' ']).next().map(str::to_string);
+            dashboard = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
         }
     }
     // Keep reading: the demo must never find its stdout closed.
@@ -256,6 +258,9 @@ fn the_demo_prints_credentials_that_work() {
     let unauthenticated = leannodes_harness::http_request(addr, "GET", "/api/v1/flows", &[], None).expect("flows");
     assert_eq!(unauthenticated.status, 401, "the demo is not open");
     leannodes_harness::admin_token(addr, "admin@localhost", &password);
+    assert_eq!(dashboard, Some(format!("http://127.0.0.1:{admin}/")), "the demo prints the dashboard's URL");
+    let page = leannodes_harness::http_request(addr, "GET", "/", &[], None).expect("dashboard");
+    assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
 }

@@ -11,6 +11,7 @@ pub mod accounts;
 mod audit;
 mod auth;
 mod authz;
+pub mod dashboard;
 pub mod diff;
 mod error;
 mod extract;

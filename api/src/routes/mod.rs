@@ -113,7 +113,6 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
 pub(crate) fn router(state: AppState) -> axum::Router {
     let (router, _, _) = table();
     router
-        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint; see /api/v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
         })
@@ -121,6 +120,8 @@ pub(crate) fn router(state: AppState) -> axum::Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the request failed unexpectedly; the error was logged").into_response()
         }))
+        // Added after the layers, so it needs no sign-in: the dashboard's files, and JSON 404 for /api.
+        .fallback(crate::dashboard::fallback)
         .with_state(state)
 }
 

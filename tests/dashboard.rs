@@ -1,0 +1,102 @@
+//! The dashboard in a real browser: `leannodes serve` (the binary cargo built, with the dashboard
+//! embedded) serves a 4-node flow of demo-backend process nodes; `web/e2e/dashboard.mjs` drives Debian's
+//! Chromium through playwright-core against it (sign-in and return to a deep link, the live graph of a
+//! wake, the execution timeline, an operation, keyboard-only navigation, both themes, a viewer without
+//! operations) and saves screenshots in `target/test-artifacts/dashboard/`. Also checked here without a
+//! browser: content types, caching, deep links and the JSON 404 of unknown API paths.
+
+use std::path::Path;
+use std::process::Command;
+
+use leannodes_harness::{ADMIN_EMAIL, ADMIN_PASSWORD, DemoNode, Serve, http_request, workdir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
+const VIEWER_EMAIL: &str = "viewer@leannodes.test";
+const VIEWER_PASSWORD: &str = "a viewer's long password";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The diamond db → {cache, search} → web on 127.0.0.1 (so a plain request reaches it).
+fn flow(dir: &Path) -> String {
+    let nodes = [
+        DemoNode::new("db").args(&["--startup-delay", "700ms"]),
+        DemoNode::new("cache").after(&["db"]).args(&["--startup-delay", "200ms"]),
+        DemoNode::new("search").after(&["db"]).args(&["--startup-delay", "300ms"]),
+        DemoNode::new("web").after(&["cache", "search"]),
+    ];
+    let mut text = "\n[[flow]]\nname = \"shop\"\nhosts = [\"127.0.0.1\"]\nupstream = \"web\"\n".to_string();
+    for node in &nodes {
+        text.push_str(&node.toml(BIN, dir));
+    }
+    text
+}
+
+fn built() -> bool {
+    repo().join("web/dist/index.html").exists()
+}
+
+#[test]
+fn the_dashboard_is_served_with_the_right_headers_and_deep_links_work() {
+    assert!(built(), "web/dist is missing: scripts/test builds the dashboard (npm ci && npm run build in web/) before cargo");
+    let dir = workdir();
+    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path()));
+    let index = http_request(serve.admin, "GET", "/", &[], None).expect("index");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(index.header("cache-control"), Some("no-cache"));
+    assert!(index.header("content-security-policy").is_some_and(|c| c.starts_with("default-src 'self'")));
+    let deep = http_request(serve.admin, "GET", "/flows/shop", &[], None).expect("deep link");
+    assert_eq!((deep.status, deep.body.as_str()), (200, index.body.as_str()), "a deep link gets the app");
+    let script = index.body.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script in index.html");
+    assert!(script.starts_with("/assets/"), "{script}");
+    let asset = http_request(serve.admin, "GET", script, &[], None).expect("asset");
+    assert_eq!(asset.status, 200);
+    assert_eq!(asset.header("content-type"), Some("text/javascript"));
+    assert_eq!(asset.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    let missing = http_request(serve.admin, "GET", "/assets/nothing-here.js", &[], None).expect("missing");
+    assert_eq!(missing.status, 404, "a missing file is not the app");
+    let api = http_request(serve.admin, "GET", "/api/v1/nowhere", &[], None).expect("api");
+    assert_eq!((api.status, api.json()["error"].as_str()), (404, Some("not_found")));
+    for external in ["http://", "https://", "//fonts."] {
+        assert!(!index.body.contains(external), "index.html loads nothing from elsewhere ({external})");
+    }
+}
+
+#[test]
+fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
+    assert!(built(), "web/dist is missing: scripts/test builds the dashboard (npm ci && npm run build in web/) before cargo");
+    let dir = workdir();
+    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path()));
+    let body = serde_json::json!({ "email": VIEWER_EMAIL, "password": VIEWER_PASSWORD, "roles": ["viewer"] }).to_string();
+    let created = http_request(
+        serve.admin,
+        "POST",
+        "/api/v1/users",
+        &[("authorization", &serve.bearer()), ("content-type", "application/json")],
+        Some(&body),
+    )
+    .expect("create the viewer");
+    assert_eq!(created.status, 201, "{}", created.body);
+    let artifacts = repo().join("target/test-artifacts/dashboard");
+    let output = Command::new("node")
+        .arg(repo().join("web/e2e/dashboard.mjs"))
+        .current_dir(repo().join("web"))
+        .env("ADMIN_URL", format!("http://{}", serve.admin))
+        .env("PROXY_URL", format!("http://{}", serve.proxy))
+        .env("ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("VIEWER_EMAIL", VIEWER_EMAIL)
+        .env("VIEWER_PASSWORD", VIEWER_PASSWORD)
+        .env("ARTIFACTS", &artifacts)
+        .output()
+        .expect("run node web/e2e/dashboard.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}", serve.log());
+    assert!(stdout.contains("dashboard: ok"), "{stdout}");
+    for shot in ["login.png", "flow-detail.png", "flows.png", "flow-detail-dark.png"] {
+        assert!(artifacts.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "screenshot {shot}");
+    }
+}

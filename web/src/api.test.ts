@@ -1,0 +1,45 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+import openapi from "../../docs/openapi.json";
+import { ApiError, listFlows, login, operate, PATHS } from "./api";
+
+function answer(status: number, body: unknown) {
+  return new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("the API client", () => {
+  it("calls only paths of the committed OpenAPI document", () => {
+    for (const path of Object.values(PATHS)) {
+      const concrete = path.replace("{operation}", "drain");
+      expect(Object.keys(openapi.paths), path).toContain(concrete);
+    }
+  });
+
+  it("sends the CSRF token of the sign-in with unsafe requests", async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      if (url.endsWith("/auth/login")) return answer(200, { user: { id: "u", email: "a@b.c" }, csrf_token: "t0k" });
+      if (url.endsWith("/auth/me")) return answer(200, { user: { id: "u", email: "a@b.c" }, permissions: [], csrf_token: "t0k" });
+      return answer(200, { state: "asleep", pinned: false, disabled: false });
+    });
+    await login("a@b.c", "pw");
+    await operate("shop/x", "drain");
+    const post = calls.at(-1)!;
+    expect(post.url).toBe("/api/v1/flows/shop%2Fx/drain");
+    expect((post.init.headers as Record<string, string>)["x-csrf-token"]).toBe("t0k");
+  });
+
+  it("turns error answers and an unreachable server into ApiError", async () => {
+    vi.stubGlobal("fetch", async () => answer(401, { error: "unauthenticated", message: "sign in first", details: {} }));
+    await expect(listFlows()).rejects.toMatchObject({ status: 401, code: "unauthenticated", message: "sign in first" });
+    vi.stubGlobal("fetch", async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    const e = await listFlows().catch((e: unknown) => e);
+    expect(e).toBeInstanceOf(ApiError);
+    expect(e).toMatchObject({ status: 0, code: "unreachable" });
+  });
+});
