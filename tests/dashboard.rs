@@ -33,6 +33,27 @@ fn flow(dir: &Path) -> String {
     text
 }
 
+/// A store-managed flow `blog` with two versions (upstream `blue`, then `green`), the first active.
+fn store_flow(serve: &Serve) {
+    let call = |method: &str, path: &str, extra: &[(&str, &str)], body: serde_json::Value| {
+        let bearer = serve.bearer();
+        let mut headers = vec![("authorization", bearer.as_str()), ("content-type", "application/json")];
+        headers.extend_from_slice(extra);
+        let answer = http_request(serve.admin, method, path, &headers, Some(&body.to_string())).expect("management API");
+        assert!(answer.status < 300, "{method} {path}: {} {}", answer.status, answer.body);
+        answer.json()
+    };
+    let node = |name: &str, port: u16| serde_json::json!({ "name": name, "kind": "external", "port": port, "ready": { "tcp": format!("127.0.0.1:{port}") } });
+    let spec =
+        |upstream: &str| serde_json::json!({ "hosts": ["blog.test"], "upstream": upstream, "node": [node("blue", 9), node("green", 10)] });
+    call("POST", "/api/v1/flows", &[], serde_json::json!({ "name": "blog", "spec": spec("blue") }));
+    call("POST", "/api/v1/flows/blog/draft/commit", &[], serde_json::json!({ "message": "blue", "activate": true }));
+    let draft = call("POST", "/api/v1/flows/blog/draft/lock", &[], serde_json::json!({}));
+    let version = draft["version"].to_string();
+    call("PUT", "/api/v1/flows/blog/draft", &[("if-match", &version)], serde_json::json!({ "spec": spec("green") }));
+    call("POST", "/api/v1/flows/blog/draft/commit", &[], serde_json::json!({ "message": "send traffic to green" }));
+}
+
 fn built() -> bool {
     repo().join("web/dist/index.html").exists()
 }
@@ -79,6 +100,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     )
     .expect("create the viewer");
     assert_eq!(created.status, 201, "{}", created.body);
+    store_flow(&serve);
     let artifacts = repo().join("target/test-artifacts/dashboard");
     let output = Command::new("node")
         .arg(repo().join("web/e2e/dashboard.mjs"))
@@ -96,7 +118,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}", serve.log());
     assert!(stdout.contains("dashboard: ok"), "{stdout}");
-    for shot in ["login.png", "flow-detail.png", "flows.png", "flow-detail-dark.png"] {
+    for shot in ["login.png", "flow-detail.png", "versions.png", "flows.png", "flow-detail-dark.png"] {
         assert!(artifacts.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "screenshot {shot}");
     }
 }

@@ -65,6 +65,7 @@ try {
   for (const node of ["db", "cache", "search", "web"]) {
     await page.getByRole("group", { name: `node ${node}: asleep` }).waitFor();
   }
+  await page.getByRole("status").filter({ hasText: "live updates on" }).waitFor();
   const response = fetch(`${proxy}/hello`);
   await page.getByRole("group", { name: "node db: starting" }).waitFor();
   await page.getByRole("group", { name: "node web: ready" }).waitFor();
@@ -79,12 +80,27 @@ try {
   await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();
   await page.getByRole("group", { name: "node web: asleep" }).waitFor();
 
+  step("versions of a store-managed flow: compare, activate, roll back");
+  await page.goto(`${admin}/flows/blog`);
+  const versions = page.getByRole("table", { name: "Versions" });
+  await versions.getByRole("row", { name: /v1 active/ }).waitFor();
+  await page.getByRole("button", { name: "Compare v2 with v1" }).click();
+  const changed = page.getByRole("table", { name: "Changed settings" }).getByRole("row", { name: /\/upstream/ });
+  await changed.getByRole("cell", { name: "green" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "versions.png"), fullPage: true });
+  await page.getByRole("button", { name: "Activate v2" }).click();
+  await versions.getByRole("row", { name: /v2 active/ }).waitFor();
+  await page.getByText("store, version 2").waitFor();
+  await page.getByRole("button", { name: "Activate v1" }).click();
+  await versions.getByRole("row", { name: /v1 active/ }).waitFor();
+
   step("the flows list, with the keyboard only");
   await page.goto(`${admin}/flows`);
   await page.getByRole("table").waitFor();
   await page.screenshot({ path: join(artifacts, "flows.png") });
   await page.getByLabel("Search flows").focus();
   await page.keyboard.type("sho");
+  await page.getByRole("link", { name: "blog" }).waitFor({ state: "detached" });
   let reached = false;
   for (let i = 0; i < 10 && !reached; i++) {
     await page.keyboard.press("Tab");

@@ -115,6 +115,31 @@ export interface Execution {
   steps: ExecutionStep[];
 }
 
+/** A version of a store-managed flow. */
+export interface Version {
+  flow: string;
+  number: number;
+  message: string;
+  note: string;
+  author: string;
+  created_ms: number;
+  active: boolean;
+}
+
+/** One value that changed between two definitions. */
+export interface FieldChange {
+  path: string;
+  from: unknown;
+  to: unknown;
+}
+
+/** `GET /flows/{name}/diff`. */
+export interface FlowDiff {
+  fields: FieldChange[];
+  nodes: { added: string[]; removed: string[]; changed: { name: string; fields: FieldChange[] }[] };
+  edges: { added: { from: string; to: string }[]; removed: { from: string; to: string }[] };
+}
+
 /** A live event of `GET /events`. */
 export type ExecutionEvent =
   | { type: "execution_started"; execution: string; flow: string; trigger: string; nodes: string[] }
@@ -145,6 +170,9 @@ export const PATHS = {
   operation: "/api/v1/flows/{name}/{operation}",
   executions: "/api/v1/flows/{name}/executions",
   events: "/api/v1/events",
+  versions: "/api/v1/flows/{name}/versions",
+  activate: "/api/v1/flows/{name}/versions/{number}/activate",
+  diff: "/api/v1/flows/{name}/diff",
 } as const;
 
 let csrf: string | null = null;
@@ -218,9 +246,27 @@ export function executions(name: string): Promise<{ items: Execution[]; next: st
   return call("GET", at(PATHS.executions, { name }));
 }
 
-/** Subscribes to live execution events; returns the function that stops it. */
-export function subscribe(onEvent: (e: ExecutionEvent) => void): () => void {
+/** The versions of a store-managed flow, oldest first. */
+export function versions(name: string): Promise<{ items: Version[]; next: string | null }> {
+  return call("GET", at(PATHS.versions, { name }));
+}
+
+/** Activates a version (roll forward or back). */
+export function activate(name: string, number: number): Promise<{ active_version: number; previous_version: number | null }> {
+  return call("POST", at(PATHS.activate, { name, number: String(number) }));
+}
+
+/** What changes from one version (or `draft`) to another. */
+export function diff(name: string, from: number | "draft", to: number | "draft"): Promise<FlowDiff> {
+  return call("GET", `${at(PATHS.diff, { name })}?from=${from}&to=${to}`);
+}
+
+/** Subscribes to live execution events (`onLive` says whether the stream is connected); returns the
+ * function that stops it. The browser reconnects by itself after an interruption. */
+export function subscribe(onEvent: (e: ExecutionEvent) => void, onLive: (connected: boolean) => void = () => {}): () => void {
   const source = new EventSource(PATHS.events, { withCredentials: true });
+  source.addEventListener("open", () => onLive(true));
+  source.addEventListener("error", () => onLive(source.readyState === EventSource.OPEN));
   const kinds: ExecutionEvent["type"][] = ["execution_started", "node_started", "node_ready", "node_failed", "execution_finished"];
   for (const kind of kinds) {
     source.addEventListener(kind, (message) => {

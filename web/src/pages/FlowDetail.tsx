@@ -5,6 +5,7 @@ import { ApiError, executions, getFlow, operate, subscribe, type Execution, type
 import { Dag, type DagNodeView } from "../components/Dag";
 import { StateBadge } from "../components/StateBadge";
 import { Timeline } from "../components/Timeline";
+import { Versions } from "../components/Versions";
 
 /** Live node states from the event stream, over the states the flow last reported. */
 type Live = Record<string, { state: string; note?: string }>;
@@ -17,6 +18,7 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
   const [live, setLive] = useState<Live>({});
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<Operation | null>(null);
+  const [connected, setConnected] = useState(false);
 
   useEffect(() => {
     let alive = true;
@@ -51,7 +53,7 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
           load();
           break;
       }
-    });
+    }, setConnected);
     const timer = window.setInterval(load, 5000);
     return () => {
       alive = false;
@@ -135,10 +137,18 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
           ))}
         </div>
       )}
-      <h2>Graph</h2>
+      <h2>
+        Graph{" "}
+        <small role="status" className={connected ? "live on" : "live"}>
+          {connected ? "live updates on" : "live updates paused (reconnecting)"}
+        </small>
+      </h2>
       <Dag nodes={nodes} upstream={flow.upstream} />
       <h2>Recent wakes</h2>
       <Timeline runs={runs} />
+      {flow.source === "store" && (
+        <Versions flow={flow.name} canActivate={flow.permissions.includes("flows.activate")} onChanged={() => getFlow(name).then(setFlow, () => {})} />
+      )}
     </section>
   );
 }
