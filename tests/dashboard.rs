@@ -2,7 +2,8 @@
 //! embedded) serves a 4-node flow of demo-backend process nodes; `web/e2e/dashboard.mjs` drives Debian's
 //! Chromium through playwright-core against it (sign-in and return to a deep link, the live graph of a
 //! wake, the execution timeline, an operation, keyboard-only navigation, both themes, a viewer without
-//! operations) and saves screenshots in `target/test-artifacts/dashboard/`. Also checked here without a
+//! operations, the versions of a store-managed flow, an invitation link that creates an account and works
+//! once) and saves screenshots in `target/test-artifacts/dashboard/`. Also checked here without a
 //! browser: content types, caching, deep links and the JSON 404 of unknown API paths.
 
 use std::path::Path;
@@ -101,6 +102,17 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     .expect("create the viewer");
     assert_eq!(created.status, 201, "{}", created.body);
     store_flow(&serve);
+    let body = serde_json::json!({ "email": "newcomer@leannodes.test", "role": "viewer" }).to_string();
+    let invitation = http_request(
+        serve.admin,
+        "POST",
+        "/api/v1/invitations",
+        &[("authorization", &serve.bearer()), ("content-type", "application/json")],
+        Some(&body),
+    )
+    .expect("invite");
+    assert_eq!(invitation.status, 201, "{}", invitation.body);
+    let invite_url = invitation.json()["url"].as_str().expect("the link (no SMTP here)").to_string();
     let artifacts = repo().join("target/test-artifacts/dashboard");
     let output = Command::new("node")
         .arg(repo().join("web/e2e/dashboard.mjs"))
@@ -111,6 +123,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("VIEWER_EMAIL", VIEWER_EMAIL)
         .env("VIEWER_PASSWORD", VIEWER_PASSWORD)
+        .env("INVITE_URL", &invite_url)
         .env("ARTIFACTS", &artifacts)
         .output()
         .expect("run node web/e2e/dashboard.mjs");

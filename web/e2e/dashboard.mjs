@@ -2,7 +2,8 @@
 // against a real `leannodes serve` that tests/dashboard.rs starts with a flow of demo-backend process
 // nodes. Elements are found by role and label. Screenshots go to $ARTIFACTS.
 //
-// Environment: ADMIN_URL, PROXY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, VIEWER_EMAIL, VIEWER_PASSWORD, ARTIFACTS.
+// Environment: ADMIN_URL, PROXY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, VIEWER_EMAIL, VIEWER_PASSWORD, INVITE_URL,
+// ARTIFACTS.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -128,6 +129,23 @@ try {
   await page.getByRole("heading", { name: /^shop/ }).waitFor();
   if ((await page.getByRole("group", { name: "Operations" }).count()) !== 0) throw new Error("a viewer sees operations");
   if ((await page.getByRole("button", { name: "Drain" }).count()) !== 0) throw new Error("a viewer sees Drain");
+
+  step("an invitation link creates the account and signs in");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/login/);
+  const invite = new URL(env("INVITE_URL"));
+  await page.goto(`${admin}${invite.pathname}${invite.hash}`);
+  await page.getByRole("heading", { name: "Accept your invitation" }).waitFor();
+  await page.getByLabel("Name").fill("New Comer");
+  await page.getByLabel("New password").fill("a newcomer's long password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(`${admin}/flows`);
+  await page.getByText("newcomer@leannodes.test").waitFor();
+  await page.goto(`${admin}${invite.pathname}${invite.hash}`);
+  await page.getByLabel("Name").fill("Again");
+  await page.getByLabel("New password").fill("a newcomer's long password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("alert").waitFor();
 
   if (offsite.length > 0) throw new Error(`requests left the machine: ${offsite.join(", ")}`);
   console.log("dashboard: ok");

@@ -4,8 +4,12 @@ import { Navigate, NavLink, Route, Routes, useLocation, useNavigate } from "reac
 import { ApiError, logout, me, type Me } from "./api";
 import { FlowDetailPage } from "./pages/FlowDetail";
 import { FlowsPage } from "./pages/Flows";
+import { LinkPage } from "./pages/Link";
 import { LoginPage } from "./pages/Login";
 import { applyTheme, initialTheme, type Theme } from "./theme";
+
+/** Pages anyone may open: sign-in and the single-use links. */
+const PUBLIC = ["/login", "/invite", "/reset", "/setup"];
 
 /** The dashboard: sign-in, then the pages; a 401 anywhere leads back to sign-in and returns afterwards. */
 export function App() {
@@ -32,7 +36,7 @@ export function App() {
   );
 
   if (who === undefined) return <p className="loading">Loading…</p>;
-  if (who === null && location.pathname !== "/login") {
+  if (who === null && !PUBLIC.includes(location.pathname)) {
     return <Navigate to={`/login?next=${encodeURIComponent(location.pathname)}`} replace />;
   }
   return (
@@ -68,6 +72,9 @@ export function App() {
       <main>
         <Routes>
           <Route path="/login" element={<LoginPage onSignedIn={setWho} />} />
+          <Route path="/invite" element={<LinkPage purpose="invite" onSignedIn={setWho} />} />
+          <Route path="/reset" element={<LinkPage purpose="reset" onSignedIn={setWho} />} />
+          <Route path="/setup" element={<LinkPage purpose="setup" onSignedIn={setWho} />} />
           <Route path="/flows" element={who ? <FlowsPage me={who} onError={signedOut} /> : null} />
           <Route path="/flows/:name" element={who ? <FlowDetailPage me={who} onError={signedOut} /> : null} />
           <Route path="*" element={<Navigate to="/flows" replace />} />

@@ -173,6 +173,9 @@ export const PATHS = {
   versions: "/api/v1/flows/{name}/versions",
   activate: "/api/v1/flows/{name}/versions/{number}/activate",
   diff: "/api/v1/flows/{name}/diff",
+  accept: "/api/v1/invitations/{token}/accept",
+  reset: "/api/v1/auth/reset/{token}",
+  setup: "/api/v1/auth/setup",
 } as const;
 
 let csrf: string | null = null;
@@ -210,6 +213,23 @@ const at = (path: string, values: Record<string, string>) =>
 export async function login(email: string, password: string): Promise<Me> {
   const signed = await call<{ user: User; csrf_token: string }>("POST", PATHS.login, { email, password });
   csrf = signed.csrf_token;
+  return me();
+}
+
+/** Accepts an invitation: creates the account and signs in. */
+export async function acceptInvitation(token: string, name: string, password: string): Promise<Me> {
+  await call("POST", at(PATHS.accept, { token }), { name, password });
+  return me();
+}
+
+/** Sets a new password with a reset link. */
+export async function resetPassword(token: string, password: string): Promise<void> {
+  await call("POST", at(PATHS.reset, { token }), { password });
+}
+
+/** Creates the first administrator with the setup link printed at start, and signs in. */
+export async function setup(token: string, email: string, name: string, password: string): Promise<Me> {
+  await call("POST", PATHS.setup, { token, email, name, password });
   return me();
 }
 
