@@ -41,6 +41,14 @@ impl Harness {
         self.post(&format!("/api/v1/flows/{flow}/draft/commit"), token, json!({ "message": "change", "activate": activate })).await
     }
 
+    /// Creates the store-managed flow `blog` (upstream `web`) and commits and activates version 1.
+    async fn blog_v1(&self) {
+        let created = self.post("/api/v1/flows", &self.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let v1 = self.post("/api/v1/flows/blog/draft/commit", &self.admin, json!({ "message": "v1", "activate": true })).await;
+        assert_eq!(v1.status, StatusCode::CREATED, "{}", v1.body);
+    }
+
     fn active_version(&self, flow: &str) -> Option<u64> {
         match self.controller.flow(flow)?.spec.origin {
             leannodes_config::FlowOrigin::Store { version } => Some(version),
@@ -177,14 +185,7 @@ async fn one_editor_at_a_time_and_no_save_over_a_newer_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_behind_the_active_version_must_be_rebased() {
     let h = Harness::new("").await;
-    assert_eq!(
-        h.post("/api/v1/flows", &h.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        h.post("/api/v1/flows/blog/draft/commit", &h.admin, json!({ "message": "v1", "activate": true })).await.status,
-        StatusCode::CREATED
-    );
+    h.blog_v1().await;
     assert_eq!(h.commit_spec("blog", &h.admin, spec("blog.test", "web2"), false).await.status, StatusCode::CREATED);
     // A draft from the active v1; then someone activates v2 behind its back.
     let draft = h.post("/api/v1/flows/blog/draft/lock", &h.admin, json!({})).await;
@@ -209,14 +210,7 @@ async fn a_draft_behind_the_active_version_must_be_rebased() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_version_is_refused_with_every_problem_and_changes_nothing() {
     let h = Harness::new("").await;
-    assert_eq!(
-        h.post("/api/v1/flows", &h.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        h.post("/api/v1/flows/blog/draft/commit", &h.admin, json!({ "message": "v1", "activate": true })).await.status,
-        StatusCode::CREATED
-    );
+    h.blog_v1().await;
     // Takes the file's host, waits for a node that does not exist and sends traffic to another.
     let broken = json!({
         "hosts": ["shop.test"],
@@ -378,14 +372,7 @@ async fn flows_export_and_import_as_toml_and_json_with_a_dry_run_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_sessions_refuse_bad_input_and_are_audited() {
     let h = Harness::new("").await;
-    assert_eq!(
-        h.post("/api/v1/flows", &h.admin, json!({ "name": "blog", "spec": spec("blog.test", "web") })).await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        h.post("/api/v1/flows/blog/draft/commit", &h.admin, json!({ "message": "v1", "activate": true })).await.status,
-        StatusCode::CREATED
-    );
+    h.blog_v1().await;
     assert_eq!(h.commit_spec("blog", &h.admin, spec("blog.test", "web2"), false).await.status, StatusCode::CREATED);
     assert_eq!(h.post("/api/v1/flows/blog/versions/9/test-session", &h.admin, json!({})).await.code(), "unknown_version");
     assert_eq!(h.post("/api/v1/flows/blog/versions/2/test-session", &h.admin, json!({ "ttl": "30d" })).await.code(), "invalid_field");
