@@ -433,6 +433,7 @@ async fn environment_values_are_shown_to_administrators_only() {
     let diff = h.get("/api/v1/flows/run/diff?from=1&to=2", &viewer).await;
     assert_eq!(diff.body["nodes"]["changed"][0]["fields"][0]["to"], "(redacted)", "{}", diff.body);
     let export = h.get("/api/v1/flows/export?format=json", &viewer).await;
+    assert_eq!(export.body["flow"][0]["node"][0]["env"]["API_KEY"], "(redacted)", "the viewer's export has the flow: {}", export.body);
     assert!(!export.body.to_string().contains("s3cret") && !export.body.to_string().contains("an0ther"), "{}", export.body);
     for record in h.audit().await {
         assert!(
