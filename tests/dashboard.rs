@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: `leannodes serve` (the binary cargo built, with the dashboard
 //! embedded) serves a 4-node flow of demo-backend process nodes; `web/e2e/dashboard.mjs` drives Debian's
 //! Chromium through playwright-core against it (sign-in and return to a deep link, the live graph of a
-//! wake, the execution timeline, an operation, keyboard-only navigation, both themes, a viewer without
-//! operations, the versions of a store-managed flow, an invitation link that creates an account and works
+//! wake, the execution timeline, an operation, a flow made in the visual editor (nodes, edges, upstream, a
+//! racing save, commit and activate, its wake, a change and its side-by-side diff, roll back),
+//! keyboard-only navigation, both themes, a viewer without operations or edit controls, the versions of a store-managed flow, an invitation link that creates an account and works
 //! once) and saves screenshots in `target/test-artifacts/dashboard/`. Also checked here without a
 //! browser: content types, caching, deep links and the JSON 404 of unknown API paths.
 
@@ -55,17 +56,48 @@ fn store_flow(serve: &Serve) {
     call("POST", "/api/v1/flows/blog/draft/commit", &[], serde_json::json!({ "message": "send traffic to green" }));
 }
 
+/// Three demo-backend nodes for the flow the browser test makes in the visual editor: their names,
+/// command lines (as typed into the editor) and ports. Slow enough to watch them turn ready one by one.
+fn editor_nodes(dir: &Path) -> String {
+    let nodes = [
+        // Not the names of flow shop's nodes: process nodes of one name are one shared workload.
+        DemoNode::new("pg").args(&["--startup-delay", "600ms"]),
+        DemoNode::new("api").args(&["--startup-delay", "300ms"]),
+        DemoNode::new("frontend"),
+    ];
+    let list: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|node| {
+            let spec = node.json(BIN, dir);
+            let args: Vec<&str> = spec["command"].as_array().expect("command").iter().filter_map(|a| a.as_str()).collect();
+            assert!(
+                args.iter().all(|a| !a.is_empty() && !a.contains([' ', '\'', '"', '\\'])),
+                "the editor test types these unquoted: {args:?}"
+            );
+            serde_json::json!({ "name": spec["name"], "command": args.join(" "), "port": spec["port"] })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
 fn built() -> bool {
     repo().join("web/dist/index.html").exists()
 }
 
 #[test]
-fn the_dashboard_is_served_with_the_right_headers_and_deep_links_work() {
+fn the_binary_alone_serves_the_dashboard_with_the_right_headers_and_deep_links() {
     assert!(built(), "web/dist is missing: scripts/test builds the dashboard (npm ci && npm run build in web/) before cargo");
     let dir = workdir();
-    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path()));
+    // A copy of the binary in a folder of its own: the files it serves are inside it, not read from web/.
+    let alone = dir.path().join("leannodes");
+    std::fs::copy(BIN, &alone).expect("copy the binary");
+    let binary = std::fs::read(&alone).expect("read the binary");
+    let serve = Serve::start(alone.to_str().expect("path"), dir.path(), "", &flow(dir.path()));
     let index = http_request(serve.admin, "GET", "/", &[], None).expect("index");
     assert_eq!(index.status, 200);
+    let built_index = std::fs::read_to_string(repo().join("web/dist/index.html")).expect("web/dist/index.html");
+    assert_eq!(index.body, built_index, "the index.html of the last build");
+    assert!(binary.windows(built_index.len()).any(|w| w == built_index.as_bytes()), "index.html is embedded in the binary");
     assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
     assert_eq!(index.header("cache-control"), Some("no-cache"));
     assert!(index.header("content-security-policy").is_some_and(|c| c.starts_with("default-src 'self'")));
@@ -121,6 +153,8 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
         .env("PROXY_URL", format!("http://{}", serve.proxy))
         .env("ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("ADMIN_TOKEN", serve.token())
+        .env("EDITOR_NODES", editor_nodes(dir.path()))
         .env("VIEWER_EMAIL", VIEWER_EMAIL)
         .env("VIEWER_PASSWORD", VIEWER_PASSWORD)
         .env("INVITE_URL", &invite_url)
@@ -131,7 +165,22 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}", serve.log());
     assert!(stdout.contains("dashboard: ok"), "{stdout}");
-    for shot in ["login.png", "flow-detail.png", "versions.png", "flows.png", "flow-detail-dark.png"] {
+    for shot in [
+        "login.png",
+        "flow-detail.png",
+        "editor.png",
+        "editor-flow-awake.png",
+        "diff.png",
+        "overview.png",
+        "workloads.png",
+        "routing.png",
+        "audit.png",
+        "settings-users.png",
+        "settings-tokens.png",
+        "versions.png",
+        "flows.png",
+        "flow-detail-dark.png",
+    ] {
         assert!(artifacts.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "screenshot {shot}");
     }
 }

@@ -2,10 +2,12 @@
 // against a real `leannodes serve` that tests/dashboard.rs starts with a flow of demo-backend process
 // nodes. Elements are found by role and label. Screenshots go to $ARTIFACTS.
 //
-// Environment: ADMIN_URL, PROXY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, VIEWER_EMAIL, VIEWER_PASSWORD, INVITE_URL,
-// ARTIFACTS.
+// Environment: ADMIN_URL, PROXY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_TOKEN (a token of the same
+// administrator, to save the draft behind the browser's back), VIEWER_EMAIL, VIEWER_PASSWORD, INVITE_URL,
+// EDITOR_NODES (JSON: name, command line and port of three demo-backend nodes), ARTIFACTS.
 
 import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { chromium } from "playwright-core";
@@ -81,6 +83,103 @@ try {
   await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();
   await page.getByRole("group", { name: "node web: asleep" }).waitFor();
 
+  step("a new flow in the visual editor: three nodes, two edges, the upstream");
+  const editorNodes = JSON.parse(env("EDITOR_NODES"));
+  await page.goto(`${admin}/flows`);
+  await page.getByRole("link", { name: "New flow" }).click();
+  await page.getByLabel("Name").fill("review");
+  await page.getByLabel("Hosts").fill("localhost");
+  await page.getByRole("button", { name: "Create and edit" }).click();
+  await page.waitForURL(`${admin}/flows/review/edit`);
+  await page.getByText(/You hold the editor lock until/).waitFor();
+  const palette = page.getByRole("group", { name: "Add a node" });
+  const nodeList = page.getByRole("navigation", { name: "Nodes" });
+  for (const node of editorNodes) {
+    // A new node is named after its kind with the first free number; the previous one was renamed.
+    await palette.getByRole("button", { name: "+ process" }).click();
+    await nodeList.getByRole("button", { name: "process-1" }).click();
+    await page.getByLabel("Name", { exact: true }).fill(node.name);
+    await page.getByLabel("Command").fill(node.command);
+    await page.getByLabel("Port").fill(String(node.port));
+    await page.getByRole("group", { name: `node ${node.name} (process)` }).waitFor();
+  }
+  const [db, api, web] = editorNodes.map((n) => n.name);
+  // db → api by dragging from db's right handle onto api; api → web with the keyboard-friendly checkbox.
+  await page.locator(`.react-flow__node[data-id="${db}"] .react-flow__handle.source`).dragTo(page.locator(`.react-flow__node[data-id="${api}"] .react-flow__handle.target`));
+  await page.locator(`[aria-label="edge ${db} to ${api}"]`).waitFor({ state: "attached" }); // a straight edge has no height
+  await nodeList.getByRole("button", { name: web }).click();
+  await page.getByRole("group", { name: "Waits for" }).getByLabel(api).check();
+  await page.locator(`[aria-label="edge ${api} to ${web}"]`).waitFor({ state: "attached" });
+  await page.getByRole("button", { name: "Send requests here (upstream)" }).click();
+  await page.getByRole("button", { name: "This is the upstream" }).waitFor();
+  await page.getByRole("status", { name: "Save state" }).filter({ hasText: "All changes saved" }).waitFor();
+  await page.getByText("Nothing stops its activation.").waitFor();
+  await page.screenshot({ path: join(artifacts, "editor.png"), fullPage: true });
+
+  step("a save that races another one: the editor offers to reload or keep what was typed");
+  const draftUrl = `${admin}/api/v1/flows/review/draft`;
+  const authorization = { authorization: `Bearer ${env("ADMIN_TOKEN")}` };
+  const behind = await (await fetch(draftUrl, { headers: authorization })).json();
+  const sneaked = await fetch(draftUrl, {
+    method: "PUT",
+    headers: { ...authorization, "content-type": "application/json", "if-match": String(behind.version) },
+    body: JSON.stringify({ spec: { ...behind.spec, idle_after: "5m" } }),
+  });
+  if (sneaked.status !== 200) throw new Error(`the concurrent save got ${sneaked.status}: ${await sneaked.text()}`);
+  await nodeList.getByRole("button", { name: "Flow settings" }).click();
+  await page.getByLabel("Idle after").fill("20m");
+  await page.getByRole("alert").filter({ hasText: "Your changes are kept" }).waitFor();
+  if ((await page.getByLabel("Idle after").inputValue()) !== "20m") throw new Error("the typed value was lost on a refused save");
+  await page.getByRole("button", { name: "Save mine over it" }).click();
+  await page.getByRole("status", { name: "Save state" }).filter({ hasText: "All changes saved" }).waitFor();
+  const saved = await (await fetch(draftUrl, { headers: authorization })).json();
+  if (saved.spec.idle_after !== "20m" || saved.spec.upstream !== web) throw new Error(`the draft holds ${JSON.stringify(saved.spec)}`);
+
+  step("commit and activate from the dialog");
+  await page.getByRole("button", { name: "Commit…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Commit review" });
+  await dialog.getByLabel("Message").fill("first version: db, api, web");
+  await dialog.getByLabel("Note").fill("made in the visual editor");
+  await dialog.getByRole("button", { name: "Commit and activate" }).click();
+  await page.waitForURL(`${admin}/flows/review`);
+  await page.getByText("store, version 1").waitFor();
+
+  step("drain it, then a request wakes it and the graph turns ready node by node");
+  await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();
+  await page.getByRole("group", { name: `node ${web}: asleep` }).waitFor();
+  await page.getByRole("status").filter({ hasText: "live updates on" }).waitFor();
+  const proxyPort = new URL(proxy).port;
+  const woken = fetch(`http://localhost:${proxyPort}/hello`);
+  await page.getByRole("group", { name: `node ${db}: starting` }).waitFor();
+  await page.getByRole("group", { name: `node ${api}: ready` }).waitFor();
+  await page.getByRole("group", { name: `node ${web}: ready` }).waitFor();
+  const reply = await (await woken).text();
+  if (reply !== `${web} GET /hello\n`) throw new Error(`the held request got ${JSON.stringify(reply)}`);
+  await page.getByRole("list", { name: "Recent wakes" }).getByText(/request, succeeded/).waitFor();
+  await page.screenshot({ path: join(artifacts, "editor-flow-awake.png"), fullPage: true });
+
+  step("change a node, commit, and see the diff side by side");
+  await page.getByRole("link", { name: "Edit the draft" }).click();
+  await page.waitForURL(`${admin}/flows/review/edit`);
+  await nodeList.getByRole("button", { name: api }).click();
+  await page.getByLabel("Wake budget").fill("45s");
+  await page.getByRole("status", { name: "Save state" }).filter({ hasText: "All changes saved" }).waitFor();
+  await page.getByRole("button", { name: "Commit…" }).click();
+  await dialog.getByLabel("Message").fill("api: 45s wake budget");
+  await dialog.getByRole("button", { name: "Commit and activate" }).click();
+  await page.waitForURL(`${admin}/flows/review`);
+  await page.getByText("store, version 2").waitFor();
+  await page.getByRole("button", { name: "Compare v1 with v2" }).click();
+  await page.getByRole("figure", { name: "Graph of v1" }).getByRole("group", { name: `node ${api}: changed` }).waitFor();
+  await page.getByRole("figure", { name: "Graph of v2 (active)" }).getByRole("group", { name: `node ${db}: unchanged` }).waitFor();
+  await page.getByRole("table", { name: `Changes of node ${api}` }).getByRole("row", { name: /\/timeout/ }).getByRole("cell", { name: "45s" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "diff.png"), fullPage: true });
+
+  step("roll back to version 1");
+  await page.getByRole("button", { name: "Activate v1" }).click();
+  await page.getByRole("table", { name: "Versions" }).getByRole("row", { name: /v1 active/ }).waitFor();
+  await page.getByText("store, version 1").waitFor();
+
   step("versions of a store-managed flow: compare, activate, roll back");
   await page.goto(`${admin}/flows/blog`);
   const versions = page.getByRole("table", { name: "Versions" });
@@ -94,6 +193,30 @@ try {
   await page.getByText("store, version 2").waitFor();
   await page.getByRole("button", { name: "Activate v1" }).click();
   await versions.getByRole("row", { name: /v1 active/ }).waitFor();
+
+  step("the flows list: bulk operations, export and import");
+  await page.goto(`${admin}/flows`);
+  await page.getByRole("checkbox", { name: "Select shop" }).check();
+  await page.getByRole("checkbox", { name: "Select review", exact: true }).check();
+  await page.getByRole("button", { name: "Pin selected", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "pin: 2 of 2 done" }).waitFor();
+  await page.getByRole("row", { name: /shop .*pinned/ }).waitFor();
+  await page.getByRole("checkbox", { name: "Select shop" }).check();
+  await page.getByRole("checkbox", { name: "Select review", exact: true }).check();
+  await page.getByRole("button", { name: "Unpin selected" }).click();
+  await page.getByRole("status").filter({ hasText: "unpin: 2 of 2 done" }).waitFor();
+  const downloading = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Export TOML" }).click();
+  const exported = await (await downloading).path().then((p) => readFile(p, "utf8"));
+  if (!exported.includes('name = "review"') || !exported.includes(`upstream = "${web}"`)) throw new Error(`the export holds:\n${exported}`);
+  await page.getByText("Import flows").click();
+  await page.getByLabel("Flows to import").fill(exported.replaceAll('name = "review"', 'name = "review-copy"').replaceAll('"localhost"', '"copy.localhost"'));
+  await page.getByRole("button", { name: "Check" }).click();
+  await page.getByRole("table", { name: "Import plan" }).getByRole("row", { name: /review-copy created/ }).waitFor();
+  if ((await page.getByRole("link", { name: "review-copy" }).count()) !== 0) throw new Error("a dry run created the flow");
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  await page.getByRole("table", { name: "Imported" }).getByRole("row", { name: /review-copy created/ }).waitFor();
+  await page.getByRole("region", { name: "Not active yet" }).getByRole("link", { name: "review-copy" }).waitFor();
 
   step("the flows list, with the keyboard only");
   await page.goto(`${admin}/flows`);
@@ -119,6 +242,57 @@ try {
   await page.screenshot({ path: join(artifacts, "flow-detail-dark.png"), fullPage: true });
   await page.getByRole("button", { name: "Switch to light theme" }).click();
 
+  step("the overview: flow states and recent cold starts");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Overview" }).click();
+  await page.waitForURL(`${admin}/`);
+  const recent = page.getByRole("table", { name: "Recent cold starts" });
+  await recent.getByRole("row", { name: /^review .*request.*succeeded/ }).first().waitFor();
+  await recent.getByRole("row", { name: /^shop .*request.*succeeded/ }).first().waitFor();
+  await page.getByRole("list", { name: "Flows by state" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "overview.png"), fullPage: true });
+
+  step("workloads, routing lookup and the audit log");
+  await page.getByRole("link", { name: "Workloads" }).click();
+  await page.getByRole("table", { name: "Workloads" }).getByRole("row", { name: new RegExp(`process/${api}.*review`) }).waitFor();
+  await page.screenshot({ path: join(artifacts, "workloads.png"), fullPage: true });
+  await page.getByRole("link", { name: "Routing" }).click();
+  await page.getByLabel("URL").fill("http://localhost/cart");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByRole("region", { name: "Routing answer" }).getByRole("link", { name: "review" }).waitFor();
+  await page.screenshot({ path: join(artifacts, "routing.png"), fullPage: true });
+  await page.getByRole("link", { name: "Audit" }).click();
+  await page.getByLabel("Action").fill("flow.commit");
+  await page.getByRole("button", { name: "Filter" }).click();
+  const records = page.getByRole("table", { name: "Audit records" });
+  await records.getByRole("row", { name: /flow\.commit flow\/review.*api: 45s wake budget/ }).waitFor();
+  if ((await records.getByRole("row", { name: /flow\.drain/ }).count()) !== 0) throw new Error("the action filter let other records through");
+  await page.getByRole("button", { name: "Verify the chain" }).click();
+  await page.getByRole("status").filter({ hasText: /The chain is intact: \d+ records checked/ }).waitFor();
+  await page.screenshot({ path: join(artifacts, "audit.png"), fullPage: true });
+
+  step("settings: users, invitations, tokens, sign-in");
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Status" }).waitFor();
+  await page.getByRole("navigation", { name: "Settings sections" }).getByRole("link", { name: "Users" }).click();
+  await page.getByRole("combobox", { name: `Role of ${env("VIEWER_EMAIL")}` }).waitFor();
+  await page.screenshot({ path: join(artifacts, "settings-users.png"), fullPage: true });
+  await page.getByRole("link", { name: "Invitations" }).click();
+  await page.getByRole("table", { name: "Pending invitations" }).getByRole("row", { name: /newcomer@leannodes\.test/ }).waitFor();
+  await page.getByRole("link", { name: "Tokens" }).click();
+  await page.getByLabel("Token name").fill("e2e token");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = await page.getByLabel("New token").innerText();
+  const whoami = await fetch(`${admin}/api/v1/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  if (whoami.status !== 200) throw new Error(`the token made in the dashboard got ${whoami.status}`);
+  await page.getByRole("table", { name: "Tokens" }).getByRole("row", { name: /e2e token/ }).waitFor();
+  await page.screenshot({ path: join(artifacts, "settings-tokens.png"), fullPage: true });
+  await page.getByRole("button", { name: "Revoke e2e token" }).click();
+  await page.getByRole("button", { name: "Revoke e2e token" }).waitFor({ state: "detached" });
+  const revoked = await fetch(`${admin}/api/v1/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  if (revoked.status !== 401) throw new Error(`a revoked token got ${revoked.status}`);
+  await page.getByRole("link", { name: "Sign-in and mail" }).click();
+  await page.getByRole("heading", { name: "OpenID Connect" }).waitFor();
+
   step("a viewer sees no operations");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(/\/login/);
@@ -129,6 +303,16 @@ try {
   await page.getByRole("heading", { name: /^shop/ }).waitFor();
   if ((await page.getByRole("group", { name: "Operations" }).count()) !== 0) throw new Error("a viewer sees operations");
   if ((await page.getByRole("button", { name: "Drain" }).count()) !== 0) throw new Error("a viewer sees Drain");
+  await page.goto(`${admin}/flows/review`);
+  await page.getByRole("heading", { name: /^review/ }).waitFor();
+  await page.getByRole("table", { name: "Versions" }).waitFor();
+  for (const control of ["Edit the draft", "New flow"]) {
+    if ((await page.getByRole("link", { name: control }).count()) !== 0) throw new Error(`a viewer sees ${control}`);
+  }
+  if ((await page.getByRole("button", { name: /^(Activate|Edit from) v/ }).count()) !== 0) throw new Error("a viewer sees version actions");
+  await page.goto(`${admin}/flows/review/edit`);
+  await page.getByText(/^Read only:/).waitFor();
+  if ((await page.getByRole("group", { name: "Add a node" }).count()) !== 0) throw new Error("a viewer sees the palette");
 
   step("an invitation link creates the account and signs in");
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -139,7 +323,7 @@ try {
   await page.getByLabel("Name").fill("New Comer");
   await page.getByLabel("New password").fill("a newcomer's long password");
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(`${admin}/flows`);
+  await page.waitForURL(`${admin}/`);
   await page.getByText("newcomer@leannodes.test").waitFor();
   await page.goto(`${admin}${invite.pathname}${invite.hash}`);
   await page.getByLabel("Name").fill("Again");

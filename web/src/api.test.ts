@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import openapi from "../../docs/openapi.json";
-import { ApiError, listFlows, login, operate, PATHS } from "./api";
+import { ApiError, exportFlows, listFlows, login, operate, PATHS, saveDraft } from "./api";
 
 function answer(status: number, body: unknown) {
   return new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -41,5 +41,22 @@ describe("the API client", () => {
     const e = await listFlows().catch((e: unknown) => e);
     expect(e).toBeInstanceOf(ApiError);
     expect(e).toMatchObject({ status: 0, code: "unreachable" });
+  });
+
+  it("saves a draft with If-Match on the version read, and a 409 keeps its code and details", async () => {
+    const calls: RequestInit[] = [];
+    vi.stubGlobal("fetch", async (_url: string, init: RequestInit) => {
+      calls.push(init);
+      return answer(409, { error: "version_conflict", message: "someone saved since", details: { current: 8 } });
+    });
+    const e = await saveDraft("shop", { hosts: ["a.test"], upstream: "web" }, 7).catch((e: unknown) => e);
+    expect(e).toMatchObject({ status: 409, code: "version_conflict", details: { current: 8 } });
+    expect((calls[0].headers as Record<string, string>)["if-match"]).toBe("7");
+    expect(JSON.parse(calls[0].body as string)).toEqual({ spec: { hosts: ["a.test"], upstream: "web" } });
+  });
+
+  it("returns an export that is not JSON as its text", async () => {
+    vi.stubGlobal("fetch", async () => new Response('[[flow]]\nname = "blog"\n', { status: 200, headers: { "content-type": "application/toml" } }));
+    expect(await exportFlows("toml")).toBe('[[flow]]\nname = "blog"\n');
   });
 });

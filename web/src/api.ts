@@ -2,6 +2,8 @@
 // in that document). Browsers sign in with a session cookie; unsafe requests carry the CSRF token the
 // sign-in returned. Every error has the API's one shape, turned into an `ApiError`.
 
+import type { FlowSpec } from "./editor/model";
+
 /** A permission (DESIGN §10). */
 export type Permission =
   | "flows.read"
@@ -140,6 +142,167 @@ export interface FlowDiff {
   edges: { added: { from: string; to: string }[]; removed: { from: string; to: string }[] };
 }
 
+/** What would stop a definition's activation, with its JSON pointer (`/upstream`, `/node/1/after/0`). */
+export interface Problem {
+  path: string;
+  message: string;
+  help: string;
+}
+
+/** The editor lock as others see it. */
+export interface DraftLock {
+  holder: string;
+  holder_email: string;
+  expires_ms: number;
+  yours: boolean;
+}
+
+/** `GET /flows/{name}/draft`: the draft, its lock, whether it is stale and what would stop its activation. */
+export interface Draft {
+  flow: string;
+  spec: FlowSpec;
+  /** Content version: sent as `If-Match` when saving. */
+  version: number;
+  base: number | null;
+  branched_from: number | null;
+  active_version: number | null;
+  stale: boolean;
+  saved_by: string;
+  saved_ms: number;
+  lock: DraftLock | null;
+  problems: Problem[];
+}
+
+/** One version with its definition. */
+export interface VersionDetail extends Version {
+  spec: FlowSpec;
+}
+
+/** `GET /status`: this instance. */
+export interface Status {
+  version: string;
+  config_path: string;
+  started_ms: number;
+  flows: number;
+  in_flight: number;
+  shutting_down: boolean;
+  last_reload: { ok: boolean; at_ms: number; cause: string; errors: string[] };
+  replica: { id: string; leader: boolean };
+  store: string;
+  driver: string;
+  cluster: boolean;
+  auth_mode: string;
+}
+
+/** A workload the flows use, or one the cluster has. */
+export interface Workload {
+  id: string;
+  kind: string;
+  used_by: string[];
+  running: boolean | null;
+  replicas: number | null;
+  ready_replicas: number | null;
+  warnings: string[];
+}
+
+/** A binding that matched a URL or came close. */
+export interface BindingMatch {
+  flow: string | null;
+  host: string;
+  path: string;
+  reason: string;
+}
+
+/** `GET /routing`: who owns a URL. */
+export interface Routing {
+  host: string;
+  path: string;
+  matched: BindingMatch | null;
+  closest: BindingMatch[];
+  outcome: string;
+}
+
+/** One audit record. */
+export interface AuditItem {
+  sequence: number;
+  at_ms: number;
+  actor: string;
+  source: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** `GET /audit/verify`. */
+export interface Verification {
+  ok: boolean;
+  checked: number;
+  first_broken: { sequence: number; problem?: string; [key: string]: unknown } | null;
+}
+
+/** `GET /settings` (secrets are never shown, only whether they are set). */
+export interface Settings {
+  auth_mode: string;
+  session_ttl_s: number;
+  external_url: string;
+  public_status: string;
+  check_token_set: boolean;
+  oidc: { name: string; issuer: string; client_id: string; client_secret_set: boolean; groups_claim: string; role_map: Record<string, string>; redirect_url: string }[];
+  saml: { entity_id: string; metadata_url: string; acs_url: string; groups_attribute: string; role_map: Record<string, string> } | null;
+  smtp: { host: string; port: number; from: string; password_set: boolean } | null;
+}
+
+/** A user as administrators see it. */
+export interface UserView {
+  id: string;
+  email: string;
+  name: string;
+  roles: string[];
+  sso_roles: string[];
+  disabled: boolean;
+  has_password: boolean;
+  identity?: string | null;
+  created_ms: number;
+  version: number;
+}
+
+/** A pending invitation. */
+export interface Invitation {
+  id: string;
+  email: string;
+  roles: string[];
+  created_by: string;
+  created_ms: number;
+  expires_ms: number;
+}
+
+/** A role and its permissions. */
+export interface Role {
+  name: string;
+  description: string;
+  permissions: Permission[];
+  built_in: boolean;
+}
+
+/** A personal access token (without its secret). */
+export interface Token {
+  id: string;
+  user: string;
+  name: string;
+  scopes: Permission[];
+  created_ms: number;
+  expires_ms: number | null;
+  last_used_ms: number | null;
+}
+
+/** A single-use link; `url` only when it was not mailed (shown once). */
+export interface LinkCreated {
+  url: string | null;
+  mailed: boolean;
+}
+
 /** A live event of `GET /events`. */
 export type ExecutionEvent =
   | { type: "execution_started"; execution: string; flow: string; trigger: string; nodes: string[] }
@@ -176,13 +339,35 @@ export const PATHS = {
   accept: "/api/v1/invitations/{token}/accept",
   reset: "/api/v1/auth/reset/{token}",
   setup: "/api/v1/auth/setup",
+  create: "/api/v1/flows",
+  version: "/api/v1/flows/{name}/versions/{number}",
+  draft: "/api/v1/flows/{name}/draft",
+  lock: "/api/v1/flows/{name}/draft/lock",
+  commit: "/api/v1/flows/{name}/draft/commit",
+  branch: "/api/v1/flows/{name}/versions/{number}/branch",
+  status: "/api/v1/status",
+  workloads: "/api/v1/workloads",
+  routing: "/api/v1/routing",
+  audit: "/api/v1/audit",
+  verify: "/api/v1/audit/verify",
+  settings: "/api/v1/settings",
+  users: "/api/v1/users",
+  user: "/api/v1/users/{id}",
+  userReset: "/api/v1/users/{id}/password-reset",
+  invitations: "/api/v1/invitations",
+  invitation: "/api/v1/invitations/{token}",
+  roles: "/api/v1/roles",
+  tokens: "/api/v1/tokens",
+  token: "/api/v1/tokens/{id}",
+  import: "/api/v1/flows/import",
+  export: "/api/v1/flows/export",
 } as const;
 
 let csrf: string | null = null;
 
 /** Sends a request; JSON in and out. */
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: "application/json" };
+async function call<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json", ...extra };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && csrf) headers["x-csrf-token"] = csrf;
   let response: Response;
@@ -203,6 +388,8 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     const e = (json ?? {}) as { error?: string; message?: string; details?: unknown };
     throw new ApiError(response.status, e.error ?? "http_error", e.message ?? `${response.status} ${response.statusText}`, e.details ?? {});
   }
+  // A document that is not JSON (a TOML export) is returned as its text.
+  if (!(response.headers.get("content-type") ?? "").includes("json")) return text as T;
   return json as T;
 }
 
@@ -280,6 +467,124 @@ export function activate(name: string, number: number): Promise<{ active_version
 export function diff(name: string, from: number | "draft", to: number | "draft"): Promise<FlowDiff> {
   return call("GET", `${at(PATHS.diff, { name })}?from=${from}&to=${to}`);
 }
+
+/** One version with its definition. */
+export function getVersion(name: string, number: number): Promise<VersionDetail> {
+  return call("GET", at(PATHS.version, { name, number: String(number) }));
+}
+
+/** Creates a store-managed flow whose first draft is `spec`. */
+export function createFlow(name: string, spec: FlowSpec): Promise<unknown> {
+  return call("POST", PATHS.create, { name, spec });
+}
+
+/** The draft of a flow. */
+export function getDraft(name: string): Promise<Draft> {
+  return call("GET", at(PATHS.draft, { name }));
+}
+
+/** Takes or renews the editor lock (starting a draft from the active version when there is none). */
+export function lockDraft(name: string): Promise<Draft> {
+  return call("POST", at(PATHS.lock, { name }));
+}
+
+/** Releases the editor lock. */
+export function unlockDraft(name: string): Promise<void> {
+  return call("DELETE", at(PATHS.lock, { name }));
+}
+
+/** Saves the whole draft over content version `version` (`409 version_conflict` when someone saved
+ * since); `base` rebases it onto the active version. */
+export function saveDraft(name: string, spec: FlowSpec, version: number, base?: number): Promise<Draft> {
+  return call("PUT", at(PATHS.draft, { name }), base === undefined ? { spec } : { spec, base }, { "if-match": String(version) });
+}
+
+/** Discards the draft. */
+export function discardDraft(name: string): Promise<void> {
+  return call("DELETE", at(PATHS.draft, { name }));
+}
+
+/** Commits the draft as the next version, optionally activating it. */
+export function commitDraft(name: string, message: string, note: string, activate: boolean): Promise<{ number: number; active: boolean }> {
+  return call("POST", at(PATHS.commit, { name }), { message, note: note || null, activate });
+}
+
+/** Replaces the draft with a copy of a version. */
+export function branchVersion(name: string, number: number): Promise<Draft> {
+  return call("POST", at(PATHS.branch, { name, number: String(number) }));
+}
+
+/** The format of an import or export. */
+export type Format = "toml" | "json";
+
+/** One flow of an import: what happens (or would happen) to it. */
+export interface ImportedFlow {
+  name: string;
+  action: "create" | "new_version" | "unchanged";
+  version: number | null;
+  activated: boolean;
+  change: FlowDiff;
+}
+
+/** Imports flows (`dryRun`: only reports the plan). Checked whole first: nothing is written unless every
+ * flow can be. */
+export const importFlows = (format: Format, content: string, dryRun: boolean, activate: boolean, message: string) =>
+  call<{ dry_run: boolean; flows: ImportedFlow[] }>("POST", PATHS.import, { format, content, dry_run: dryRun, activate, message: message || null });
+
+/** The store-managed flows the caller may read, as a TOML or JSON document. */
+export const exportFlows = (format: Format) => call<string | object>("GET", `${PATHS.export}?format=${format}`);
+
+/** This instance's status. */
+export const status = () => call<Status>("GET", PATHS.status);
+
+/** Workloads the flows use and the ones the cluster has. */
+export const workloads = () => call<{ workloads: Workload[]; cluster_error?: string | null }>("GET", PATHS.workloads);
+
+/** Which flow owns a URL and why. */
+export const routing = (url: string) => call<Routing>("GET", `${PATHS.routing}?url=${encodeURIComponent(url)}`);
+
+/** A page of the audit log, newest first; `cursor` is the previous page's `next`. */
+export function audit(filter: { actor?: string; action?: string; target?: string; cursor?: string }): Promise<{ items: AuditItem[]; next: string | null }> {
+  const query = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => !!e[1]));
+  return call("GET", `${PATHS.audit}?${query}`);
+}
+
+/** Verifies the audit log's hash chain. */
+export const verifyAudit = () => call<Verification>("GET", PATHS.verify);
+
+/** Authentication, SSO, mail and public-status settings. */
+export const settings = () => call<Settings>("GET", PATHS.settings);
+
+/** Every user. */
+export const users = () => call<{ users: UserView[] }>("GET", PATHS.users);
+
+/** Changes a user's roles or disabled flag (`version`: the one read). */
+export const updateUser = (user: UserView, change: { roles?: string[]; disabled?: boolean }) =>
+  call<UserView>("PATCH", at(PATHS.user, { id: user.id }), change, { "if-match": String(user.version) });
+
+/** Creates a password-reset link for a user. */
+export const resetLink = (id: string) => call<LinkCreated>("POST", at(PATHS.userReset, { id }));
+
+/** Pending invitations. */
+export const invitations = () => call<{ invitations: Invitation[] }>("GET", PATHS.invitations);
+
+/** Invites someone with a role. */
+export const invite = (email: string, role: string) => call<Invitation & LinkCreated>("POST", PATHS.invitations, { email, role });
+
+/** Revokes an invitation. */
+export const revokeInvitation = (id: string) => call<void>("DELETE", at(PATHS.invitation, { token: id }));
+
+/** Every role. */
+export const roles = () => call<{ roles: Role[] }>("GET", PATHS.roles);
+
+/** The caller's tokens. */
+export const tokens = () => call<{ tokens: Token[] }>("GET", PATHS.tokens);
+
+/** Creates a token for the caller; its secret is in this answer only. */
+export const createToken = (name: string, expiresIn: string) => call<Token & { token: string }>("POST", PATHS.tokens, { name, expires_in: expiresIn || null });
+
+/** Revokes a token. */
+export const revokeToken = (id: string) => call<void>("DELETE", at(PATHS.token, { id }));
 
 /** Subscribes to live execution events (`onLive` says whether the stream is connected); returns the
  * function that stops it. The browser reconnects by itself after an interruption. */

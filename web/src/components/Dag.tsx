@@ -54,6 +54,7 @@ export function Dag({ nodes, upstream }: { nodes: DagNodeView[]; upstream?: stri
         edges={built.edges}
         onNodesChange={onNodesChange}
         fitView
+        fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
         nodesDraggable={false}
         nodesConnectable={false}
         proOptions={{ hideAttribution: true }}

@@ -1,12 +1,16 @@
 import { useEffect, useState } from "react";
 
-import { activate, ApiError, diff, versions, type FlowDiff, type Version } from "../api";
+import { useNavigate } from "react-router";
+
+import { activate, ApiError, branchVersion, diff, getVersion, versions, type FlowDiff, type Version, type VersionDetail } from "../api";
+import { DiffDag } from "./DiffDag";
 import { DiffView } from "./DiffView";
 
 /** The versions of a store-managed flow: activate one (roll forward or back), compare one with the active. */
-export function Versions({ flow, canActivate, onChanged }: { flow: string; canActivate: boolean; onChanged: () => void }) {
+export function Versions({ flow, canActivate, canEdit, onChanged }: { flow: string; canActivate: boolean; canEdit: boolean; onChanged: () => void }) {
+  const navigate = useNavigate();
   const [list, setList] = useState<Version[]>([]);
-  const [compared, setCompared] = useState<{ number: number; diff: FlowDiff } | null>(null);
+  const [compared, setCompared] = useState<{ number: number; diff: FlowDiff; from: VersionDetail; to: VersionDetail } | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   const load = () =>
@@ -25,7 +29,8 @@ export function Versions({ flow, canActivate, onChanged }: { flow: string; canAc
   async function compare(number: number) {
     if (active === undefined) return;
     try {
-      setCompared({ number, diff: await diff(flow, active, number) });
+      const [changes, from, to] = await Promise.all([diff(flow, active, number), getVersion(flow, active), getVersion(flow, number)]);
+      setCompared({ number, diff: changes, from, to });
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     }
@@ -38,6 +43,16 @@ export function Versions({ flow, canActivate, onChanged }: { flow: string; canAc
       onChanged();
     } catch (e) {
       // An invalid version lists every problem in the message.
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  }
+
+  async function branch(number: number) {
+    if (!window.confirm(`Replace the draft of ${flow} with a copy of version ${number}?`)) return;
+    try {
+      await branchVersion(flow, number);
+      navigate(`/flows/${encodeURIComponent(flow)}/edit`);
+    } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     }
   }
@@ -77,13 +92,23 @@ export function Versions({ flow, canActivate, onChanged }: { flow: string; canAc
                   <button type="button" onClick={() => roll(v.number)}>
                     Activate v{v.number}
                   </button>
+                )}{" "}
+                {canEdit && (
+                  <button type="button" onClick={() => branch(v.number)}>
+                    Edit from v{v.number}
+                  </button>
                 )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      {compared && active !== undefined && <DiffView diff={compared.diff} from={`v${active}`} to={`v${compared.number}`} />}
+      {compared && active !== undefined && (
+        <>
+          <DiffDag from={compared.from.spec} to={compared.to.spec} diff={compared.diff} fromLabel={`v${active} (active)`} toLabel={`v${compared.number}`} />
+          <DiffView diff={compared.diff} from={`v${active}`} to={`v${compared.number}`} />
+        </>
+      )}
     </section>
   );
 }

@@ -128,6 +128,11 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
           {Math.round(flow.hold_timeout_ms / 1000)} s (browsers {Math.round(flow.fast_hold_ms / 1000)} s)
         </dd>
       </dl>
+      {flow.source === "store" && flow.permissions.includes("flows.edit") && (
+        <p>
+          <Link to={`/flows/${encodeURIComponent(flow.name)}/edit`}>Edit the draft</Link>
+        </p>
+      )}
       {canOperate && (
         <div className="actions" role="group" aria-label="Operations">
           {operations.map((op) => (
@@ -147,7 +152,9 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
       <h2>Recent wakes</h2>
       <Timeline runs={runs} />
       {flow.source === "store" && (
-        <Versions flow={flow.name} canActivate={flow.permissions.includes("flows.activate")} onChanged={() => getFlow(name).then(setFlow, () => {})} />
+        <Versions flow={flow.name} canActivate={flow.permissions.includes("flows.activate")}
+          canEdit={flow.permissions.includes("flows.edit")}
+          onChanged={() => getFlow(name).then(setFlow, () => {})} />
       )}
     </section>
   );

@@ -35,7 +35,7 @@ export function LinkPage({ purpose, onSignedIn }: { purpose: Purpose; onSignedIn
       } else {
         const who = purpose === "invite" ? await acceptInvitation(token, name, password) : await setup(token, email, name, password);
         onSignedIn(who);
-        navigate("/flows");
+        navigate("/");
       }
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));

@@ -20,7 +20,8 @@ export function LoginPage({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
       const who = await login(email, password);
       onSignedIn(who);
       const next = params.get("next");
-      navigate(next && next.startsWith("/") && next !== "/login" ? next : "/flows");
+      // Only a path of this dashboard: never `//host` or `/\host`, which a browser reads as another site.
+      navigate(next && /^\/(?![/\\])/.test(next) && next !== "/login" ? next : "/");
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     } finally {
