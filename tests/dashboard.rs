@@ -1,9 +1,10 @@
 //! The dashboard in a real browser: `leannodes serve` (the binary cargo built, with the dashboard
 //! embedded) serves a 4-node flow of demo-backend process nodes; `web/e2e/dashboard.mjs` drives Debian's
 //! Chromium through playwright-core against it (sign-in and return to a deep link, the live graph of a
-//! wake, the execution timeline, an operation, a flow made in the visual editor (nodes, edges, upstream, a
+//! wake, the execution timeline, an operation, a wake that fails and says why, a flow made in the visual editor (nodes, edges, upstream, a
 //! racing save, commit and activate, its wake, a change and its side-by-side diff, roll back),
-//! keyboard-only navigation, both themes, a viewer without operations or edit controls, the versions of a store-managed flow, an invitation link that creates an account and works
+//! keyboard-only navigation, both themes, a viewer without operations or edit controls (and with
+//! operations on the one flow an administrator granted it), the versions of a store-managed flow, an invitation link that creates an account and works
 //! once) and saves screenshots in `target/test-artifacts/dashboard/`. Also checked here without a
 //! browser: content types, caching, deep links and the JSON 404 of unknown API paths.
 
@@ -32,6 +33,9 @@ fn flow(dir: &Path) -> String {
     for node in &nodes {
         text.push_str(&node.toml(BIN, dir));
     }
+    // A flow whose only node exits with status 3 before it ever listens: every wake fails.
+    text.push_str("\n[[flow]]\nname = \"broken\"\nhosts = [\"broken.test\"]\nupstream = \"crash\"\n");
+    text.push_str(&DemoNode::new("crash").args(&["--exit-after", "0s", "--exit-code", "3"]).toml(BIN, dir));
     text
 }
 
@@ -133,6 +137,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     )
     .expect("create the viewer");
     assert_eq!(created.status, 201, "{}", created.body);
+    let viewer_id = created.json()["id"].as_str().expect("the viewer's id").to_string();
     store_flow(&serve);
     let body = serde_json::json!({ "email": "newcomer@leannodes.test", "role": "viewer" }).to_string();
     let invitation = http_request(
@@ -157,6 +162,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
         .env("EDITOR_NODES", editor_nodes(dir.path()))
         .env("VIEWER_EMAIL", VIEWER_EMAIL)
         .env("VIEWER_PASSWORD", VIEWER_PASSWORD)
+        .env("VIEWER_ID", &viewer_id)
         .env("INVITE_URL", &invite_url)
         .env("ARTIFACTS", &artifacts)
         .output()

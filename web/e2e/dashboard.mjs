@@ -3,7 +3,8 @@
 // nodes. Elements are found by role and label. Screenshots go to $ARTIFACTS.
 //
 // Environment: ADMIN_URL, PROXY_URL, ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_TOKEN (a token of the same
-// administrator, to save the draft behind the browser's back), VIEWER_EMAIL, VIEWER_PASSWORD, INVITE_URL,
+// administrator, to save the draft behind the browser's back), VIEWER_EMAIL, VIEWER_PASSWORD, VIEWER_ID,
+// INVITE_URL,
 // EDITOR_NODES (JSON: name, command line and port of three demo-backend nodes), ARTIFACTS.
 
 import { mkdirSync } from "node:fs";
@@ -82,6 +83,14 @@ try {
   step("an operation: drain");
   await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();
   await page.getByRole("group", { name: "node web: asleep" }).waitFor();
+
+  step("a wake that fails shows the failing node and its reason");
+  await page.goto(`${admin}/flows/broken`);
+  await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Warm" }).click();
+  await page.getByRole("group", { name: "node crash: failed" }).waitFor();
+  await page.getByRole("status").filter({ hasText: /Last wake failed at node crash: \w+/ }).waitFor();
+  await page.getByRole("list", { name: "Recent wakes" }).getByText(/manual, failed/).waitFor();
+  await page.screenshot({ path: join(artifacts, "failed-wake.png"), fullPage: true });
 
   step("a new flow in the visual editor: three nodes, two edges, the upstream");
   const editorNodes = JSON.parse(env("EDITOR_NODES"));
@@ -174,6 +183,15 @@ try {
   await page.getByRole("figure", { name: "Graph of v2 (active)" }).getByRole("group", { name: `node ${db}: unchanged` }).waitFor();
   await page.getByRole("table", { name: `Changes of node ${api}` }).getByRole("row", { name: /\/timeout/ }).getByRole("cell", { name: "45s" }).waitFor();
   await page.screenshot({ path: join(artifacts, "diff.png"), fullPage: true });
+
+  step("the flow's recent changes and access: the viewer becomes an operator of this flow only");
+  await page.getByRole("list", { name: "Recent changes" }).getByText(/flow\.commit by/).first().waitFor();
+  await page.getByLabel("Grant to").fill(`user:${env("VIEWER_ID")}`);
+  await page.getByRole("region", { name: "Access" }).getByLabel("Role", { exact: true }).selectOption("operator");
+  await page.getByRole("button", { name: "Add grant" }).click();
+  await page.getByRole("button", { name: "Save access" }).click();
+  await page.getByRole("status").filter({ hasText: "Access saved." }).waitFor();
+  await page.getByRole("combobox", { name: `Role of user:${env("VIEWER_ID")}` }).waitFor();
 
   step("roll back to version 1");
   await page.getByRole("button", { name: "Activate v1" }).click();
@@ -306,6 +324,9 @@ try {
   await page.goto(`${admin}/flows/review`);
   await page.getByRole("heading", { name: /^review/ }).waitFor();
   await page.getByRole("table", { name: "Versions" }).waitFor();
+  // The grant: operations on this flow, and still nothing more.
+  await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).waitFor();
+  if ((await page.getByRole("region", { name: "Access" }).count()) !== 0) throw new Error("an operator sees the access grants");
   for (const control of ["Edit the draft", "New flow"]) {
     if ((await page.getByRole("link", { name: control }).count()) !== 0) throw new Error(`a viewer sees ${control}`);
   }

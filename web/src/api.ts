@@ -359,6 +359,9 @@ export const PATHS = {
   roles: "/api/v1/roles",
   tokens: "/api/v1/tokens",
   token: "/api/v1/tokens/{id}",
+  providers: "/api/v1/auth/providers",
+  passwordReset: "/api/v1/auth/password-reset",
+  access: "/api/v1/flows/{name}/access",
   import: "/api/v1/flows/import",
   export: "/api/v1/flows/export",
 } as const;
@@ -513,6 +516,32 @@ export function commitDraft(name: string, message: string, note: string, activat
 export function branchVersion(name: string, number: number): Promise<Draft> {
   return call("POST", at(PATHS.branch, { name, number: String(number) }));
 }
+
+/** How one can sign in here (for the sign-in page). */
+export interface Providers {
+  mode: string;
+  sso: { kind: "oidc" | "saml"; name: string; label: string; start_url: string }[];
+  setup_required: boolean;
+}
+
+/** How one can sign in here. */
+export const providers = () => call<Providers>("GET", PATHS.providers);
+
+/** Asks for a password-reset link by mail (the answer is the same whether or not the account exists). */
+export const requestReset = (email: string) => call<unknown>("POST", PATHS.passwordReset, { email });
+
+/** A role granted on a flow to `user:ID` or `group:NAME`. */
+export interface Grant {
+  subject: string;
+  role: string;
+}
+
+/** Who has which role on a flow (besides instance-wide roles); `version` for `If-Match`. */
+export const flowAccess = (name: string) => call<{ flow: string; grants: Grant[]; version: number }>("GET", at(PATHS.access, { name }));
+
+/** Replaces a flow's grants. */
+export const setFlowAccess = (name: string, grants: Grant[], version: number) =>
+  call<{ flow: string; grants: Grant[]; version: number }>("PUT", at(PATHS.access, { name }), grants, { "if-match": String(version) });
 
 /** The format of an import or export. */
 export type Format = "toml" | "json";

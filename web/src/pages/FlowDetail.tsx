@@ -3,6 +3,8 @@ import { Link, useParams } from "react-router";
 
 import { ApiError, executions, getFlow, operate, subscribe, type Execution, type FlowDetail, type Me, type Operation } from "../api";
 import { Dag, type DagNodeView } from "../components/Dag";
+import { FlowAccess } from "../components/FlowAccess";
+import { FlowAudit } from "../components/FlowAudit";
 import { StateBadge } from "../components/StateBadge";
 import { Timeline } from "../components/Timeline";
 import { Versions } from "../components/Versions";
@@ -11,7 +13,7 @@ import { Versions } from "../components/Versions";
 type Live = Record<string, { state: string; note?: string }>;
 
 /** One flow: bindings and settings, operations, the live DAG and its recent executions. */
-export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => boolean }) {
+export function FlowDetailPage({ me, onError }: { me: Me; onError: (e: unknown) => boolean }) {
   const { name = "" } = useParams();
   const [flow, setFlow] = useState<FlowDetail | null>(null);
   const [runs, setRuns] = useState<Execution[]>([]);
@@ -156,6 +158,8 @@ export function FlowDetailPage({ onError }: { me: Me; onError: (e: unknown) => b
           canEdit={flow.permissions.includes("flows.edit")}
           onChanged={() => getFlow(name).then(setFlow, () => {})} />
       )}
+      {flow.permissions.includes("flows.admin") && <FlowAccess flow={flow.name} onError={onError} />}
+      {me.permissions.includes("audit.read") && <FlowAudit flow={flow.name} onError={onError} />}
     </section>
   );
 }
