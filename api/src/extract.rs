@@ -56,7 +56,8 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {message}"))
         } else {
             let path = if path == "." { String::new() } else { path };
-            ApiError::bad_request("invalid_body", if path.is_empty() { message.clone() } else { format!("{path}: {message}") })
+            let place = if path.is_empty() { "the body as a whole".to_string() } else { format!("`{path}`") };
+            ApiError::bad_request("invalid_body", format!("{place}: {message} (the shape each route takes is in /api/v1/openapi.json)"))
                 .with_details(serde_json::json!({ "fields": [{ "path": path, "message": message }] }))
         }
     })?;

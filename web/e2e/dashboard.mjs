@@ -198,6 +198,29 @@ try {
   await page.getByRole("table", { name: "Versions" }).getByRole("row", { name: /v1 active/ }).waitFor();
   await page.getByText("store, version 1").waitFor();
 
+  step("a stale draft: another version is activated while the editor is open; rebase keeps the edit");
+  await page.getByRole("link", { name: "Edit the draft" }).click();
+  await page.waitForURL(`${admin}/flows/review/edit`);
+  await page.getByText(/You hold the editor lock until/).waitFor();
+  const activated = await fetch(`${admin}/api/v1/flows/review/versions/2/activate`, { method: "POST", headers: authorization });
+  if (activated.status !== 200) throw new Error(`activating v2 behind the editor's back got ${activated.status}: ${await activated.text()}`);
+  await nodeList.getByRole("button", { name: web }).click();
+  await page.getByLabel("Wake budget").fill("50s");
+  await page.getByRole("status").filter({ hasText: "Version 2 was activated after this draft was started" }).waitFor();
+  await page.getByRole("button", { name: "Commit…" }).click();
+  await dialog.getByLabel("Message").fill("frontend: 50s wake budget");
+  await dialog.getByRole("button", { name: "Commit and activate" }).click();
+  const stale = page.getByRole("alert").filter({ hasText: "rebase it" });
+  await stale.getByRole("button", { name: "Discard the draft" }).waitFor();
+  await stale.getByRole("button", { name: "Rebase onto version 2" }).click();
+  await page.getByRole("status").filter({ hasText: "The draft is now based on version 2." }).waitFor();
+  if ((await page.getByLabel("Wake budget").inputValue()) !== "50s") throw new Error("the rebase lost what was typed");
+  await page.getByRole("button", { name: "Commit…" }).click();
+  await dialog.getByLabel("Message").fill("frontend: 50s wake budget");
+  await dialog.getByRole("button", { name: "Commit and activate" }).click();
+  await page.waitForURL(`${admin}/flows/review`);
+  await page.getByText("store, version 3").waitFor();
+
   step("versions of a store-managed flow: compare, activate, roll back");
   await page.goto(`${admin}/flows/blog`);
   const versions = page.getByRole("table", { name: "Versions" });

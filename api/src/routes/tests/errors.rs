@@ -28,6 +28,10 @@ async fn bad_bodies_get_400_415_or_413_with_the_field_path() {
     assert!(unknown.body["message"].as_str().is_some_and(|m| m.contains("unknown field `admin`")), "{}", unknown.body);
     let wrong_type = h.post("/api/v1/users", &h.admin, json!({ "email": "x@example.com", "roles": "admin" })).await;
     assert_eq!((wrong_type.status, wrong_type.body["details"]["fields"][0]["path"].as_str()), (StatusCode::BAD_REQUEST, Some("roles")));
+    let whole = h.post("/api/v1/users", &h.admin, json!(42)).await;
+    assert_eq!((whole.status, whole.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
+    let message = whole.body["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("the body as a whole: invalid type: integer `42`") && message.contains("openapi.json"), "{message}");
     let nested = h.post("/api/v1/tokens", &h.admin, json!({ "name": "x", "scopes": ["flows.read", "flows.destroy"] })).await;
     assert_eq!((nested.status, nested.body["details"]["fields"][0]["path"].as_str()), (StatusCode::BAD_REQUEST, Some("scopes[1]")));
     let text = h.send(raw("{}", Some("text/plain"))).await;
