@@ -332,3 +332,32 @@ fn no_process_outlives_a_dropped_controller_or_runtime() {
     drop(controller);
     env.assert_no_survivors();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awake_flow_whose_nodes_change_stays_awake_and_its_dropped_node_stops() {
+    let env = Env::new();
+    let (db, cache, web) = (DemoNode::new("db"), DemoNode::new("cache").after(&["db"]), DemoNode::new("web").after(&["db"]));
+    let before = env.config(&env.flow("shop", "web", "", &[db.clone(), cache.clone(), web.clone()]));
+    let controller = env.controller(&before).await;
+    assert_eq!(controller.wake_and_wait("shop", Trigger::Request, Duration::from_secs(30)).await.expect("wake").state, FlowState::Awake);
+    let pid = |name: &str| lines_of(&env.starts(), name)[0].pid;
+    let (db_pid, cache_pid, web_pid) = (pid("db"), pid("cache"), pid("web"));
+
+    // The new definition drops `cache`, changes `web`'s wake budget and adds `search`.
+    let search = DemoNode::new("search").after(&["db"]);
+    let after = env.config(&env.flow("shop", "web", "", &[db, web.timeout("45s"), search]));
+    controller.apply(&after).finish();
+
+    // Still awake: what ran keeps running, the new node is started, the dropped one is stopped.
+    let flow = || controller.flow("shop").expect("flow");
+    assert_eventually!(flow().state() == FlowState::Awake, "the changed flow is awake again: {:?}", flow().status());
+    assert_eventually!(!lines_of(&env.starts(), "search").is_empty(), "search was started");
+    assert_eventually!(!alive(cache_pid), "the dropped node cache still runs");
+    assert!(alive(db_pid) && alive(web_pid), "db and web kept running (restarting them would cut the flow off)");
+    assert_eq!(lines_of(&env.starts(), "db").len(), 1, "db was not started twice");
+
+    // And it drains like any awake flow: nothing survives.
+    controller.drain("shop").await.expect("drain");
+    assert_eq!(flow().state(), FlowState::Asleep);
+    env.assert_no_survivors();
+}

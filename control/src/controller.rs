@@ -233,9 +233,40 @@ impl Reload {
 
     /// Retires the old handles: waiters of changed flows move on, waiters of removed flows give up, and
     /// removed flows release (and, when no other flow holds them, stop) their workloads.
+    ///
+    /// A changed flow that was awake stays awake: its new definition is woken at once (what already
+    /// runs is ready at once, new nodes start) and the workloads only the old definition used are
+    /// stopped, unless another flow holds them. Otherwise nothing would ever drain them.
     pub fn finish(self) {
         for old in self.replaced {
+            let was_awake = old.state() == FlowState::Awake;
             old.status.send_modify(|s| s.removed = true);
+            let Some(new) = self.inner.flow(old.name()).filter(|_| was_awake) else { continue };
+            if new.state() == FlowState::Asleep && !new.is_disabled() {
+                self.inner.start_wake(&new, Trigger::Reload);
+            }
+            let kept: std::collections::HashSet<&str> = new.spec.nodes.iter().map(|n| n.workload.id.as_str()).collect();
+            let dropped: Vec<_> = old
+                .spec
+                .nodes
+                .iter()
+                .filter(|n| !kept.contains(n.workload.id.as_str()))
+                .map(|n| self.inner.workload(&n.workload))
+                .collect();
+            if dropped.is_empty() {
+                continue;
+            }
+            let name = old.name().to_string();
+            self.inner.spawn(async move {
+                for workload in dropped.into_iter().rev() {
+                    workload.release(&name);
+                    if workload.other_users(&name).is_empty() {
+                        if let Err(e) = workload.stop().await {
+                            tracing::warn!(flow = %name, workload = %workload.workload.id, "stopping a node the new definition dropped failed: {e}");
+                        }
+                    }
+                }
+            });
         }
         for old in self.removed {
             old.status.send_modify(|s| s.removed = true);

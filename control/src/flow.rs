@@ -139,6 +139,8 @@ pub enum Trigger {
     Request,
     /// An operator (`warm`).
     Manual,
+    /// A new definition of an awake flow: what already runs is ready at once, new nodes start.
+    Reload,
 }
 
 impl Trigger {
@@ -147,6 +149,7 @@ impl Trigger {
         match self {
             Trigger::Request => "request",
             Trigger::Manual => "manual",
+            Trigger::Reload => "reload",
         }
     }
 }
