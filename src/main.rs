@@ -2,6 +2,7 @@
 
 mod demo;
 mod demo_backend;
+mod ops;
 mod serve;
 
 use std::path::PathBuf;
@@ -18,7 +19,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Scale idle application stacks to zero and wake them on the first real request.
 #[derive(Debug, Parser)]
-#[command(name = "leannodes", version, about)]
+#[command(
+    name = "leannodes",
+    version,
+    about,
+    after_help = "Operator commands (status, flows, warm, drain, pin, unpin, executions) talk to a running server \
+                  (--url or LEANNODES_URL, --token or LEANNODES_TOKEN) and exit with 0 done, 1 the operation failed, \
+                  2 bad usage, 3 server unreachable, 4 not signed in or not allowed, 5 no such flow, 6 refused otherwise."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,6 +82,9 @@ enum Command {
     Demo(demo::Args),
     /// Run a small HTTP + WebSocket backend (used by the demo and the tests).
     DemoBackend(demo_backend::Args),
+    /// Operator commands against a running server.
+    #[command(flatten)]
+    Op(ops::Op),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +209,7 @@ fn main() -> ExitCode {
         Command::Openapi { routes: true } => print_out(&leannodes_api::routes_markdown()),
         Command::Admin(command) => run_async(admin(command)),
         Command::Migrate { config, store } => run_async(migrate(config, store)),
+        Command::Op(op) => run_async(ops::run(op)),
     }
 }
 
