@@ -86,7 +86,7 @@ pub(crate) struct Inner {
     /// (e.g. the proxy's) asked for them.
     runtime: tokio::runtime::Handle,
     /// Wake durations and failures, from the event bus.
-    wake_metrics: Arc<crate::metrics::WakeMetrics>,
+    pub(crate) wake_metrics: Arc<crate::metrics::WakeMetrics>,
     /// Pin and disable overrides by flow, as saved in the store (read at start, kept current): a flow
     /// that joins later (a store-managed flow, a flow added to the file) gets its saved overrides back.
     saved: Mutex<HashMap<String, FlowStateRecord>>,
@@ -584,7 +584,8 @@ impl Controller {
         }
     }
 
-    /// Writes the control plane's metric families (wake durations, wake failures, flow states).
+    /// Writes the control plane's metric families (wake durations and stages, wake failures, drains, flow
+    /// states, leadership, build info).
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         self.inner.wake_metrics.render(out);
@@ -594,6 +595,13 @@ impl Controller {
         for view in self.views() {
             let _ = writeln!(out, "leannodes_flow_state{{flow=\"{}\"}} {}", crate::metrics::escape(&view.name), view.state.gauge_value());
         }
+        out.push_str(
+            "# HELP leannodes_leader Whether this replica holds the drain leadership (1) or not (0).\n# TYPE leannodes_leader gauge\n",
+        );
+        let _ =
+            writeln!(out, "leannodes_leader{{replica=\"{}\"}} {}", crate::metrics::escape(self.replica_id()), u8::from(self.is_leader()));
+        out.push_str("# HELP leannodes_build_info The running version (always 1).\n# TYPE leannodes_build_info gauge\n");
+        let _ = writeln!(out, "leannodes_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     }
 
     /// Whether this replica holds the drain leadership (always true with a store no one shares).

@@ -122,5 +122,6 @@ pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode:
         workload.release(flow.name());
     }
     flow.transition(&[FlowState::Draining], FlowState::Asleep);
+    inner.wake_metrics.drained(flow.name());
     tracing::info!(flow = flow.name(), "drained");
 }

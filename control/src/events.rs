@@ -37,6 +37,10 @@ pub enum ExecutionEvent {
         node: String,
         /// Time from start to ready.
         elapsed_ms: u64,
+        /// Of that, the time until the platform took the request (a process spawned, a workload
+        /// scaled up); absent when another replica owned the wake.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start_ms: Option<u64>,
     },
     /// A node failed.
     NodeFailed {

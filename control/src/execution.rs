@@ -262,10 +262,10 @@ impl<'a> Execution<'a> {
                     waking.push(self.wake_node(i));
                 }
             }
-            let Some((i, started_at, result)) = waking.next().await else { return Ok(()) };
+            let Some((i, started_at, spawned_at, result)) = waking.next().await else { return Ok(()) };
             let step = &mut self.record.steps[i];
             step.requested_ms = Some(started_at);
-            step.started_ms = Some(started_at);
+            step.started_ms = Some(spawned_at.unwrap_or(started_at));
             match result {
                 Ok(woke) => {
                     self.ready[i] = true;
@@ -278,6 +278,7 @@ impl<'a> Execution<'a> {
                         flow: self.flow.name().to_string(),
                         node: nodes[i].name.clone(),
                         elapsed_ms: u64::try_from(step.ready_ms.unwrap_or_default() - started_at).unwrap_or_default(),
+                        start_ms: spawned_at.and_then(|at| u64::try_from(at - started_at).ok()),
                     });
                     self.save();
                 }
@@ -286,8 +287,9 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Wakes node `i` within its timeout. Returns the node, when it was asked, and the result.
-    fn wake_node(&self, i: usize) -> impl Future<Output = (usize, i64, Result<Woke, Failure>)> + 'a {
+    /// Wakes node `i` within its timeout. Returns the node, when it was asked, when the platform took
+    /// the request (not known when another replica owns the wake), and the result.
+    fn wake_node(&self, i: usize) -> impl Future<Output = (usize, i64, Option<i64>, Result<Woke, Failure>)> + 'a {
         let flow = self.flow;
         let node = &flow.spec.nodes[i];
         let workload = self.workloads[i].clone();
@@ -299,7 +301,9 @@ impl<'a> Execution<'a> {
             flow.set_node(i, NodeState::Starting, None);
             events.publish(ExecutionEvent::NodeStarted { execution, flow: flow.name().to_string(), node: node.name.clone() });
             let progress = |detail: &str| flow.set_node(i, NodeState::Starting, Some(detail.to_string()));
-            let waking = async { if follow { workload.observe(progress).await } else { workload.wake(progress).await } };
+            let spawned = std::sync::atomic::AtomicI64::new(0);
+            let took = || spawned.store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
+            let waking = async { if follow { workload.observe(progress).await } else { workload.wake(progress, took).await } };
             let result = match tokio::time::timeout(node.timeout, waking).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -307,7 +311,8 @@ impl<'a> Execution<'a> {
                     Err(workload.timeout_failure(node.timeout, last.as_deref()))
                 }
             };
-            (i, asked, result)
+            let spawned = Some(spawned.load(std::sync::atomic::Ordering::Relaxed)).filter(|at| *at > 0);
+            (i, asked, spawned, result)
         }
     }
 

@@ -55,12 +55,17 @@ pub fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Histograms by flow, node and stage (`start`, `ready`).
+type StageHistograms = Mutex<BTreeMap<(String, String, &'static str), Arc<Histogram>>>;
+
 /// Wake durations per flow and node (node `*`: the whole execution) and failures per flow, node and
 /// reason, fed from the event bus.
 #[derive(Debug, Default)]
 pub(crate) struct WakeMetrics {
     durations: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+    stages: StageHistograms,
     failures: Mutex<BTreeMap<(String, String, String), u64>>,
+    drains: Mutex<BTreeMap<String, u64>>,
 }
 
 impl WakeMetrics {
@@ -70,13 +75,30 @@ impl WakeMetrics {
         histogram.observe(Duration::from_millis(ms));
     }
 
+    fn observe_stage(&self, flow: &str, node: &str, stage: &'static str, ms: u64) {
+        let key = (flow.to_string(), node.to_string(), stage);
+        let histogram = self.stages.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone();
+        histogram.observe(Duration::from_millis(ms));
+    }
+
+    /// Counts a drain of `flow` (idle or asked for) that stopped it.
+    pub(crate) fn drained(&self, flow: &str) {
+        *self.drains.lock().unwrap_or_else(PoisonError::into_inner).entry(flow.to_string()).or_default() += 1;
+    }
+
     /// Follows the bus until the metrics are dropped.
     pub(crate) async fn record(metrics: std::sync::Weak<WakeMetrics>, bus: EventBus) {
         let mut events = tokio_stream::wrappers::BroadcastStream::new(bus.subscribe());
         while let Some(event) = events.next().await {
             let Some(metrics) = metrics.upgrade() else { return };
             match event {
-                Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, .. }) => metrics.observe(&flow, &node, elapsed_ms),
+                Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, start_ms, .. }) => {
+                    metrics.observe(&flow, &node, elapsed_ms);
+                    if let Some(start) = start_ms {
+                        metrics.observe_stage(&flow, &node, "start", start);
+                        metrics.observe_stage(&flow, &node, "ready", elapsed_ms.saturating_sub(start));
+                    }
+                }
                 Ok(ExecutionEvent::ExecutionFinished { flow, elapsed_ms, outcome, .. }) if outcome == "succeeded" => {
                     metrics.observe(&flow, "*", elapsed_ms)
                 }
@@ -93,6 +115,18 @@ impl WakeMetrics {
         out.push_str("# HELP leannodes_wake_duration_seconds Time from a node's wake request to ready (node=\"*\": the whole execution).\n# TYPE leannodes_wake_duration_seconds histogram\n");
         for ((flow, node), h) in self.durations.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             h.render(out, "leannodes_wake_duration_seconds", &format!("flow=\"{}\",node=\"{}\"", escape(flow), escape(node)));
+        }
+        out.push_str("# HELP leannodes_wake_stage_seconds Each stage of a node's cold start: stage=\"start\" from the wake request until the platform took it (process spawned, workload scaled up), stage=\"ready\" from then until the readiness probe passed.\n# TYPE leannodes_wake_stage_seconds histogram\n");
+        for ((flow, node, stage), h) in self.stages.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            h.render(
+                out,
+                "leannodes_wake_stage_seconds",
+                &format!("flow=\"{}\",node=\"{}\",stage=\"{stage}\"", escape(flow), escape(node)),
+            );
+        }
+        out.push_str("# HELP leannodes_drains_total Drains that put a flow to sleep (idle or asked for), by flow.\n# TYPE leannodes_drains_total counter\n");
+        for (flow, n) in self.drains.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "leannodes_drains_total{{flow=\"{}\"}} {n}", escape(flow));
         }
         out.push_str("# HELP leannodes_wake_failures_total Node wakes that failed, by flow, node and reason.\n# TYPE leannodes_wake_failures_total counter\n");
         for ((flow, node, reason), n) in self.failures.lock().unwrap_or_else(PoisonError::into_inner).iter() {

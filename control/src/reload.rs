@@ -142,6 +142,14 @@ enum Composed {
 pub struct Reloader {
     requests: mpsc::UnboundedSender<Request>,
     status: watch::Receiver<ReloadStatus>,
+    counts: Arc<ReloadCounts>,
+}
+
+/// Reloads applied and refused since start (for the metrics).
+#[derive(Debug, Default)]
+struct ReloadCounts {
+    applied: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 /// The actor's own state.
@@ -161,6 +169,7 @@ struct Actor {
     /// When the first test session applied ends (a reload then drops it).
     expiry: watch::Sender<Option<i64>>,
     status: watch::Sender<ReloadStatus>,
+    counts: Arc<ReloadCounts>,
 }
 
 impl Reloader {
@@ -179,6 +188,7 @@ impl Reloader {
         let expiry = watch::channel(None).0;
         let store = controller.inner.store.clone();
         let flush = controller.inner.options.activity_flush;
+        let counts = Arc::new(ReloadCounts::default());
         let mut actor = Actor {
             controller,
             sources: sources.clone(),
@@ -189,6 +199,7 @@ impl Reloader {
             store_applied: store_applied.clone(),
             expiry: expiry.clone(),
             status: status_tx,
+            counts: counts.clone(),
         };
         tokio::spawn(async move {
             let mut next = queue.recv().await;
@@ -223,7 +234,7 @@ impl Reloader {
                 }
             }
         });
-        let reloader = Reloader { requests, status };
+        let reloader = Reloader { requests, status, counts };
         tokio::spawn(reloader.clone().watch_file(sources.file.clone()));
         if let Some(resources) = sources.resources {
             let reloader = reloader.clone();
@@ -273,6 +284,18 @@ impl Reloader {
     /// The result of the last reload.
     pub fn status(&self) -> ReloadStatus {
         self.status.borrow().clone()
+    }
+
+    /// Writes the reload metric families: reloads by result since start, and whether the last one was
+    /// applied.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering;
+        out.push_str("# HELP leannodes_reloads_total Configuration reloads since start, by result (every source: file, Flow resources, store, activations).\n# TYPE leannodes_reloads_total counter\n");
+        let _ = writeln!(out, "leannodes_reloads_total{{result=\"applied\"}} {}", self.counts.applied.load(Ordering::Relaxed));
+        let _ = writeln!(out, "leannodes_reloads_total{{result=\"failed\"}} {}", self.counts.failed.load(Ordering::Relaxed));
+        out.push_str("# HELP leannodes_last_reload_success Whether the last reload was applied (1) or refused (0: the previous configuration keeps serving).\n# TYPE leannodes_last_reload_success gauge\n");
+        let _ = writeln!(out, "leannodes_last_reload_success {}", u8::from(self.status.borrow().ok));
     }
 
     /// Reloads when the config file changes (modification time or size), checked twice a second.
@@ -341,6 +364,8 @@ impl Actor {
     /// One reload. An invalid configuration changes nothing.
     async fn reload(&mut self, cause: ReloadCause) -> ReloadStatus {
         let status = self.apply(cause).await;
+        let count = if status.ok { &self.counts.applied } else { &self.counts.failed };
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.status.send_replace(status.clone());
         status
     }

@@ -91,12 +91,15 @@ impl WorkloadRuntime {
 
     /// Wakes the workload and waits until it is ready. `progress` receives each pending detail.
     /// The caller applies the timeout (dropping this future releases the start lock).
-    pub(crate) async fn wake(&self, progress: impl Fn(&str)) -> Result<Woke, Failure> {
+    /// `started` is called once the platform has taken the request (a process spawned, a workload
+    /// scaled up): the end of the wake's first stage.
+    pub(crate) async fn wake(&self, progress: impl Fn(&str), started: impl FnOnce()) -> Result<Woke, Failure> {
         let _serial = self.lock.lock().await;
         // External nodes are never started by us: always re-probe. Others that run are ready only if they
         // were ready before (a running process that is still starting is probed again below).
         let was_running = self.workload.kind() != NodeKind::External && self.driver.is_running(&self.workload);
         self.driver.wake(&self.workload).await.map_err(|e| spawn_failure(&e))?;
+        started();
         self.ready(progress).await?;
         Ok(if was_running { Woke::AlreadyRunning } else { Woke::Started })
     }

@@ -125,8 +125,10 @@ impl Drop for HeldGuard {
     }
 }
 
-/// Writes the proxy's metric families for the given flows.
-pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a FlowMetrics)> + Clone, unmatched: &'a FlowMetrics) {
+/// Writes the proxy's metric families for the given flows (name, metrics, `max_held`).
+pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a FlowMetrics, usize)> + Clone, unmatched: &'a FlowMetrics) {
+    let limits = flows.clone().map(|(flow, _, max)| (flow, max));
+    let flows = flows.map(|(flow, m, _)| (flow, m));
     out.push_str(
         "# HELP leannodes_requests_total Requests answered by the proxy, by flow and outcome.\n# TYPE leannodes_requests_total counter\n",
     );
@@ -141,6 +143,10 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
     out.push_str("# HELP leannodes_held_requests Requests held right now while their flow wakes.\n# TYPE leannodes_held_requests gauge\n");
     for (flow, m) in flows.clone() {
         let _ = writeln!(out, "leannodes_held_requests{{flow=\"{}\"}} {}", escape(flow), m.held());
+    }
+    out.push_str("# HELP leannodes_held_requests_limit Requests a flow may hold at once on this replica (max_held); beyond it requests get 503 hold_queue_full.\n# TYPE leannodes_held_requests_limit gauge\n");
+    for (flow, max) in limits {
+        let _ = writeln!(out, "leannodes_held_requests_limit{{flow=\"{}\"}} {max}", escape(flow));
     }
     out.push_str("# HELP leannodes_hold_duration_seconds How long requests were held.\n# TYPE leannodes_hold_duration_seconds histogram\n");
     for (flow, m) in flows {

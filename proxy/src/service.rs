@@ -206,7 +206,7 @@ impl leannodes_control::TrafficView for ProxyState {
 
     fn render_metrics(&self, out: &mut String) {
         let routes = self.routes.load();
-        crate::metrics::render(out, routes.routes().map(|r| (r.flow.name(), &*r.metrics)), &self.unmatched);
+        crate::metrics::render(out, routes.routes().map(|r| (r.flow.name(), &*r.metrics, r.flow.spec.max_held.get())), &self.unmatched);
     }
 }
 

@@ -116,9 +116,14 @@ async fn status(
 
 /// Prometheus metrics of the data plane and the control plane.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-async fn metrics(State(traffic): State<Arc<dyn TrafficView>>, State(controller): State<Arc<Controller>>) -> Response {
+async fn metrics(
+    State(traffic): State<Arc<dyn TrafficView>>,
+    State(controller): State<Arc<Controller>>,
+    State(instance): State<Arc<Instance>>,
+) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     traffic.render_metrics(&mut out);
     controller.render_metrics(&mut out);
+    instance.reloader.render_metrics(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
