@@ -97,11 +97,13 @@ export function EditorPage({ me, onError }: { me: Me; onError: (e: unknown) => b
         // Someone else is editing, or the caller may not edit: show the draft read-only.
         setReadOnly(e.message);
         try {
-          adopt(await getDraft(name), true);
+          adopt(await getDraft(name).catch((inner: unknown) => {
+            // No draft: show the version that serves (else the latest) instead.
+            if (inner instanceof ApiError && inner.code === "no_draft") return shownVersion(name);
+            throw inner;
+          }), true);
         } catch (inner) {
-          // No draft: show the version that serves (else the latest) instead.
-          if (inner instanceof ApiError && inner.code === "no_draft") adopt(await shownVersion(name), true);
-          else report(inner);
+          report(inner);
         }
       } else report(e);
     }

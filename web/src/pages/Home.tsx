@@ -30,7 +30,7 @@ export function HomePage({ onError }: { me: Me; onError: (e: unknown) => boolean
       .slice(0, 8);
     return { list, instance, recent };
   }, []);
-  const { data, error } = useLoad(overview, onError, 5000);
+  const { data, error } = useLoad(overview, onError, 10000);
 
   if (!data) return error ? <p role="alert" className="error">{error}</p> : <p>Loading the overview…</p>;
   const { list, instance, recent } = data;
