@@ -23,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     name = "leannodes",
     version,
     about,
-    after_help = "Operator commands (status, flows, warm, drain, pin, unpin, executions) talk to a running server \
+    after_help = "Operator commands (status, flows, warm, drain, pin, unpin, explain, executions) talk to a running server \
                   (--url or LEANNODES_URL, --token or LEANNODES_TOKEN) and exit with 0 done, 1 the operation failed, \
                   2 bad usage, 3 server unreachable, 4 not signed in or not allowed, 5 no such flow, 6 refused otherwise."
 )]

@@ -1,4 +1,4 @@
-//! The operator commands (`status`, `flows`, `warm`, `drain`, `pin`, `unpin`, `executions`): command-line
+//! The operator commands (`status`, `flows`, `warm`, `drain`, `pin`, `unpin`, `explain`, `executions`): command-line
 //! arguments for [`leannodes_client`], which talks to a running server and renders the answers.
 
 use std::process::ExitCode;
@@ -73,6 +73,14 @@ pub(crate) enum Op {
         #[command(flatten)]
         server: Server,
     },
+    /// Why a flow is in its state: pins, open connections, recent activity, a failed wake, shared
+    /// workloads, and when it drains.
+    Explain {
+        /// The flow.
+        flow: String,
+        #[command(flatten)]
+        server: Server,
+    },
     /// A flow's recent wakes, newest first.
     Executions {
         /// The flow.
@@ -91,6 +99,7 @@ pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
     | Op::Drain { server, .. }
     | Op::Pin { server, .. }
     | Op::Unpin { server, .. }
+    | Op::Explain { server, .. }
     | Op::Executions { server, .. }) = &op;
     let client = Client::new(&server.url, server.token.clone());
     let output = match server.output {
@@ -104,6 +113,7 @@ pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
         Op::Drain { flow, .. } => client.operate(flow, Operation::Drain, output).await,
         Op::Pin { flow, .. } => client.operate(flow, Operation::Pin, output).await,
         Op::Unpin { flow, .. } => client.operate(flow, Operation::Unpin, output).await,
+        Op::Explain { flow, .. } => client.explain(flow, output).await,
         Op::Executions { flow, .. } => client.executions(flow, output).await,
     };
     Ok(match result {

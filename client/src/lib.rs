@@ -1,6 +1,6 @@
 //! The operator CLI's side of the management API: `leannodes status`, `flows`, `warm FLOW` (with a live
-//! view of the DAG filling node by node, from the event stream), `drain`, `pin`, `unpin` and
-//! `executions FLOW` against a running server. Each command returns a [`Report`]: what to print (human
+//! view of the DAG filling node by node, from the event stream), `drain`, `pin`, `unpin`, `explain FLOW`
+//! and `executions FLOW` against a running server. Each command returns a [`Report`]: what to print (human
 //! text, or the API's JSON with `--output json`) and an exit code scripts can rely on ([`exit`]). The
 //! binary only parses the command line and prints.
 
@@ -203,6 +203,15 @@ impl Client {
         Ok(Report::ok(match output {
             Output::Json => render::json(&list),
             Output::Human => render::executions(&list),
+        }))
+    }
+
+    /// `leannodes explain FLOW`.
+    pub async fn explain(&self, flow: &str, output: Output) -> Result<Report, ClientError> {
+        let explanation = self.json(reqwest::Method::GET, &flow_path(flow, "/explain")).await?;
+        Ok(Report::ok(match output {
+            Output::Json => render::json(&explanation),
+            Output::Human => render::explanation(&explanation),
         }))
     }
 

@@ -121,6 +121,24 @@ pub(crate) fn executions(list: &Value) -> String {
     table(&["EXECUTION", "STARTED", "TRIGGER", "TOOK", "OUTCOME"], &rows)
 }
 
+/// `leannodes explain FLOW`.
+pub(crate) fn explanation(e: &Value) -> String {
+    let mut out = format!("{} is {}\n", text(&e["flow"]), text(&e["state"]));
+    for reason in e["reasons"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "- {}", text(&reason["message"]));
+    }
+    match e["drains_in_ms"].as_u64() {
+        Some(ms) => {
+            let _ = writeln!(out, "drains in {} if nothing else arrives", duration(ms));
+        }
+        None if e["state"] == "awake" => {
+            let _ = writeln!(out, "does not drain by itself now");
+        }
+        None => {}
+    }
+    out
+}
+
 /// After `drain`, `pin` or `unpin`.
 pub(crate) fn operated(flow: &str, answer: &Value) -> String {
     let mut flags = Vec::new();

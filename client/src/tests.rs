@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::render::{Wake, duration, table};
+use super::render::{Wake, duration, explanation, table};
 use super::sse::Parser;
 use super::{ClientError, Output, exit};
 
@@ -49,4 +49,15 @@ fn errors_map_to_the_documented_exit_codes() {
         [refused(401), refused(403), refused(404), refused(409)].map(|e| e.exit_code()),
         [exit::DENIED, exit::DENIED, exit::NOT_FOUND, exit::REFUSED]
     );
+}
+
+#[test]
+fn an_explanation_reads_as_sentences() {
+    let e = json!({
+        "flow": "shop", "state": "awake", "drains_in_ms": 4200,
+        "reasons": [{ "kind": "open", "message": "open on this replica: 1 WebSocket connection" }],
+    });
+    assert_eq!(explanation(&e), "shop is awake\n- open on this replica: 1 WebSocket connection\ndrains in 4.2 s if nothing else arrives\n");
+    let pinned = json!({ "flow": "shop", "state": "awake", "drains_in_ms": null, "reasons": [] });
+    assert!(explanation(&pinned).ends_with("does not drain by itself now\n"));
 }

@@ -1,6 +1,7 @@
 //! The activity tracker: when a flow last saw a request start or finish, or bytes on an upgraded
-//! connection. [`Activity::record`] sits on the proxy's hot path: one clock read and one atomic
-//! `fetch_max`, no locks, no allocation.
+//! connection, and how many requests of each kind are open now (for `explain`). [`Activity::record`]
+//! sits on the proxy's hot path: one clock read and one atomic `fetch_max`, no locks, no allocation;
+//! [`Activity::open`] and [`Activity::close`] are one atomic add each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,6 +14,53 @@ use tokio::time::Instant;
 pub struct Activity {
     origin: Instant,
     last_ms: AtomicU64,
+    /// Requests being proxied now, by [`Connection`] kind.
+    open: [AtomicU64; 4],
+}
+
+/// The kind of a proxied request, as `explain` names what keeps a flow awake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// An upgraded connection (WebSocket).
+    Websocket,
+    /// A Server-Sent Events stream (`Accept: text/event-stream`).
+    Sse,
+    /// A gRPC call (`Content-Type: application/grpc…`), possibly a long stream.
+    Grpc,
+    /// Any other request.
+    Request,
+}
+
+impl Connection {
+    /// Every kind, in the order [`OpenNow`] lists them.
+    pub const ALL: [Connection; 4] = [Connection::Websocket, Connection::Sse, Connection::Grpc, Connection::Request];
+
+    /// The kind of a request from its upgrade flag and headers.
+    pub fn of(upgrade: bool, accept: Option<&str>, content_type: Option<&str>) -> Connection {
+        if upgrade {
+            Connection::Websocket
+        } else if accept.is_some_and(|a| a.contains("text/event-stream")) {
+            Connection::Sse
+        } else if content_type.is_some_and(|c| c.starts_with("application/grpc")) {
+            Connection::Grpc
+        } else {
+            Connection::Request
+        }
+    }
+}
+
+/// Requests of a flow being proxied now, by kind (on this replica).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OpenNow {
+    /// Open WebSocket connections.
+    pub websocket: u64,
+    /// Open Server-Sent Events streams.
+    pub sse: u64,
+    /// gRPC calls in progress.
+    pub grpc: u64,
+    /// Other requests in progress.
+    pub request: u64,
 }
 
 impl Default for Activity {
@@ -24,7 +72,25 @@ impl Default for Activity {
 impl Activity {
     /// A tracker whose last activity is now.
     pub fn new() -> Activity {
-        Activity { origin: Instant::now(), last_ms: AtomicU64::new(0) }
+        Activity { origin: Instant::now(), last_ms: AtomicU64::new(0), open: Default::default() }
+    }
+
+    /// Counts a request of `kind` as open (being proxied) until [`Activity::close`].
+    #[inline]
+    pub fn open(&self, kind: Connection) {
+        self.open[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The request of `kind` counted by [`Activity::open`] has ended.
+    #[inline]
+    pub fn close(&self, kind: Connection) {
+        let _ = self.open[kind as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Requests being proxied now, by kind.
+    pub fn open_now(&self) -> OpenNow {
+        let n = |kind: Connection| self.open[kind as usize].load(Ordering::Relaxed);
+        OpenNow { websocket: n(Connection::Websocket), sse: n(Connection::Sse), grpc: n(Connection::Grpc), request: n(Connection::Request) }
     }
 
     fn now_ms(&self) -> u64 {
@@ -62,6 +128,21 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_requests_are_counted_by_kind_and_never_below_zero() {
+        let activity = Activity::new();
+        let websocket = Connection::of(true, None, None);
+        let sse = Connection::of(false, Some("text/event-stream"), None);
+        let grpc = Connection::of(false, None, Some("application/grpc+proto"));
+        for kind in [websocket, websocket, sse, grpc, Connection::of(false, Some("*/*"), Some("text/plain"))] {
+            activity.open(kind);
+        }
+        activity.close(websocket);
+        activity.close(Connection::Request);
+        activity.close(Connection::Request);
+        assert_eq!(activity.open_now(), OpenNow { websocket: 1, sse: 1, grpc: 1, request: 0 });
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_time_follows_the_clock_and_resets_on_record() {

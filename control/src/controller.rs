@@ -144,6 +144,11 @@ impl Inner {
         self.store.shared() && flow.spec.nodes.iter().all(|n| n.workload.kind() != NodeKind::Process)
     }
 
+    /// The other flows that hold the workload of `flow`'s node `node` now.
+    pub(crate) fn workload_users(&self, flow: &FlowHandle, node: &str) -> Vec<String> {
+        flow.spec.nodes.iter().find(|n| n.name == node).map(|n| self.workload(&n.workload).other_users(flow.name())).unwrap_or_default()
+    }
+
     /// Whether this replica may drain `flow` now.
     pub(crate) fn may_drain(&self, flow: &FlowHandle) -> bool {
         !self.coordinated(flow) || self.leader.load(Ordering::Relaxed)

@@ -13,15 +13,17 @@ mod coordination;
 mod drain;
 mod events;
 mod execution;
+mod explain;
 mod flow;
 pub mod metrics;
 mod reload;
 mod workload;
 
-pub use activity::Activity;
+pub use activity::{Activity, Connection, OpenNow};
 pub use backoff::Backoff;
 pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, WakeError};
 pub use events::{EventBus, ExecutionEvent};
+pub use explain::{Explanation, Reason, ReasonKind};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
 pub use leannodes_drivers::EndpointSet;
 pub use metrics::TrafficView;

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use leannodes_config::{Config, PublicStatus, Workload};
-use leannodes_control::{Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller};
+use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -247,6 +247,8 @@ pub struct RequestCtx {
     upstream_retries: u32,
     outcome: Option<Outcome>,
     client_closed: bool,
+    /// The kind of request counted open on the flow's activity until it ends (for `explain`).
+    open: Option<Connection>,
     _in_flight: InFlight,
 }
 
@@ -380,6 +382,7 @@ impl ProxyHttp for LeanProxy {
             upstream_retries: 0,
             outcome: None,
             client_closed: false,
+            open: None,
             _in_flight: InFlight(self.state.clone()),
         }
     }
@@ -397,6 +400,13 @@ impl ProxyHttp for LeanProxy {
         let no_body = !session.declares_body();
         match self.state.gate(&inquiry, client_gone(session, no_body)).await {
             Verdict::Allow { route, counts, held_ms, deadline } => {
+                if counts {
+                    let req = session.req_header();
+                    let header = |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+                    let kind = Connection::of(session.is_upgrade_req(), header(http::header::ACCEPT), header(http::header::CONTENT_TYPE));
+                    route.flow.activity.open(kind);
+                    ctx.open = Some(kind);
+                }
                 ctx.route = Some(route);
                 ctx.counts = counts;
                 ctx.held_ms = held_ms;
@@ -534,6 +544,9 @@ impl ProxyHttp for LeanProxy {
             route.metrics.count(outcome);
             if ctx.counts {
                 route.flow.activity.record();
+            }
+            if let Some(kind) = ctx.open.take() {
+                route.flow.activity.close(kind);
             }
         } else if ctx.upstream.is_some() {
             self.state.unmatched.count(outcome);

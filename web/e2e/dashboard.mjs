@@ -39,6 +39,27 @@ const browser = await chromium.launch({
 const step = (what) => console.log(`step: ${what}`);
 const offsite = [];
 
+/** The element's box once it has stopped moving (the graph fits itself into view after a change). */
+async function settledBox(locator) {
+  await locator.evaluate(
+    (el) =>
+      new Promise((resolve) => {
+        let last = "";
+        let same = 0;
+        const tick = () => {
+          const r = el.getBoundingClientRect();
+          const now = `${r.x},${r.y},${r.width},${r.height}`;
+          same = now === last ? same + 1 : 0;
+          last = now;
+          if (same >= 5) resolve();
+          else requestAnimationFrame(tick);
+        };
+        tick();
+      }),
+  );
+  return locator.boundingBox();
+}
+
 async function signIn(page, email, password) {
   await page.getByLabel("E-mail").fill(email);
   await page.getByLabel("Password").fill(password);
@@ -80,9 +101,11 @@ try {
   await page.getByRole("list", { name: "Recent wakes" }).getByText(/request, succeeded/).waitFor();
   await page.screenshot({ path: join(artifacts, "flow-detail.png"), fullPage: true });
 
-  step("an operation: drain");
+  step("why the flow is awake, then asleep after a drain");
+  await page.getByRole("list", { name: "Why it is awake" }).getByText(/within its idle window/).waitFor();
   await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();
   await page.getByRole("group", { name: "node web: asleep" }).waitFor();
+  await page.getByRole("list", { name: "Why it is asleep" }).getByText(/no request has asked for it/).waitFor();
 
   step("a wake that fails shows the failing node and its reason");
   await page.goto(`${admin}/flows/broken`);
@@ -114,7 +137,12 @@ try {
   }
   const [db, api, web] = editorNodes.map((n) => n.name);
   // db → api by dragging from db's right handle onto api; api → web with the keyboard-friendly checkbox.
-  await page.locator(`.react-flow__node[data-id="${db}"] .react-flow__handle.source`).dragTo(page.locator(`.react-flow__node[data-id="${api}"] .react-flow__handle.target`));
+  const from = await settledBox(page.locator(`.react-flow__node[data-id="${db}"] .react-flow__handle.source`));
+  const to = await settledBox(page.locator(`.react-flow__node[data-id="${api}"] .react-flow__handle.target`));
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 12 });
+  await page.mouse.up();
   await page.locator(`[aria-label="edge ${db} to ${api}"]`).waitFor({ state: "attached" }); // a straight edge has no height
   await nodeList.getByRole("button", { name: web }).click();
   await page.getByRole("group", { name: "Waits for" }).getByLabel(api).check();

@@ -332,6 +332,7 @@ export const PATHS = {
   flow: "/api/v1/flows/{name}",
   operation: "/api/v1/flows/{name}/{operation}",
   executions: "/api/v1/flows/{name}/executions",
+  explain: "/api/v1/flows/{name}/explain",
   events: "/api/v1/events",
   versions: "/api/v1/flows/{name}/versions",
   activate: "/api/v1/flows/{name}/versions/{number}/activate",
@@ -454,6 +455,22 @@ export function operate(name: string, operation: Operation): Promise<{ state: Fl
 /** A flow's executions, newest first. */
 export function executions(name: string): Promise<{ items: Execution[]; next: string | null }> {
   return call("GET", at(PATHS.executions, { name }));
+}
+
+/** Why a flow is in its state. */
+export interface Explanation {
+  flow: string;
+  state: FlowState;
+  reasons: { kind: string; message: string }[];
+  idle_ms: number;
+  idle_after_ms: number;
+  drains_in_ms: number | null;
+  open: { websocket: number; sse: number; grpc: number; request: number };
+}
+
+/** Why a flow is in its state: pins, open connections, recent activity, a failed wake, shared workloads. */
+export function explain(name: string): Promise<Explanation> {
+  return call("GET", at(PATHS.explain, { name }));
 }
 
 /** The versions of a store-managed flow, oldest first. */

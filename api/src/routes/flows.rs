@@ -29,6 +29,7 @@ pub(super) fn routes(r: Registrar) -> Registrar {
         .add(operate, routes!(disable))
         .add(operate, routes!(enable))
         .add(Rule::Flow(Permission::FlowsRead), routes!(executions))
+        .add(Rule::Flow(Permission::FlowsRead), routes!(explain))
         .add(Rule::Authenticated, routes!(execution))
 }
 
@@ -428,6 +429,71 @@ action!(pin, "pin", "Pins the flow: it is never drained.");
 action!(unpin, "unpin", "Unpins the flow.");
 action!(disable, "disable", "Disables the flow: requests get `503 flow_disabled`, nothing is woken.");
 action!(enable, "enable", "Enables the flow again.");
+
+/// Why a flow is in its state (`GET /flows/{name}/explain`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Explanation {
+    /// The flow.
+    flow: String,
+    /// Its state (`asleep`, `waking`, `awake`, `draining`, `failed`).
+    state: String,
+    /// The reasons, the one that decides first.
+    reasons: Vec<ReasonView>,
+    /// Milliseconds since the last activity.
+    idle_ms: u64,
+    /// The idle window (milliseconds).
+    idle_after_ms: u64,
+    /// When it drains if nothing else arrives (milliseconds from now); `null` when it will not drain
+    /// by itself (asleep, pinned, or the drain leader is another replica).
+    drains_in_ms: Option<u64>,
+    /// Requests of the flow open on this replica, by kind.
+    open: OpenView,
+}
+
+/// One reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReasonView {
+    /// `asleep`, `waking`, `draining`, `failed`, `pinned`, `disabled`, `open`, `recent_activity`,
+    /// `shared_workload` or `not_leader`.
+    kind: String,
+    /// The reason in words.
+    message: String,
+}
+
+/// Requests open on this replica, by kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OpenView {
+    /// WebSocket connections.
+    websocket: u64,
+    /// Server-Sent Events streams.
+    sse: u64,
+    /// gRPC calls.
+    grpc: u64,
+    /// Other requests.
+    request: u64,
+}
+
+/// The stored word of a typed value (its serde name).
+fn word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Why the flow is in its state: pins, requests open now, recent activity, a failed wake, workloads
+/// other flows hold, and when it drains if nothing else arrives.
+#[utoipa::path(get, path = "/api/v1/flows/{name}/explain", tag = "flows",
+    params(("name" = String, Path, description = "Flow name")), responses((status = 200, body = Explanation)))]
+async fn explain(State(controller): State<Arc<Controller>>, Path(name): Path<String>) -> Result<Json<Explanation>, ApiError> {
+    let e = controller.explain(&name).ok_or_else(|| ApiError::not_found("unknown_flow", format!("no flow named `{name}`")))?;
+    Ok(Json(Explanation {
+        flow: e.flow,
+        state: word(&e.state),
+        reasons: e.reasons.iter().map(|r| ReasonView { kind: word(&r.kind), message: r.message.clone() }).collect(),
+        idle_ms: e.idle_ms,
+        idle_after_ms: e.idle_after_ms,
+        drains_in_ms: e.drains_in_ms,
+        open: OpenView { websocket: e.open.websocket, sse: e.open.sse, grpc: e.open.grpc, request: e.open.request },
+    }))
+}
 
 /// A page of executions.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 
-import { ApiError, executions, getFlow, operate, subscribe, type Execution, type FlowDetail, type Me, type Operation } from "../api";
+import { ApiError, executions, explain, getFlow, operate, subscribe, type Execution, type Explanation, type FlowDetail, type Me, type Operation } from "../api";
 import { Dag, type DagNodeView } from "../components/Dag";
 import { FlowAccess } from "../components/FlowAccess";
 import { FlowAudit } from "../components/FlowAudit";
@@ -17,6 +17,7 @@ export function FlowDetailPage({ me, onError }: { me: Me; onError: (e: unknown) 
   const { name = "" } = useParams();
   const [flow, setFlow] = useState<FlowDetail | null>(null);
   const [runs, setRuns] = useState<Execution[]>([]);
+  const [why, setWhy] = useState<Explanation | null>(null);
   const [live, setLive] = useState<Live>({});
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<Operation | null>(null);
@@ -34,6 +35,7 @@ export function FlowDetailPage({ me, onError }: { me: Me; onError: (e: unknown) 
         setError(null);
       }, report);
       executions(name).then((r) => alive && setRuns(r.items.slice(0, 5)), report);
+      explain(name).then((e) => alive && setWhy(e), report);
     };
     load();
     const stop = subscribe((event) => {
@@ -115,6 +117,17 @@ export function FlowDetailPage({ me, onError }: { me: Me; onError: (e: unknown) 
         <p role="status" className="error">
           Last wake failed at node {flow.failure.node}: {flow.failure.reason} — {flow.failure.message}
         </p>
+      )}
+      {why && (
+        <section aria-labelledby="why-title" className="why">
+          <h2 id="why-title">Why it is {why.state}</h2>
+          <ul aria-labelledby="why-title">
+            {why.reasons.map((r) => (
+              <li key={r.kind + r.message}>{r.message}</li>
+            ))}
+            {why.drains_in_ms !== null && <li>Drains in {Math.round(why.drains_in_ms / 1000)} s if nothing else arrives.</li>}
+          </ul>
+        </section>
       )}
       <dl className="facts">
         <dt>Source</dt>
