@@ -1,5 +1,5 @@
 //! The Prometheus exposition after real wakes (`leannodes serve` with demo-backend process nodes) passes
-//! `promtool check metrics` and holds each cold-start stage per node, drains, wake failures by reason,
+//! `promtool check metrics` and holds each cold-start stage per node and the held client's first byte, drains, wake failures by reason,
 //! reload results, the hold limit, leadership and build info; the alert rules in deploy/prometheus pass
 //! `promtool check rules` and their unit tests (`promtool test rules`). promtool comes from Debian's
 //! `prometheus` package (scripts/setup installs it).
@@ -72,6 +72,10 @@ fn the_exposition_after_real_wakes_passes_promtool_and_has_every_stage() {
     let db_start_sum = value(&text, "leannodes_wake_stage_seconds_sum{flow=\"shop\",node=\"db\",stage=\"start\"}").expect("sum");
     assert!(db_ready_sum >= 0.3 && db_start_sum < db_ready_sum, "start {db_start_sum} s, ready {db_ready_sum} s");
     assert_eq!(value(&text, "leannodes_drains_total{flow=\"shop\"}"), Some(1.0), "{text}");
+    // The held request's whole cold start: at least db's 300 ms start-up.
+    assert_eq!(value(&text, "leannodes_cold_start_first_byte_seconds_count{flow=\"shop\"}"), Some(1.0), "{text}");
+    let first_byte = value(&text, "leannodes_cold_start_first_byte_seconds_sum{flow=\"shop\"}").expect("sum");
+    assert!(first_byte >= db_ready_sum, "first byte after {first_byte} s, db ready after {db_ready_sum} s");
     assert!(text.lines().any(|l| l.starts_with("leannodes_wake_failures_total{flow=\"broken\",node=\"crash\",reason=")), "{text}");
     assert_eq!(value(&text, "leannodes_reloads_total{result=\"failed\"}"), Some(1.0), "{text}");
     assert_eq!(value(&text, "leannodes_held_requests_limit{flow=\"shop\"}"), Some(50.0));

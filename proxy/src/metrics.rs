@@ -81,6 +81,8 @@ pub struct FlowMetrics {
     held: AtomicI64,
     /// How long held requests waited.
     pub hold_duration: Histogram,
+    /// For requests held through a wake: from their arrival to the first byte of the backend's answer.
+    pub first_byte: Histogram,
 }
 
 impl FlowMetrics {
@@ -149,8 +151,12 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
         let _ = writeln!(out, "leannodes_held_requests_limit{{flow=\"{}\"}} {max}", escape(flow));
     }
     out.push_str("# HELP leannodes_hold_duration_seconds How long requests were held.\n# TYPE leannodes_hold_duration_seconds histogram\n");
-    for (flow, m) in flows {
+    for (flow, m) in flows.clone() {
         m.hold_duration.render(out, "leannodes_hold_duration_seconds", &format!("flow=\"{}\"", escape(flow)));
+    }
+    out.push_str("# HELP leannodes_cold_start_first_byte_seconds For requests held through a wake: from their arrival to the first byte of the backend's answer (the whole cold start as the client sees it).\n# TYPE leannodes_cold_start_first_byte_seconds histogram\n");
+    for (flow, m) in flows {
+        m.first_byte.render(out, "leannodes_cold_start_first_byte_seconds", &format!("flow=\"{}\"", escape(flow)));
     }
 }
 

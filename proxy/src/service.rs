@@ -249,6 +249,8 @@ pub struct RequestCtx {
     client_closed: bool,
     /// The kind of request counted open on the flow's activity until it ends (for `explain`).
     open: Option<Connection>,
+    /// When the request arrived.
+    arrived: Instant,
     _in_flight: InFlight,
 }
 
@@ -383,6 +385,7 @@ impl ProxyHttp for LeanProxy {
             outcome: None,
             client_closed: false,
             open: None,
+            arrived: Instant::now(),
             _in_flight: InFlight(self.state.clone()),
         }
     }
@@ -528,6 +531,9 @@ impl ProxyHttp for LeanProxy {
     async fn response_filter(&self, _session: &mut Session, upstream_response: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
         if let Some(ms) = ctx.held_ms {
             upstream_response.insert_header("x-leannodes-cold-start", ms.to_string())?;
+            if let Some(route) = &ctx.route {
+                route.metrics.first_byte.observe(ctx.arrived.elapsed());
+            }
         }
         Ok(())
     }
