@@ -85,6 +85,9 @@ enum Command {
     /// Operator commands against a running server.
     #[command(flatten)]
     Op(ops::Op),
+    /// What sleeping saves: per flow from a running server, or simulated from an access log.
+    #[command(subcommand)]
+    Savings(ops::SavingsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +213,8 @@ fn main() -> ExitCode {
         Command::Admin(command) => run_async(admin(command)),
         Command::Migrate { config, store } => run_async(migrate(config, store)),
         Command::Op(op) => run_async(ops::run(op)),
+        Command::Savings(ops::SavingsCommand::Show { window, server }) => run_async(async move { ops::savings(&window, &server).await }),
+        Command::Savings(ops::SavingsCommand::Simulate(args)) => ops::simulate(&args),
     }
 }
 

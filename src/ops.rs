@@ -90,6 +90,95 @@ pub(crate) enum Op {
     },
 }
 
+/// `leannodes savings …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SavingsCommand {
+    /// What sleeping saved each flow you may read over a window (`[server.savings]` cost model).
+    Show {
+        /// How far back: `24h`, `7d`, `30d` (at most `90d`).
+        #[arg(long, default_value = "30d")]
+        window: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Replay an access log (nginx, Envoy or LeanNodes; JSON lines or nginx's text format) against
+    /// candidate idle windows: hours asleep, cold starts and cost saved for each. Offline.
+    Simulate(SimulateArgs),
+}
+
+/// `leannodes savings simulate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SimulateArgs {
+    /// The access log: JSON lines (Envoy, nginx `log_format … escape=json`, LeanNodes) or nginx's text format.
+    #[arg(long)]
+    access_log: std::path::PathBuf,
+    /// Candidate idle windows, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = humantime::parse_duration, default_value = "5m,15m,1h")]
+    idle_after: Vec<Duration>,
+    /// Count only requests for this host (JSON logs: `host`, `authority`, `http_host` or `server_name`).
+    #[arg(long)]
+    host: Option<String>,
+    /// CPU cores the flow uses while awake.
+    #[arg(long, default_value_t = 1.0)]
+    cpu: f64,
+    /// Take the cost model from this configuration file's `[server.savings]`.
+    #[arg(long, short)]
+    config: Option<std::path::PathBuf>,
+    /// Cost of one node-hour (overrides the configuration).
+    #[arg(long)]
+    node_hourly_cost: Option<f64>,
+    /// Cores per node (overrides the configuration).
+    #[arg(long)]
+    node_cpu: Option<f64>,
+    /// `human` (default) or `json`.
+    #[arg(long, short, value_enum, default_value = "human")]
+    output: Format,
+}
+
+/// `leannodes savings simulate`: exit 0 with the table, 1 when the log holds no request, 2 on bad usage
+/// (a missing file, bad numbers).
+pub(crate) fn simulate(args: &SimulateArgs) -> ExitCode {
+    use leannodes_control::savings::simulate;
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let mut model = match &args.config {
+        None => leannodes_config::Savings::default(),
+        Some(path) => match leannodes_config::load_file(path) {
+            Ok(config) => config.server.savings,
+            Err(e) => return usage(e.to_string()),
+        },
+    };
+    model.node_hourly_cost = args.node_hourly_cost.unwrap_or(model.node_hourly_cost);
+    model.node_cpu = args.node_cpu.unwrap_or(model.node_cpu);
+    let valid = |v: f64, least: f64| v.is_finite() && v >= least;
+    if !valid(model.node_cpu, 0.001) || !valid(model.node_hourly_cost, 0.0) || !valid(args.cpu, 0.0) {
+        return usage("--node-cpu must be at least 0.001, --node-hourly-cost and --cpu at least 0".into());
+    }
+    if args.idle_after.iter().any(Duration::is_zero) {
+        return usage("--idle-after windows must be longer than zero".into());
+    }
+    let read =
+        std::fs::File::open(&args.access_log).and_then(|f| simulate::read_access_log(std::io::BufReader::new(f), args.host.as_deref()));
+    let log = match read {
+        Ok(log) => log,
+        Err(e) => return usage(format!("cannot read {}: {e}", args.access_log.display())),
+    };
+    if let Some(first) = &log.first_malformed {
+        eprintln!("warning: skipped {} line(s) without a readable time; the first is line {}: {}", log.malformed, first.line, first.reason);
+    }
+    if log.times_ms.is_empty() {
+        eprintln!("error: no requests in {} ({} lines read)", args.access_log.display(), log.lines);
+        return ExitCode::FAILURE;
+    }
+    let report = serde_json::to_value(simulate::run(log, &args.idle_after, args.cpu, &model)).unwrap_or_default();
+    crate::print_out(&match args.output {
+        Format::Json => leannodes_client::render::json(&report),
+        Format::Human => leannodes_client::render::simulation(&report),
+    })
+}
+
 /// Runs an operator command; prints its answer and returns its exit code (0 done, 1 the operation
 /// failed, 3 unreachable, 4 not signed in or not allowed, 5 no such flow, 6 refused otherwise).
 pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
@@ -101,11 +190,7 @@ pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
     | Op::Unpin { server, .. }
     | Op::Explain { server, .. }
     | Op::Executions { server, .. }) = &op;
-    let client = Client::new(&server.url, server.token.clone());
-    let output = match server.output {
-        Format::Human => Output::Human,
-        Format::Json => Output::Json,
-    };
+    let (client, output) = server.client();
     let result: Result<Report, ClientError> = match &op {
         Op::Status { .. } => client.status(output).await,
         Op::Flows { .. } => client.flows(output).await,
@@ -116,7 +201,28 @@ pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
         Op::Explain { flow, .. } => client.explain(flow, output).await,
         Op::Executions { flow, .. } => client.executions(flow, output).await,
     };
-    Ok(match result {
+    Ok(exit(result))
+}
+
+/// `leannodes savings show`.
+pub(crate) async fn savings(window: &str, server: &Server) -> anyhow::Result<ExitCode> {
+    let (client, output) = server.client();
+    Ok(exit(client.savings(window, output).await))
+}
+
+impl Server {
+    fn client(&self) -> (Client, Output) {
+        let output = match self.output {
+            Format::Human => Output::Human,
+            Format::Json => Output::Json,
+        };
+        (Client::new(&self.url, self.token.clone()), output)
+    }
+}
+
+/// Prints a command's answer (or its error) and gives its exit code.
+fn exit(result: Result<Report, ClientError>) -> ExitCode {
+    match result {
         Ok(report) => {
             crate::print_out(&report.text);
             ExitCode::from(report.code)
@@ -125,5 +231,5 @@ pub(crate) async fn run(op: Op) -> anyhow::Result<ExitCode> {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }
-    })
+    }
 }

@@ -126,7 +126,7 @@ fn the_binary_alone_serves_the_dashboard_with_the_right_headers_and_deep_links()
 fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     assert!(built(), "web/dist is missing: scripts/test builds the dashboard (npm ci && npm run build in web/) before cargo");
     let dir = workdir();
-    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path()));
+    let serve = Serve::start(BIN, dir.path(), "[server.savings]\nnode_hourly_cost = 0.4\ncurrency = \"EUR\"\n", &flow(dir.path()));
     let body = serde_json::json!({ "email": VIEWER_EMAIL, "password": VIEWER_PASSWORD, "roles": ["viewer"] }).to_string();
     let created = http_request(
         serve.admin,

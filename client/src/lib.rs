@@ -4,7 +4,7 @@
 //! text, or the API's JSON with `--output json`) and an exit code scripts can rely on ([`exit`]). The
 //! binary only parses the command line and prints.
 
-mod render;
+pub mod render;
 mod sse;
 
 use std::io::Write;
@@ -129,13 +129,15 @@ pub struct Client {
     token: Option<String>,
 }
 
-fn flow_path(flow: &str, rest: &str) -> String {
-    // Flow names are letters, digits, `-`, `_` and `~`; anything else is escaped.
-    let escaped: String = flow
-        .bytes()
+/// `text` with everything but letters, digits, `-`, `_`, `~` and `.` percent-escaped.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-_~.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
-    format!("/api/v1/flows/{escaped}{rest}")
+        .collect()
+}
+
+fn flow_path(flow: &str, rest: &str) -> String {
+    format!("/api/v1/flows/{}{rest}", urlencoding(flow))
 }
 
 impl Client {
@@ -212,6 +214,16 @@ impl Client {
         Ok(Report::ok(match output {
             Output::Json => render::json(&explanation),
             Output::Human => render::explanation(&explanation),
+        }))
+    }
+
+    /// `leannodes savings show`: what sleeping saved each flow over `window` (e.g. `30d`).
+    pub async fn savings(&self, window: &str, output: Output) -> Result<Report, ClientError> {
+        let path = format!("/api/v1/savings?window={}", urlencoding(window));
+        let savings = self.json(reqwest::Method::GET, &path).await?;
+        Ok(Report::ok(match output {
+            Output::Json => render::json(&savings),
+            Output::Human => render::savings(&savings),
         }))
     }
 

@@ -1,4 +1,5 @@
-//! Human text for the API's answers (tables with aligned columns), and the live view of a wake.
+//! Human text for the API's answers (tables with aligned columns), and the live view of a wake; also of
+//! the binary's offline `savings simulate` report, which is JSON like the API's answers.
 
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
@@ -6,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 /// The JSON as the API answered it, pretty-printed.
-pub(crate) fn json(value: &Value) -> String {
+pub fn json(value: &Value) -> String {
     format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
@@ -119,6 +120,72 @@ pub(crate) fn executions(list: &Value) -> String {
         return "no wake yet\n".into();
     }
     table(&["EXECUTION", "STARTED", "TRIGGER", "TOOK", "OUTCOME"], &rows)
+}
+
+/// Hours with one decimal.
+fn hours(ms: u64) -> String {
+    format!("{:.1} h", ms as f64 / 3_600_000.0)
+}
+
+/// `leannodes savings show`.
+pub(crate) fn savings(s: &Value) -> String {
+    let currency = text(&s["currency"]);
+    let money = |v: &Value| format!("{:.2} {currency}", v.as_f64().unwrap_or(0.0));
+    let rows: Vec<Vec<String>> = s["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let observed = f["observed_ms"].as_u64().unwrap_or(0);
+            let asleep = f["asleep_ms"].as_u64().unwrap_or(0);
+            let share = if observed == 0 { "-".to_string() } else { format!("{:.0} %", asleep as f64 * 100.0 / observed as f64) };
+            vec![text(&f["flow"]), hours(asleep), share, text(&f["cpu"]), money(&f["saved"])]
+        })
+        .collect();
+    let mut out = table(&["FLOW", "ASLEEP", "OF WATCHED", "CPU", "SAVED"], &rows);
+    let _ = writeln!(
+        out,
+        "total {} over the last {} (node-hour {}, {} cores per node)",
+        money(&s["total"]),
+        humantime::format_duration(Duration::from_millis(s["window_ms"].as_u64().unwrap_or(0))),
+        money(&s["node_hourly_cost"]),
+        text(&s["node_cpu"])
+    );
+    out
+}
+
+/// `leannodes savings simulate`: what was read, then one row per candidate window.
+pub fn simulation(s: &Value) -> String {
+    let (from, to) = (s["from_ms"].as_i64().unwrap_or(0), s["to_ms"].as_i64().unwrap_or(0));
+    let span = u64::try_from(to - from).unwrap_or(0);
+    let mut out = format!(
+        "{} requests from {} to {} ({}); {} other and {} unreadable lines left out\n",
+        text(&s["requests"]),
+        when(&s["from_ms"]),
+        when(&s["to_ms"]),
+        humantime::format_duration(Duration::from_secs(span / 1000)),
+        text(&s["other"]),
+        text(&s["malformed"]),
+    );
+    let currency = text(&s["currency"]);
+    let rows: Vec<Vec<String>> = s["candidates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let asleep = c["asleep_ms"].as_u64().unwrap_or(0);
+            let share = if span == 0 { "-".into() } else { format!("{:.0} %", asleep as f64 * 100.0 / span as f64) };
+            vec![
+                text(&c["idle_after"]),
+                hours(asleep),
+                share,
+                text(&c["cold_starts"]),
+                format!("{:.2} {currency}", c["saved"].as_f64().unwrap_or(0.0)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["IDLE AFTER", "ASLEEP", "OF SPAN", "COLD STARTS", "SAVED"], &rows));
+    out
 }
 
 /// `leannodes explain FLOW`.

@@ -25,6 +25,152 @@ pub struct ConfigFile {
     /// The flows: each binds hosts and paths to a DAG of nodes that is woken on demand.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flow: Vec<FlowSpec>,
+    /// Notification routes: where notices about wakes, drains, reloads and leadership go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification: Vec<NotificationSpec>,
+}
+
+/// One `[[notification]]`: a destination and the events and flows it receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSpec {
+    /// Unique name of the route.
+    pub name: String,
+    /// `slack` (Block Kit), `teams` (Adaptive Card) or `webhook` (JSON; `format` picks the shape).
+    pub kind: NotificationKind,
+    /// For `webhook`: the payload shape. Default `generic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<WebhookFormat>,
+    /// Where to POST, a secret: `"env:NAME"`, `"file:PATH"` or the URL. Never shown in the API or logs.
+    pub url: String,
+    /// Extra request headers; values are secrets like `url` (e.g. `{ Authorization = "env:HEC_TOKEN" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// PagerDuty's integration (routing) key, a secret. Required with `format = "pagerduty"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
+    /// The events it receives. Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<NoticeKind>>,
+    /// The flows it receives events of (events about no flow always pass). Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<Vec<String>>,
+}
+
+/// What a notification route talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A Slack incoming webhook (Block Kit message).
+    Slack,
+    /// A Microsoft Teams workflow or incoming webhook (Adaptive Card).
+    Teams,
+    /// Any HTTP endpoint; `format` picks the payload.
+    Webhook,
+}
+
+/// The payload shape of a `webhook` route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// LeanNodes' own JSON (also for n8n, Zapier, Workato, MuleSoft and your own routers).
+    Generic,
+    /// Google Chat incoming webhook.
+    GoogleChat,
+    /// Webex incoming webhook.
+    Webex,
+    /// Mattermost incoming webhook.
+    Mattermost,
+    /// Rocket.Chat incoming webhook.
+    RocketChat,
+    /// Zulip's Slack-compatible incoming webhook.
+    Zulip,
+    /// PagerDuty Events API v2.
+    Pagerduty,
+    /// Opsgenie Alert API.
+    Opsgenie,
+    /// Grafana OnCall formatted webhook.
+    GrafanaOncall,
+    /// ServiceNow Event Management.
+    Servicenow,
+    /// Jira Service Management alerts.
+    JiraServiceManagement,
+    /// Datadog Events API.
+    Datadog,
+    /// Splunk HTTP Event Collector.
+    SplunkHec,
+    /// New Relic Event API.
+    NewRelic,
+    /// Elasticsearch document (`_doc` endpoint).
+    Elastic,
+    /// Sumo Logic HTTP source.
+    SumoLogic,
+    /// n8n webhook node (the generic JSON).
+    N8n,
+    /// Zapier catch hook (the generic JSON).
+    Zapier,
+    /// Workato webhook (the generic JSON).
+    Workato,
+    /// MuleSoft HTTP listener (the generic JSON).
+    Mulesoft,
+}
+
+/// The notification event catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A flow began waking.
+    WakeStarted,
+    /// A flow is awake.
+    WakeSucceeded,
+    /// A flow's wake failed.
+    WakeFailed,
+    /// A flow was drained (idle or asked).
+    FlowDrained,
+    /// A flow was disabled.
+    FlowDisabled,
+    /// A flow was enabled again.
+    FlowEnabled,
+    /// Requests to a flow were refused: its hold queue was full.
+    HoldQueueFull,
+    /// A configuration change was refused; the previous configuration keeps serving.
+    ReloadFailed,
+    /// A replica took the drain leadership.
+    LeaderChanged,
+    /// Sent by "Send Test" only.
+    Test,
+}
+
+impl NoticeKind {
+    /// Every event.
+    pub const ALL: [NoticeKind; 10] = [
+        NoticeKind::WakeStarted,
+        NoticeKind::WakeSucceeded,
+        NoticeKind::WakeFailed,
+        NoticeKind::FlowDrained,
+        NoticeKind::FlowDisabled,
+        NoticeKind::FlowEnabled,
+        NoticeKind::HoldQueueFull,
+        NoticeKind::ReloadFailed,
+        NoticeKind::LeaderChanged,
+        NoticeKind::Test,
+    ];
+
+    /// The event's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::WakeStarted => "wake_started",
+            NoticeKind::WakeSucceeded => "wake_succeeded",
+            NoticeKind::WakeFailed => "wake_failed",
+            NoticeKind::FlowDrained => "flow_drained",
+            NoticeKind::FlowDisabled => "flow_disabled",
+            NoticeKind::FlowEnabled => "flow_enabled",
+            NoticeKind::HoldQueueFull => "hold_queue_full",
+            NoticeKind::ReloadFailed => "reload_failed",
+            NoticeKind::LeaderChanged => "leader_changed",
+            NoticeKind::Test => "test",
+        }
+    }
 }
 
 /// The `[server]` table.
@@ -109,6 +255,26 @@ pub struct ServerSection {
     /// who created them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpSection>,
+    /// What sleeping saves: `GET /api/v1/savings` and the `leannodes_savings` gauge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings: Option<SavingsSection>,
+}
+
+/// `[server.savings]`: the cost model. A flow saves, while asleep, its CPU share of a node-hour.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SavingsSection {
+    /// Average cost of one node-hour (e.g. `0.20`). Default `0`: savings are reported as hours asleep only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub node_hourly_cost: Option<f64>,
+    /// CPU cores per node. Default `4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001))]
+    pub node_cpu: Option<f64>,
+    /// The currency `node_hourly_cost` is in, as shown (e.g. `"USD"`, `"EUR"`). Default `"USD"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// What the public status surfaces show.
@@ -340,12 +506,34 @@ pub struct FlowSpec {
     /// Requests that never wake the flow and never count as activity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore: Option<IgnoreSpec>,
+    /// Windows in which the flow is woken ahead of time and kept awake, e.g.
+    /// `[{ cron = "0 8 * * 1-5", for = "10h", tz = "Europe/Berlin" }]`. After a window it drains normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<Vec<KeepWarmSpec>>,
     /// Overrides of the `[defaults]` settings.
     #[serde(flatten)]
     pub settings: FlowSettings,
     /// The workloads of the flow, woken in dependency order.
     #[serde(default)]
     pub node: Vec<NodeSpec>,
+}
+
+/// One keep-warm window: the flow is woken `ahead` of each time `cron` fires and held awake `for` that long.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeepWarmSpec {
+    /// When windows start: five cron fields (`minute hour day-of-month month day-of-week`, e.g.
+    /// `"0 8 * * 1-5"`) or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    pub cron: String,
+    /// How long each window lasts (humantime, e.g. `"10h"`).
+    #[serde(rename = "for")]
+    pub length: String,
+    /// IANA time zone the cron expression is read in (e.g. `"Europe/Berlin"`). Default `"UTC"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// How long before each window the wake starts (humantime). Default `"2m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead: Option<String>,
 }
 
 /// Requests a flow ignores: they never wake it and never count as activity.
@@ -399,6 +587,11 @@ pub struct NodeSpec {
     /// This node's wake budget (humantime); overrides the flow's `node_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// CPU cores the node uses while awake, for the savings estimate. Default: for Kubernetes nodes the pod
+    /// template's CPU requests × replicas, for other nodes 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub cpu: Option<f64>,
 }
 
 /// What a node is.

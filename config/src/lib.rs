@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod file;
 pub mod model;
 mod reference;
+pub mod schedule;
 mod source;
 mod validate;
 

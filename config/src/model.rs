@@ -20,6 +20,44 @@ pub struct Config {
     pub server: Server,
     /// The flows, in file order.
     pub flows: Vec<Arc<Flow>>,
+    /// Notification routes from the file.
+    pub notifications: Vec<Arc<NotificationRoute>>,
+}
+
+/// A validated `[[notification]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRoute {
+    /// Unique name.
+    pub name: String,
+    /// Slack, Teams or a webhook.
+    pub kind: crate::file::NotificationKind,
+    /// The payload shape (`Generic` for Slack and Teams, which have their own).
+    pub format: crate::file::WebhookFormat,
+    /// Where to POST (secret).
+    pub url: Secret,
+    /// Extra headers (values secret).
+    pub headers: Vec<(String, Secret)>,
+    /// PagerDuty's routing key.
+    pub routing_key: Option<Secret>,
+    /// Events it receives; empty: all.
+    pub events: Vec<crate::file::NoticeKind>,
+    /// Flows it receives events of; empty: all.
+    pub flows: Vec<String>,
+}
+
+impl NotificationRoute {
+    /// Whether a notice of `kind` about `flow` goes to this route (`test` always does).
+    pub fn wants(&self, kind: crate::file::NoticeKind, flow: Option<&str>) -> bool {
+        if kind == crate::file::NoticeKind::Test {
+            return true;
+        }
+        let event = self.events.is_empty() || self.events.contains(&kind);
+        let flow = match flow {
+            Some(f) => self.flows.is_empty() || self.flows.iter().any(|x| x == f),
+            None => true,
+        };
+        event && flow
+    }
 }
 
 impl Config {
@@ -77,6 +115,25 @@ pub struct Server {
     pub auth: Auth,
     /// Outgoing mail, when configured.
     pub smtp: Option<Smtp>,
+    /// The cost model of the savings estimate.
+    pub savings: Savings,
+}
+
+/// `[server.savings]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Savings {
+    /// Cost of one node-hour.
+    pub node_hourly_cost: f64,
+    /// Cores per node (> 0).
+    pub node_cpu: f64,
+    /// The currency of `node_hourly_cost`.
+    pub currency: String,
+}
+
+impl Default for Savings {
+    fn default() -> Savings {
+        Savings { node_hourly_cost: 0.0, node_cpu: 4.0, currency: "USD".into() }
+    }
 }
 
 /// A secret read from the configuration (`"env:NAME"`, `"file:PATH"` or the value). Its `Debug` output
@@ -345,6 +402,8 @@ pub struct Flow {
     pub disabled: bool,
     /// Requests that never wake and never count as activity.
     pub ignore: IgnoreRules,
+    /// Windows in which the flow is woken ahead and kept awake.
+    pub keep_warm: Vec<crate::schedule::KeepWarm>,
     /// Nodes in a topological order: every node comes after all of its `after` nodes.
     pub nodes: Vec<Node>,
 }
@@ -456,6 +515,8 @@ pub struct Node {
     pub after: Vec<usize>,
     /// Wake budget.
     pub timeout: Duration,
+    /// CPU cores it uses while awake, when declared (for savings).
+    pub cpu: Option<f64>,
 }
 
 /// A workload: something that can be woken, observed and drained.

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
 use crate::file::{
-    AuthMode, AuthSection, ConfigFile, DriverKind, FlowSettings, FlowSpec, NodeKind, NodeSpec, OnFailure, PublicStatus, ReadySpec,
-    SmtpSection, SmtpTls,
+    AuthMode, AuthSection, ConfigFile, DriverKind, FlowSettings, FlowSpec, KeepWarmSpec, NodeKind, NodeSpec, NotificationKind,
+    NotificationSpec, OnFailure, PublicStatus, ReadySpec, SavingsSection, SmtpSection, SmtpTls, WebhookFormat,
 };
 use crate::model::{
-    Auth, Binding, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, OidcProvider, Probe, ProcessSpec, Saml,
-    Secret, Server, Smtp, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec,
+    Auth, Binding, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, NotificationRoute, OidcProvider, Probe,
+    ProcessSpec, Saml, Savings, Secret, Server, Smtp, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec,
 };
+use crate::schedule::{Cron, KeepWarm};
 use crate::source::is_placeholder;
 
 /// Built-in defaults, used where neither `[defaults]` nor the flow sets a value.
@@ -39,6 +40,8 @@ pub mod defaults {
     pub const MAX_HELD: usize = 10_000;
     /// `node_timeout`.
     pub const NODE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `keep_warm[].ahead`: how long before a window the wake starts.
+    pub const KEEP_WARM_AHEAD: Duration = Duration::from_secs(120);
     /// `shutdown_grace`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     /// `claim_ttl`.
@@ -133,7 +136,88 @@ pub(crate) fn validate(
     check_overlapping_bindings(&mut c, &file.flow);
     check_shared_process_nodes(&mut c, &file.flow);
 
-    if c.out.is_empty() { Ok(Config { server, flows: flows.into_iter().map(Arc::new).collect() }) } else { Err(c.out) }
+    let notifications = check_notifications(&mut c, &file.notification, base_dir);
+
+    if c.out.is_empty() {
+        Ok(Config {
+            server,
+            flows: flows.into_iter().map(Arc::new).collect(),
+            notifications: notifications.into_iter().map(Arc::new).collect(),
+        })
+    } else {
+        Err(c.out)
+    }
+}
+
+fn check_notifications(c: &mut Checker<'_>, raw: &[NotificationSpec], base_dir: &Path) -> Vec<NotificationRoute> {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, spec) in raw.iter().enumerate() {
+        let at = format!("/notification/{i}");
+        check_name(c, &format!("{at}/name"), "notification route", &spec.name);
+        if let Some(first) = names.insert(&spec.name, i) {
+            c.error(
+                format!("{at}/name"),
+                format!("duplicate notification route `{}` (also #{})", spec.name, first + 1),
+                "give every route a unique name",
+            );
+        }
+        let format = match (spec.kind, spec.format) {
+            (NotificationKind::Webhook, format) => format.unwrap_or(WebhookFormat::Generic),
+            (_, None) => WebhookFormat::Generic,
+            (kind, Some(_)) => {
+                c.error(
+                    format!("{at}/format"),
+                    format!("`format` is for `kind = \"webhook\"`; a {kind:?} route has its own payload"),
+                    "remove `format`, or use `kind = \"webhook\"` with this format",
+                );
+                WebhookFormat::Generic
+            }
+        };
+        let url = secret(c, &format!("{at}/url"), &spec.url, base_dir);
+        if let Some(u) = &url {
+            let value = u.expose();
+            let valid = (value.starts_with("https://") || value.starts_with("http://")) && value.len() > "https://".len();
+            if !valid {
+                // The value is a secret: the message describes it without repeating it.
+                c.error(
+                    format!("{at}/url"),
+                    "`url` is not an http:// or https:// URL",
+                    "give the endpoint's full URL (or env:NAME / file:PATH holding it)",
+                );
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, value) in &spec.headers {
+            let valid_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !valid_name {
+                c.error(format!("{at}/headers/{name}"), format!("`{name}` is not a header name"), "use letters, digits, `-` and `_`");
+            }
+            if let Some(v) = secret(c, &format!("{at}/headers/{name}"), value, base_dir) {
+                headers.push((name.clone(), v));
+            }
+        }
+        let routing_key = spec.routing_key.as_ref().and_then(|k| secret(c, &format!("{at}/routing_key"), k, base_dir));
+        if format == WebhookFormat::Pagerduty && spec.routing_key.is_none() {
+            c.error(
+                at.clone(),
+                "a PagerDuty route needs `routing_key`",
+                "add `routing_key = \"env:PAGERDUTY_ROUTING_KEY\"` (the integration key of an Events API v2 service)",
+            );
+        }
+        let Some(url) = url else { continue };
+        out.push(NotificationRoute {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            format,
+            url,
+            headers,
+            routing_key,
+            events: spec.events.clone().unwrap_or_default(),
+            flows: spec.flows.clone().unwrap_or_default(),
+        });
+    }
+    out
 }
 
 fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Server {
@@ -232,6 +316,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     }
     let auth = check_auth(c, raw.auth.clone().unwrap_or_default(), admin_listen, base_dir);
     let smtp = raw.smtp.as_ref().map(|s| check_smtp(c, s, base_dir));
+    let savings = check_savings(c, raw.savings.as_ref());
     Server {
         listen,
         admin_listen,
@@ -253,6 +338,32 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         public_status: raw.public_status.unwrap_or(PublicStatus::Progress),
         auth,
         smtp,
+        savings,
+    }
+}
+
+/// A number that must be finite and at least `min`; `None` (after reporting) otherwise.
+fn finite(c: &mut Checker<'_>, pointer: &str, value: Option<f64>, min: f64) -> Option<f64> {
+    let v = value?;
+    if v.is_finite() && v >= min {
+        return Some(v);
+    }
+    let key = pointer.rsplit('/').next().unwrap_or_default().to_string();
+    c.error(
+        pointer,
+        format!("`{key}` must be a number of at least {min}, not {v}"),
+        format!("write a plain number such as `{}`", min.max(1.0)),
+    );
+    None
+}
+
+fn check_savings(c: &mut Checker<'_>, raw: Option<&SavingsSection>) -> Savings {
+    let base = Savings::default();
+    let Some(raw) = raw else { return base };
+    Savings {
+        node_hourly_cost: finite(c, "/server/savings/node_hourly_cost", raw.node_hourly_cost, 0.0).unwrap_or(base.node_hourly_cost),
+        node_cpu: finite(c, "/server/savings/node_cpu", raw.node_cpu, 0.001).unwrap_or(base.node_cpu),
+        currency: raw.currency.clone().unwrap_or(base.currency),
     }
 }
 
@@ -547,10 +658,13 @@ fn check_flow(
         let mut after: Vec<usize> = edges[j].iter().map(|d| position[*d]).collect();
         after.sort_unstable();
         after.dedup();
-        nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout });
+        let cpu = finite(c, &format!("{node_at}/cpu"), raw.cpu, 0.0);
+        nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout, cpu });
     }
 
     let upstream = check_upstream(c, at, spec, &nodes, tenant);
+    let keep_warm =
+        spec.keep_warm.iter().flatten().enumerate().filter_map(|(k, w)| check_keep_warm(c, &format!("{at}/keep_warm/{k}"), w)).collect();
     Flow {
         name: spec.name.clone(),
         origin: origin.clone(),
@@ -564,8 +678,45 @@ fn check_flow(
         pinned: spec.pinned.unwrap_or(false),
         disabled: spec.disabled.unwrap_or(false),
         ignore,
+        keep_warm,
         nodes,
     }
+}
+
+fn check_keep_warm(c: &mut Checker<'_>, at: &str, raw: &KeepWarmSpec) -> Option<KeepWarm> {
+    let cron = match Cron::parse(&raw.cron) {
+        Ok(cron) => Some(cron),
+        Err(e) => {
+            c.error(
+                format!("{at}/cron"),
+                format!("`cron` is not a valid schedule: {e}"),
+                "write five fields, minute hour day-of-month month day-of-week, e.g. \"0 8 * * 1-5\" (weekdays at 8:00)",
+            );
+            None
+        }
+    };
+    let tz_name = raw.tz.clone().unwrap_or_else(|| "UTC".into());
+    let tz = match jiff::tz::TimeZone::get(&tz_name) {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            c.error(
+                format!("{at}/tz"),
+                format!("`tz` names no known time zone: \"{tz_name}\""),
+                "use an IANA zone name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+            );
+            None
+        }
+    };
+    let length = c.duration(format!("{at}/for"), Some(&raw.length), Duration::ZERO);
+    let ahead = match raw.ahead.as_deref().map(|t| humantime::parse_duration(t.trim())) {
+        None => defaults::KEEP_WARM_AHEAD,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            c.error(format!("{at}/ahead"), format!("`ahead` is not a duration: {e}"), "write a duration such as \"0s\", \"2m\" or \"10m\"");
+            Duration::ZERO
+        }
+    };
+    Some(KeepWarm { cron: cron?, length: (!length.is_zero()).then_some(length)?, tz: tz?, tz_name, ahead })
 }
 
 fn sorted_names(index: &HashMap<&str, usize>) -> String {

@@ -331,3 +331,29 @@ fn replica_settings_are_checked_and_default_sensibly() {
     assert_eq!(config.server.claim_ttl, std::time::Duration::from_secs(4));
     assert_eq!(config.server.activity_flush, std::time::Duration::from_secs(5), "default");
 }
+
+#[test]
+fn keep_warm_bad_cron_and_zone_point_at_the_value() {
+    let text = format!(
+        "{FLOW_HEAD}keep_warm = [\n  {{ cron = \"0 8 * * 1-8\", for = \"10h\", tz = \"Europe/Berlin\" }},\n  {{ cron = \"0 8 * * *\", for = \"1h\", tz = \"Mars/Olympus\" }},\n]\n{WEB}"
+    );
+    let all = problems(&text);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let (line, col, msg) = &all[0];
+    assert_eq!((*line, *col), (6, 12), "{msg}");
+    assert!(msg.contains("day of week: 8 is out of range 0–7"), "{msg}");
+    let (line, col, msg) = &all[1];
+    assert_eq!((*line, *col), (7, 42), "{msg}");
+    assert!(msg.contains("no known time zone: \"Mars/Olympus\""), "{msg}");
+}
+
+#[test]
+fn keep_warm_is_parsed_with_defaults() {
+    let text = format!("{FLOW_HEAD}keep_warm = [{{ cron = \"0 8 * * 1-5\", for = \"10h\" }}]\n{WEB}");
+    let config = valid(&text);
+    let window = &config.flows[0].keep_warm[0];
+    assert_eq!((window.cron.to_string().as_str(), window.tz_name.as_str()), ("0 8 * * 1-5", "UTC"));
+    assert_eq!((window.length, window.ahead), (Duration::from_secs(36_000), Duration::from_secs(120)));
+    let (_, _, msg) = single(&format!("{FLOW_HEAD}keep_warm = [{{ cron = \"@daily\", for = \"0s\" }}]\n{WEB}"));
+    assert!(msg.contains("`for` must be longer than zero"), "{msg}");
+}

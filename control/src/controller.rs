@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use leannodes_config::{Config, NodeKind, Workload, WorkloadId};
 use leannodes_drivers::{Drivers, EndpointSet};
-use leannodes_store::{ExecutionRecord, FlowStateRecord, Lease, Listing, Page, Store, StoreError};
+use leannodes_store::{ExecutionRecord, FlowStateRecord, Lease, Listing, Page, SleepLedger, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -38,6 +38,10 @@ pub struct ControllerOptions {
     pub claim_ttl: Duration,
     /// How often activity is flushed to a shared store and merged with other replicas'.
     pub activity_flush: Duration,
+    /// The wall clock keep-warm schedules and savings read.
+    pub clock: crate::WallClock,
+    /// The cost model of the savings estimate (`[server.savings]`).
+    pub savings: leannodes_config::Savings,
 }
 
 impl Default for ControllerOptions {
@@ -46,6 +50,8 @@ impl Default for ControllerOptions {
             replica_id: "local".into(),
             claim_ttl: leannodes_config::defaults::CLAIM_TTL,
             activity_flush: leannodes_config::defaults::ACTIVITY_FLUSH,
+            clock: crate::WallClock::System,
+            savings: leannodes_config::Savings::default(),
         }
     }
 }
@@ -58,6 +64,8 @@ impl ControllerOptions {
             replica_id: server.replica_id.clone().unwrap_or_else(|| hostname.to_string()),
             claim_ttl: server.claim_ttl,
             activity_flush: server.activity_flush,
+            clock: crate::WallClock::System,
+            savings: server.savings.clone(),
         }
     }
 }
@@ -65,7 +73,25 @@ impl ControllerOptions {
 /// A job for the store writer.
 enum Write {
     Execution(Box<ExecutionRecord>),
+    Ledger(SleepLedger),
     Flush(oneshot::Sender<()>),
+}
+
+/// The window of the savings gauges.
+const METRIC_SAVINGS_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Every sleep ledger saved in the store.
+async fn load_ledgers(store: &dyn Store) -> Result<Vec<SleepLedger>, StoreError> {
+    let mut out = Vec::new();
+    let mut page = Page { after: None, limit: 500 };
+    loop {
+        let listing = store.records::<SleepLedger>().list("", &page).await?;
+        out.extend(listing.items.into_iter().map(|v| v.value));
+        match listing.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Shared state behind [`Controller`]; background tasks hold it.
@@ -90,6 +116,8 @@ pub(crate) struct Inner {
     /// Pin and disable overrides by flow, as saved in the store (read at start, kept current): a flow
     /// that joins later (a store-managed flow, a flow added to the file) gets its saved overrides back.
     saved: Mutex<HashMap<String, FlowStateRecord>>,
+    /// When each flow slept (savings).
+    pub(crate) ledgers: crate::savings::Ledgers,
 }
 
 impl Inner {
@@ -114,6 +142,11 @@ impl Inner {
     /// Queues an execution snapshot for the store (written in order by one background task).
     pub(crate) fn persist(&self, record: ExecutionRecord) {
         let _ = self.writer.send(Write::Execution(Box::new(record)));
+    }
+
+    /// Queues a flow's sleep ledger for the store.
+    pub(crate) fn persist_ledger(&self, ledger: SleepLedger) {
+        let _ = self.writer.send(Write::Ledger(ledger));
     }
 
     /// Waits until every snapshot queued so far is written, so reads see them.
@@ -318,6 +351,10 @@ pub struct FlowView {
     pub retry_in_ms: Option<u64>,
     /// Nodes in start order.
     pub nodes: Vec<NodeView>,
+    /// While a keep-warm window holds it awake: when the window closes (Unix milliseconds).
+    pub keep_warm_until_ms: Option<i64>,
+    /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
+    pub next_keep_warm_ms: Option<i64>,
 }
 
 /// A node as the management API shows it.
@@ -365,6 +402,7 @@ impl Controller {
             leader_lease: Mutex::new(None),
             wake_metrics: Arc::default(),
             saved: Mutex::new(HashMap::new()),
+            ledgers: crate::savings::Ledgers::default(),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
         *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -382,6 +420,7 @@ impl Controller {
                 inner.workload(&node.workload);
             }
         }
+        inner.ledgers.load(load_ledgers(&*store).await?);
         let writer_store = store.clone();
         inner.spawn(async move {
             while let Some(job) = queue.recv().await {
@@ -389,6 +428,11 @@ impl Controller {
                     Write::Execution(record) => {
                         if let Err(e) = writer_store.put_execution(&record).await {
                             tracing::warn!(execution = %record.id, "cannot save execution: {e}");
+                        }
+                    }
+                    Write::Ledger(ledger) => {
+                        if let Err(e) = writer_store.records::<SleepLedger>().upsert(&ledger).await {
+                            tracing::warn!(flow = %ledger.flow, "cannot save the sleep ledger: {e}");
                         }
                     }
                     Write::Flush(done) => {
@@ -399,6 +443,8 @@ impl Controller {
         });
         let flows: Vec<_> = inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
         for flow in flows {
+            inner.spawn(crate::schedule::keep_warm_loop(Arc::downgrade(&inner), flow.clone()));
+            inner.spawn(crate::savings::ledger_loop(Arc::downgrade(&inner), flow.clone()));
             inner.spawn(drain::idle_loop(Arc::downgrade(&inner), flow));
         }
         inner.spawn(refresh_warnings(Arc::downgrade(&inner)));
@@ -465,6 +511,8 @@ impl Controller {
         }
         *self.inner.flows.write().unwrap_or_else(PoisonError::into_inner) = next;
         for flow in &added {
+            self.inner.spawn(crate::schedule::keep_warm_loop(Arc::downgrade(&self.inner), flow.clone()));
+            self.inner.spawn(crate::savings::ledger_loop(Arc::downgrade(&self.inner), flow.clone()));
             self.inner.spawn(drain::idle_loop(Arc::downgrade(&self.inner), flow.clone()));
         }
         Reload { inner: self.inner.clone(), added: added.iter().map(|f| f.name().to_string()).collect(), replaced, removed }
@@ -557,7 +605,10 @@ impl Controller {
     fn view(&self, flow: &FlowHandle) -> FlowView {
         let status = flow.status();
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (keep_warm_until_ms, next_keep_warm_ms) = self.keep_warm_now(flow, self.inner.options.clock.now_ms());
         FlowView {
+            keep_warm_until_ms,
+            next_keep_warm_ms,
             name: flow.name().to_string(),
             state: status.state,
             pinned: flow.is_pinned(),
@@ -599,6 +650,17 @@ impl Controller {
         );
         for view in self.views() {
             let _ = writeln!(out, "leannodes_flow_state{{flow=\"{}\"}} {}", crate::metrics::escape(&view.name), view.state.gauge_value());
+        }
+        let savings = self.savings(METRIC_SAVINGS_WINDOW);
+        out.push_str("# HELP leannodes_savings Estimated cost saved by sleeping over the last 30 days, in [server.savings] currency.\n# TYPE leannodes_savings gauge\n");
+        for f in &savings.flows {
+            let _ = writeln!(out, "leannodes_savings{{flow=\"{}\"}} {}", crate::metrics::escape(&f.flow), f.saved);
+        }
+        out.push_str("# HELP leannodes_asleep_ratio Share of the last 30 days (as far as observed) the flow was asleep.\n# TYPE leannodes_asleep_ratio gauge\n");
+        for f in &savings.flows {
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = if f.observed_ms == 0 { 0.0 } else { f.asleep_ms as f64 / f.observed_ms as f64 };
+            let _ = writeln!(out, "leannodes_asleep_ratio{{flow=\"{}\"}} {ratio}", crate::metrics::escape(&f.flow));
         }
         out.push_str(
             "# HELP leannodes_leader Whether this replica holds the drain leadership (1) or not (0).\n# TYPE leannodes_leader gauge\n",

@@ -45,7 +45,7 @@ pub(crate) async fn idle_loop(inner: Weak<Inner>, flow: Arc<FlowHandle>) {
         // wakes change without a local status change.
         let recheck = async { if coordinated { tokio::time::sleep(tick).await } else { std::future::pending().await } };
         let awake = matches!(state, FlowState::Awake | FlowState::Failed) || adoptable;
-        if !awake || flow.is_pinned() || !may_drain {
+        if !awake || flow.is_pinned() || flow.keep_warm_until().is_some() || !may_drain {
             tokio::select! {
                 changed = status.changed() => if changed.is_err() { return },
                 () = settings => {}

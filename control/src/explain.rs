@@ -24,6 +24,8 @@ pub enum ReasonKind {
     Failed,
     /// Pinned: never drained.
     Pinned,
+    /// Inside a keep-warm window, or when the next one opens.
+    Schedule,
     /// Disabled: requests are refused and nothing wakes it.
     Disabled,
     /// Requests, streams or upgraded connections are open on this replica.
@@ -63,6 +65,10 @@ pub struct Explanation {
     pub drains_in_ms: Option<u64>,
     /// Requests of the flow open on this replica, by kind.
     pub open: OpenNow,
+    /// While a keep-warm window holds it awake: when the window closes (Unix milliseconds).
+    pub keep_warm_until_ms: Option<i64>,
+    /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
+    pub next_keep_warm_ms: Option<i64>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -73,7 +79,32 @@ fn human(ms: u64) -> String {
     humantime::format_duration(Duration::from_millis(ms / 1000 * 1000)).to_string()
 }
 
+fn ms_between(from: i64, to: i64) -> u64 {
+    u64::try_from(to.saturating_sub(from)).unwrap_or(0)
+}
+
+/// A Unix-millisecond time as RFC 3339 in UTC, to the second.
+fn utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms / 1000 * 1000).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
 impl Controller {
+    /// Where `flow` stands against its keep-warm schedules at `now_ms`: when the open window closes, or
+    /// when the next one's wake starts (both `None` without schedules).
+    pub(crate) fn keep_warm_now(&self, flow: &crate::FlowHandle, now_ms: i64) -> (Option<i64>, Option<i64>) {
+        if flow.spec.keep_warm.is_empty() {
+            return (None, None);
+        }
+        match flow.keep_warm_until() {
+            Some(until) => (Some(until), None),
+            None => match leannodes_config::schedule::combined_window(&flow.spec.keep_warm, now_ms) {
+                leannodes_config::schedule::Window::Closed { next_ms } => (None, next_ms),
+                // The schedule task has not marked it yet; it will within a moment.
+                leannodes_config::schedule::Window::Open { until_ms } => (Some(until_ms), None),
+            },
+        }
+    }
+
     /// Why `name` is in its state; `None` for an unknown flow.
     pub fn explain(&self, name: &str) -> Option<Explanation> {
         let flow = self.flow(name)?;
@@ -108,6 +139,41 @@ impl Controller {
         if view.pinned {
             let by = if flow.spec.pinned { "in its definition" } else { "by an operator (`unpin` to let it drain)" };
             say(ReasonKind::Pinned, format!("pinned {by}: it is never drained"));
+        }
+        let now_ms = self.inner.options.clock.now_ms();
+        let (keep_warm_until_ms, next_keep_warm_ms) = self.keep_warm_now(&flow, now_ms);
+        let schedules = || {
+            flow.spec
+                .keep_warm
+                .iter()
+                .map(|w| format!("`{}` ({}) for {}", w.cron, w.tz_name, human(millis(w.length))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let (Some(until), FlowState::Asleep) = (keep_warm_until_ms, view.state) {
+            say(
+                ReasonKind::Schedule,
+                format!(
+                    "inside its keep-warm window {} until {}, but drained by an operator: the next request wakes it and it then stays awake until the window closes",
+                    schedules(),
+                    utc(until)
+                ),
+            );
+        } else if let Some(until) = keep_warm_until_ms {
+            say(
+                ReasonKind::Schedule,
+                format!(
+                    "held awake by its keep-warm schedule {} until {} (in {})",
+                    schedules(),
+                    utc(until),
+                    human(ms_between(now_ms, until))
+                ),
+            );
+        } else if let Some(next) = next_keep_warm_ms {
+            say(
+                ReasonKind::Schedule,
+                format!("its keep-warm schedule {} wakes it next at {} (in {})", schedules(), utc(next), human(ms_between(now_ms, next))),
+            );
         }
         let streams = [
             (open.websocket, "WebSocket connection"),
@@ -144,7 +210,18 @@ impl Controller {
         if !may_drain {
             say(ReasonKind::NotLeader, "this replica does not drain it: the drain leader does, from every replica's activity".into());
         }
-        let drains_in_ms = (view.state == FlowState::Awake && !view.pinned && may_drain).then(|| idle_after_ms.saturating_sub(idle_ms));
-        Some(Explanation { flow: name.to_string(), state: view.state, reasons, idle_ms, idle_after_ms, drains_in_ms, open })
+        let drains_in_ms = (view.state == FlowState::Awake && !view.pinned && keep_warm_until_ms.is_none() && may_drain)
+            .then(|| idle_after_ms.saturating_sub(idle_ms));
+        Some(Explanation {
+            flow: name.to_string(),
+            state: view.state,
+            reasons,
+            idle_ms,
+            idle_after_ms,
+            drains_in_ms,
+            open,
+            keep_warm_until_ms,
+            next_keep_warm_ms,
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Per-flow runtime: state published on a watch channel, activity, overrides and backoff.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use leannodes_config::Flow;
@@ -141,6 +141,8 @@ pub enum Trigger {
     Manual,
     /// A new definition of an awake flow: what already runs is ready at once, new nodes start.
     Reload,
+    /// A keep-warm window is about to open.
+    Schedule,
 }
 
 impl Trigger {
@@ -150,6 +152,7 @@ impl Trigger {
             Trigger::Request => "request",
             Trigger::Manual => "manual",
             Trigger::Reload => "reload",
+            Trigger::Schedule => "schedule",
         }
     }
 }
@@ -173,6 +176,8 @@ pub struct FlowHandle {
     pub(crate) cancel_wake: AtomicBool,
     /// Tells a running wake to look at `cancel_wake`.
     pub(crate) cancel_signal: Notify,
+    /// While a keep-warm window is open: when it closes (Unix milliseconds); 0 outside windows.
+    pub(crate) keep_warm_until: AtomicI64,
 }
 
 impl FlowHandle {
@@ -192,6 +197,7 @@ impl FlowHandle {
             settings_changed: Notify::new(),
             cancel_wake: AtomicBool::new(false),
             cancel_signal: Notify::new(),
+            keep_warm_until: AtomicI64::new(0),
             spec,
         }
     }
@@ -244,6 +250,11 @@ impl FlowHandle {
     /// Whether the flow is pinned (never drained).
     pub fn is_pinned(&self) -> bool {
         self.pinned.load(Ordering::Relaxed)
+    }
+
+    /// While a keep-warm window holds the flow awake: when it closes (Unix milliseconds).
+    pub fn keep_warm_until(&self) -> Option<i64> {
+        Some(self.keep_warm_until.load(Ordering::Relaxed)).filter(|ms| *ms != 0)
     }
 
     /// Whether the flow is disabled (requests refused, nothing woken).

@@ -8,6 +8,7 @@
 
 mod activity;
 mod backoff;
+mod clock;
 mod controller;
 mod coordination;
 mod drain;
@@ -17,10 +18,13 @@ mod explain;
 mod flow;
 pub mod metrics;
 mod reload;
+pub mod savings;
+mod schedule;
 mod workload;
 
 pub use activity::{Activity, Connection, OpenNow};
 pub use backoff::Backoff;
+pub use clock::WallClock;
 pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, WakeError};
 pub use events::{EventBus, ExecutionEvent};
 pub use explain::{Explanation, Reason, ReasonKind};
@@ -28,6 +32,7 @@ pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeSt
 pub use leannodes_drivers::EndpointSet;
 pub use metrics::TrafficView;
 pub use reload::{ActivateError, ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
+pub use savings::{FlowSavings, HISTORY as SAVINGS_HISTORY, SavingsReport};
 
 /// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
 pub(crate) fn unix_ms() -> i64 {

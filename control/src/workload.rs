@@ -64,6 +64,11 @@ impl WorkloadRuntime {
         self.users().iter().filter(|u| *u != flow).cloned().collect()
     }
 
+    /// The CPU (cores) the platform says the workload requests when awake.
+    pub(crate) fn cpu_request(&self) -> Option<f64> {
+        self.driver.cpu_request(&self.workload)
+    }
+
     pub(crate) fn is_running(&self) -> bool {
         self.driver.is_running(&self.workload)
     }

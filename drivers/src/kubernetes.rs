@@ -546,6 +546,32 @@ impl Driver for Arc<KubernetesDriver> {
         out
     }
 
+    fn cpu_request(&self, workload: &Workload) -> Option<f64> {
+        let (kind, namespace, name, configured) = target(workload)?;
+        let (template, replicas, annotations) = match kind {
+            NodeKind::Deployment => {
+                let d = self.deployments.get(&ObjectRef::new(name).within(namespace))?;
+                let spec = d.spec.as_ref()?;
+                (spec.template.spec.clone(), spec.replicas, d.metadata.annotations.clone())
+            }
+            NodeKind::Statefulset => {
+                let s = self.statefulsets.get(&ObjectRef::new(name).within(namespace))?;
+                let spec = s.spec.as_ref()?;
+                (spec.template.spec.clone(), spec.replicas, s.metadata.annotations.clone())
+            }
+            _ => return None,
+        };
+        let per_pod: f64 = template?
+            .containers
+            .iter()
+            .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get("cpu").and_then(|q| crate::parse_cpu(&q.0)))
+            .sum();
+        // The replicas a wake restores: configured, recorded at the last drain, or running now.
+        let recorded = annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).and_then(|v| v.parse::<i32>().ok());
+        let replicas = configured.and_then(|r| i32::try_from(r).ok()).or(recorded).or(replicas.filter(|r| *r > 0)).unwrap_or(1).max(1);
+        Some(per_pod * f64::from(replicas))
+    }
+
     async fn missing(&self, workload: &Arc<Workload>) -> Option<String> {
         let (kind, namespace, name, _) = target(workload)?;
         let (what, found) = match kind {

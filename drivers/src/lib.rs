@@ -167,6 +167,22 @@ pub trait Driver: Send + Sync + 'static {
     async fn missing(&self, _workload: &Arc<Workload>) -> Option<String> {
         None
     }
+
+    /// The CPU (cores) the workload requests when awake, when the platform says (Kubernetes: the pod
+    /// template's container requests × the replicas a wake restores). `None` when unknown.
+    fn cpu_request(&self, _workload: &Workload) -> Option<f64> {
+        None
+    }
+}
+
+/// A CPU quantity as Kubernetes writes it (`"250m"`, `"1"`, `"1.5"`) in cores.
+pub fn parse_cpu(quantity: &str) -> Option<f64> {
+    let q = quantity.trim();
+    let cores = match q.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok()? / 1000.0,
+        None => q.parse::<f64>().ok()?,
+    };
+    (cores.is_finite() && cores >= 0.0).then_some(cores)
 }
 
 /// The drivers of one LeanNodes instance, chosen by node kind.

@@ -47,11 +47,13 @@ pub enum Family {
     AuthRequests,
     /// Versions of flows served on a test host until they expire ([`TestSession`]).
     TestSessions,
+    /// When each flow slept, for the savings estimate ([`SleepLedger`]).
+    SleepLedgers,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 16] = [
+    pub const ALL: [Family; 17] = [
         Family::Flows,
         Family::Versions,
         Family::Drafts,
@@ -68,6 +70,7 @@ impl Family {
         Family::Throttles,
         Family::AuthRequests,
         Family::TestSessions,
+        Family::SleepLedgers,
     ];
 
     /// The stored name.
@@ -89,6 +92,7 @@ impl Family {
             Family::Throttles => "throttles",
             Family::AuthRequests => "auth_requests",
             Family::TestSessions => "test_sessions",
+            Family::SleepLedgers => "sleep_ledgers",
         }
     }
 }
@@ -514,6 +518,27 @@ impl Record for AccessToken {
     }
     fn expires_ms(&self) -> Option<i64> {
         self.expires_ms
+    }
+}
+
+/// When a flow slept: closed intervals and the one under way, for the savings estimate. Written by the
+/// replica that drains the flow (the drain leader for flows shared between replicas).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SleepLedger {
+    /// Flow name (the key).
+    pub flow: String,
+    /// Since when the ledger knows the flow's state (Unix milliseconds).
+    pub tracked_since_ms: i64,
+    /// Past asleep intervals `[from, to)` in Unix milliseconds, oldest first, pruned to the last 90 days.
+    pub intervals: Vec<[i64; 2]>,
+    /// Asleep since then, when asleep now.
+    pub asleep_since_ms: Option<i64>,
+}
+
+impl Record for SleepLedger {
+    const FAMILY: Family = Family::SleepLedgers;
+    fn key(&self) -> String {
+        self.flow.clone()
     }
 }
 

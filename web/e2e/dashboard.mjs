@@ -311,13 +311,17 @@ try {
   await page.screenshot({ path: join(artifacts, "flow-detail-dark.png"), fullPage: true });
   await page.getByRole("button", { name: "Switch to light theme" }).click();
 
-  step("the overview: flow states and recent cold starts");
+  step("the overview: savings, flow states and recent cold starts");
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Overview" }).click();
   await page.waitForURL(`${admin}/`);
   const recent = page.getByRole("table", { name: "Recent cold starts" });
   await recent.getByRole("row", { name: /^review .*request.*succeeded/ }).first().waitFor();
   await recent.getByRole("row", { name: /^shop .*request.*succeeded/ }).first().waitFor();
   await page.getByRole("list", { name: "Flows by state" }).waitFor();
+  // [server.savings] in EUR: the money figure and the hours asleep behind it.
+  const savedTile = page.getByRole("article", { name: "Saved in 30 days" });
+  await savedTile.getByText(/€/).first().waitFor();
+  await savedTile.getByText(/flow-hours asleep/).waitFor();
   await page.screenshot({ path: join(artifacts, "overview.png"), fullPage: true });
 
   step("workloads, routing lookup and the audit log");

@@ -88,6 +88,22 @@ export interface FlowDetail extends FlowSummary {
   upstream: string;
   hold_timeout_ms: number;
   fast_hold_ms: number;
+  /** Keep-warm windows: woken `ahead_ms` before each, held awake `for_ms`. */
+  keep_warm: { cron: string; for_ms: number; tz: string; ahead_ms: number }[];
+  /** Inside a keep-warm window: when it closes. */
+  keep_warm_until_ms: number | null;
+  /** Outside keep-warm windows: when the next wake starts. */
+  next_keep_warm_ms: number | null;
+}
+
+/** What sleeping saved over a window (`GET /savings`). */
+export interface Savings {
+  window_ms: number;
+  currency: string;
+  node_hourly_cost: number;
+  node_cpu: number;
+  total: number;
+  flows: { flow: string; asleep_ms: number; observed_ms: number; cpu: number; saved: number }[];
 }
 
 /** An operation on a flow. */
@@ -365,6 +381,7 @@ export const PATHS = {
   access: "/api/v1/flows/{name}/access",
   import: "/api/v1/flows/import",
   export: "/api/v1/flows/export",
+  savings: "/api/v1/savings",
 } as const;
 
 let csrf: string | null = null;
@@ -457,6 +474,11 @@ export function executions(name: string): Promise<{ items: Execution[]; next: st
   return call("GET", at(PATHS.executions, { name }));
 }
 
+/** What sleeping saved each flow the caller may read over `window` (e.g. "30d"). */
+export function savings(window = "30d"): Promise<Savings> {
+  return call("GET", `${PATHS.savings}?window=${encodeURIComponent(window)}`);
+}
+
 /** Why a flow is in its state. */
 export interface Explanation {
   flow: string;
@@ -466,6 +488,8 @@ export interface Explanation {
   idle_after_ms: number;
   drains_in_ms: number | null;
   open: { websocket: number; sse: number; grpc: number; request: number };
+  keep_warm_until_ms: number | null;
+  next_keep_warm_ms: number | null;
 }
 
 /** Why a flow is in its state: pins, open connections, recent activity, a failed wake, shared workloads. */

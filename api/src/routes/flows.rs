@@ -310,6 +310,25 @@ pub(crate) struct FlowDetail {
     on_failure: &'static str,
     /// Node definitions in start order.
     definition: Vec<NodeDefinition>,
+    /// Keep-warm windows: woken ahead of each and held awake through it.
+    keep_warm: Vec<KeepWarmView>,
+    /// While a keep-warm window holds it awake: when the window closes (Unix milliseconds).
+    keep_warm_until_ms: Option<i64>,
+    /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
+    next_keep_warm_ms: Option<i64>,
+}
+
+/// One keep-warm schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeepWarmView {
+    /// When windows start (cron).
+    cron: String,
+    /// How long each lasts (milliseconds).
+    for_ms: u64,
+    /// The zone the cron expression is read in.
+    tz: String,
+    /// How long before each window the wake starts (milliseconds).
+    ahead_ms: u64,
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -361,6 +380,13 @@ async fn get_flow(
             leannodes_config::OnFailure::Keep => "keep",
         },
         definition,
+        keep_warm: spec
+            .keep_warm
+            .iter()
+            .map(|w| KeepWarmView { cron: w.cron.to_string(), for_ms: millis(w.length), tz: w.tz_name.clone(), ahead_ms: millis(w.ahead) })
+            .collect(),
+        keep_warm_until_ms: view.keep_warm_until_ms,
+        next_keep_warm_ms: view.next_keep_warm_ms,
         summary: FlowSummary::of(view, spec, &*traffic, &principal),
     }))
 }
@@ -448,13 +474,17 @@ pub(crate) struct Explanation {
     drains_in_ms: Option<u64>,
     /// Requests of the flow open on this replica, by kind.
     open: OpenView,
+    /// While a keep-warm window holds it awake: when the window closes (Unix milliseconds).
+    keep_warm_until_ms: Option<i64>,
+    /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
+    next_keep_warm_ms: Option<i64>,
 }
 
 /// One reason.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ReasonView {
-    /// `asleep`, `waking`, `draining`, `failed`, `pinned`, `disabled`, `open`, `recent_activity`,
-    /// `shared_workload` or `not_leader`.
+    /// `asleep`, `waking`, `draining`, `failed`, `pinned`, `schedule`, `disabled`, `open`,
+    /// `recent_activity`, `shared_workload` or `not_leader`.
     kind: String,
     /// The reason in words.
     message: String,
@@ -492,6 +522,8 @@ async fn explain(State(controller): State<Arc<Controller>>, Path(name): Path<Str
         idle_after_ms: e.idle_after_ms,
         drains_in_ms: e.drains_in_ms,
         open: OpenView { websocket: e.open.websocket, sse: e.open.sse, grpc: e.open.grpc, request: e.open.request },
+        keep_warm_until_ms: e.keep_warm_until_ms,
+        next_keep_warm_ms: e.next_keep_warm_ms,
     }))
 }
 

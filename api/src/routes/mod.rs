@@ -14,6 +14,7 @@ mod invitations;
 mod lifecycle;
 mod roles;
 mod routing;
+mod savings;
 mod settings;
 mod sso;
 mod system;
@@ -93,6 +94,7 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
         gateways::routes,
         routing::routes,
         workloads::routes,
+        savings::routes,
         tokens::routes,
         users::routes,
         groups::routes,

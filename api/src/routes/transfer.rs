@@ -263,7 +263,7 @@ async fn export(
         spec.name = doc.name.clone();
         flows.push(spec);
     }
-    let file = leannodes_config::ConfigFile { server: None, defaults: None, flow: flows };
+    let file = leannodes_config::ConfigFile { server: None, defaults: None, flow: flows, notification: vec![] };
     let (body, content_type) = match query.format.unwrap_or(Format::Toml) {
         Format::Toml => {
             (toml::to_string(&file).map_err(|e| ApiError::internal(format!("cannot write TOML: {e}")))?, "application/toml; charset=utf-8")

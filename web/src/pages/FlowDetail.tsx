@@ -8,6 +8,7 @@ import { FlowAudit } from "../components/FlowAudit";
 import { StateBadge } from "../components/StateBadge";
 import { Timeline } from "../components/Timeline";
 import { Versions } from "../components/Versions";
+import { when } from "../useLoad";
 
 /** Live node states from the event stream, over the states the flow last reported. */
 type Live = Record<string, { state: string; note?: string }>;
@@ -142,6 +143,16 @@ export function FlowDetailPage({ me, onError }: { me: Me; onError: (e: unknown) 
         <dd>
           {Math.round(flow.hold_timeout_ms / 1000)} s (browsers {Math.round(flow.fast_hold_ms / 1000)} s)
         </dd>
+        {flow.keep_warm.length > 0 && (
+          <>
+            <dt>Kept warm</dt>
+            <dd>
+              {flow.keep_warm.map((w) => `${w.cron} (${w.tz}) for ${Math.round(w.for_ms / 60000)} min`).join("; ")}
+              {flow.keep_warm_until_ms !== null && ` — in a window until ${when(flow.keep_warm_until_ms)}`}
+              {flow.next_keep_warm_ms !== null && ` — next wake ${when(flow.next_keep_warm_ms)}`}
+            </dd>
+          </>
+        )}
       </dl>
       {flow.source === "store" && flow.permissions.includes("flows.edit") && (
         <p>

@@ -1,7 +1,7 @@
 import { useCallback } from "react";
 import { Link } from "react-router";
 
-import { executions, listFlows, status, type Execution, type FlowState, type Me } from "../api";
+import { executions, listFlows, savings, status, type Execution, type FlowState, type Me, type Savings } from "../api";
 import { StateBadge } from "../components/StateBadge";
 import { duration, useLoad, when } from "../useLoad";
 
@@ -14,7 +14,7 @@ const STATES: FlowState[] = ["asleep", "waking", "awake", "draining", "failed"];
  * this instance's health. */
 export function HomePage({ onError }: { me: Me; onError: (e: unknown) => boolean }) {
   const overview = useCallback(async () => {
-    const [list, instance] = await Promise.all([listFlows(), status()]);
+    const [list, instance, saved] = await Promise.all([listFlows(), status(), savings("30d")]);
     const recent = (
       await Promise.all(
         list.flows.slice(0, RECENT_FLOWS).map((f) =>
@@ -28,12 +28,12 @@ export function HomePage({ onError }: { me: Me; onError: (e: unknown) => boolean
       .flat()
       .sort((a, b) => b.started_ms - a.started_ms)
       .slice(0, 8);
-    return { list, instance, recent };
+    return { list, instance, recent, saved };
   }, []);
   const { data, error } = useLoad(overview, onError, 10000);
 
   if (!data) return error ? <p role="alert" className="error">{error}</p> : <p>Loading the overview…</p>;
-  const { list, instance, recent } = data;
+  const { list, instance, recent, saved } = data;
   const flows = list.flows;
   const count = (s: FlowState) => flows.filter((f) => f.state === s).length;
   const nodes = flows.flatMap((f) => f.nodes);
@@ -57,6 +57,7 @@ export function HomePage({ onError }: { me: Me; onError: (e: unknown) => boolean
             {count("asleep")} of {flows.length} flows use nothing until their next request.
           </p>
         </article>
+        <SavedTile saved={saved} />
         <article className="tile" aria-labelledby="states-title">
           <h2 id="states-title">Flow states</h2>
           <ul className="states" aria-label="Flows by state">
@@ -123,5 +124,30 @@ export function HomePage({ onError }: { me: Me; onError: (e: unknown) => boolean
         </table>
       )}
     </section>
+  );
+}
+
+/** What sleeping saved over the last 30 days, and the flow that saved most. */
+function SavedTile({ saved }: { saved: Savings }) {
+  const asleepHours = saved.flows.reduce((sum, f) => sum + f.asleep_ms, 0) / 3_600_000;
+  const top = saved.flows[0];
+  const money = (n: number) => {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: saved.currency }).format(n);
+    } catch {
+      // Not an ISO 4217 code (any text is allowed in the configuration).
+      return `${n.toFixed(2)} ${saved.currency}`;
+    }
+  };
+  return (
+    <article className="tile" aria-labelledby="saved-title">
+      <h2 id="saved-title">Saved in 30 days</h2>
+      <p className="big">{saved.node_hourly_cost > 0 ? money(saved.total) : `${asleepHours.toFixed(0)} h asleep`}</p>
+      <p className="muted">
+        {asleepHours.toFixed(0)} flow-hours asleep
+        {top && top.saved > 0 ? `; most by ${top.flow} (${money(top.saved)})` : ""}.
+        {saved.node_hourly_cost > 0 ? "" : " Set [server.savings] node_hourly_cost to see money."}
+      </p>
+    </article>
   );
 }
