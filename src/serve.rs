@@ -14,6 +14,7 @@ use leannodes_config::{Config, DriverKind, LoadError};
 use leannodes_control::{Controller, ControllerOptions, ReloadCause, Reloader, Sources};
 use leannodes_drivers::flow_resources::FlowResources;
 use leannodes_drivers::{Drivers, ProcessDriver};
+use leannodes_notify::{Notifier, Options as NotifyOptions};
 use leannodes_proxy::{Callouts, ProxyServer, ProxyState, ServerOptions, ShutdownHandle, UpstreamTimeouts};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -102,6 +103,11 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
         kube,
         server: config.server.clone(),
         config_path: config_path.to_path_buf(),
+        notifier: Notifier::start(
+            &config.notifications,
+            controller.notices().subscribe(),
+            NotifyOptions { base_url: config.server.auth.external_url.clone(), ..NotifyOptions::default() },
+        ),
     };
     let api = Api::start(parts, super_admin()).await?;
     Ok(Control { controller, proxy, reloader, api, callouts })

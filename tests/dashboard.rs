@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use leannodes_harness::receiver::Receiver;
 use leannodes_harness::{ADMIN_EMAIL, ADMIN_PASSWORD, DemoNode, Serve, http_request, workdir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
@@ -126,7 +127,14 @@ fn the_binary_alone_serves_the_dashboard_with_the_right_headers_and_deep_links()
 fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     assert!(built(), "web/dist is missing: scripts/test builds the dashboard (npm ci && npm run build in web/) before cargo");
     let dir = workdir();
-    let serve = Serve::start(BIN, dir.path(), "[server.savings]\nnode_hourly_cost = 0.4\ncurrency = \"EUR\"\n", &flow(dir.path()));
+    // A Slack route to a local endpoint, for Settings → Notifications and Send Test.
+    let chat = Receiver::start(vec![]);
+    let route = format!(
+        "\n[[notification]]\nname = \"ops-chat\"\nkind = \"slack\"\nurl = \"{}\"\nevents = [\"wake_failed\"]\n",
+        chat.url("/services/T0/B0/chat-s3cr3t")
+    );
+    let serve =
+        Serve::start(BIN, dir.path(), "[server.savings]\nnode_hourly_cost = 0.4\ncurrency = \"EUR\"\n", &(flow(dir.path()) + &route));
     let body = serde_json::json!({ "email": VIEWER_EMAIL, "password": VIEWER_PASSWORD, "roles": ["viewer"] }).to_string();
     let created = http_request(
         serve.admin,
@@ -171,6 +179,9 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}", serve.log());
     assert!(stdout.contains("dashboard: ok"), "{stdout}");
+    let tests: Vec<_> =
+        chat.received().into_iter().filter(|r| r.body["blocks"][0]["text"]["text"] == "LeanNodes test notification").collect();
+    assert_eq!(tests.len(), 1, "Send Test in the dashboard posted one Block Kit message: {:?}", chat.received());
     for shot in [
         "login.png",
         "flow-detail.png",
@@ -183,6 +194,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
         "audit.png",
         "settings-users.png",
         "settings-tokens.png",
+        "settings-notifications.png",
         "versions.png",
         "flows.png",
         "flow-detail-dark.png",

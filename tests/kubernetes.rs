@@ -538,7 +538,16 @@ async fn flow_resources_cannot_run_processes_reach_other_namespaces_or_take_over
         ("takeover", "both bind host \"platform.test\""),
         ("rename", "duplicate flow name `platform`"),
     ] {
-        let (status, message) = condition(name).await;
+        // Each resource's status is written on its own; wait for this one's.
+        let mut answer = condition(name).await;
+        for _ in 0..200 {
+            if !answer.0.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            answer = condition(name).await;
+        }
+        let (status, message) = answer;
         assert_eq!(status, "False", "{name} refused");
         assert!(message.contains(expected), "{name}: {message}");
     }

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use leannodes_harness::Serve;
+use leannodes_harness::receiver::Receiver;
 use leannodes_harness::stores::{Moto, TestPostgres};
+use leannodes_harness::{Serve, assert_eventually};
 use leannodes_kube_sim::fixtures::service;
 use leannodes_kube_sim::{Sim, SimOptions};
 use serde_json::{Value, json};
@@ -80,8 +81,9 @@ struct Replicas {
     _store: SharedStore,
 }
 
-/// A simulator with the three Deployments (pods listening after `startup`) and three replicas on `store`.
-async fn replicas(store: SharedStore, startup: &str, server: &str, settings: &str) -> Replicas {
+/// A simulator with the three Deployments (pods listening after `startup`) and three replicas on `store`;
+/// `tail` is appended to the configuration (e.g. `[[notification]]` routes).
+async fn replicas(store: SharedStore, startup: &str, server: &str, settings: &str, tail: &str) -> Replicas {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sim = Sim::start(listener, SimOptions { backend_bin: BIN.into() }).await.expect("sim");
     let mut objects = vec![job_template("migrate", "300ms")];
@@ -96,7 +98,7 @@ async fn replicas(store: SharedStore, startup: &str, server: &str, settings: &st
     let kubeconfig = kubeconfig.display().to_string();
     let mut env = store.env.clone();
     env.push(("KUBECONFIG", kubeconfig.as_str()));
-    let body = flow(settings);
+    let body = format!("{}\n{tail}", flow(settings));
     let replicas = ["a", "b", "c"]
         .iter()
         .map(|id| {
@@ -143,7 +145,13 @@ fn logs(r: &Replicas) -> String {
 }
 
 async fn three_hundred_cold_requests_make_one_wake(store: SharedStore) {
-    let r = replicas(store, "300ms", "", "").await;
+    // Every replica has the route; the wake is told once, by the replica that ran it.
+    let receiver = Receiver::start(vec![]);
+    let route = format!(
+        "[[notification]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\nevents = [\"wake_started\", \"wake_succeeded\", \"wake_failed\"]\n",
+        receiver.url("/ops")
+    );
+    let r = replicas(store, "300ms", "", "", &route).await;
     let requests = (0..300).map(|i| {
         let serve = &r.replicas[i % 3];
         async move { get(serve, &format!("/req/{i}")).await }
@@ -160,10 +168,27 @@ async fn three_hundred_cold_requests_make_one_wake(store: SharedStore) {
     assert_eq!(s["jobs_created"], 1, "one Job run for the wake, followed by the other replicas: {s}");
     let claims = logs(&r).matches("claimed the cold start").count();
     assert_eq!(claims, 1, "one replica claimed the wake:\n{}", logs(&r));
+    let told = |event: &str| receiver.received().iter().filter(|n| n.body["event"] == event).count();
+    assert_eventually!(told("wake_succeeded") == 1, "the wake was told: {:?}", receiver.received());
+    // Every replica has finished its part (each answered its requests) and delivers at once: none of
+    // the followers tells the wake a second time.
+    for serve in &r.replicas {
+        let routes: Value = client()
+            .get(serve.admin_url("/api/v1/notifications"))
+            .bearer_auth(serve.token())
+            .send()
+            .await
+            .expect("routes")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(routes["routes"][0]["queued"], 0, "{routes}");
+    }
+    assert_eq!((told("wake_started"), told("wake_succeeded"), told("wake_failed")), (1, 1, 0), "{:?}", receiver.received());
 }
 
 async fn only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake(store: SharedStore) {
-    let r = replicas(store, "0s", "claim_ttl = \"2s\"\nactivity_flush = \"250ms\"", "idle_after = \"3s\"").await;
+    let r = replicas(store, "0s", "claim_ttl = \"2s\"\nactivity_flush = \"250ms\"", "idle_after = \"3s\"", "").await;
     let mut leaders = Vec::new();
     leannodes_harness::assert_eventually!(
         {
@@ -216,7 +241,7 @@ async fn only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake(store
 }
 
 async fn a_survivor_finishes_the_wake_of_a_killed_claimant(store: SharedStore) {
-    let mut r = replicas(store, "1500ms", "claim_ttl = \"2s\"", "hold_timeout = \"30s\"").await;
+    let mut r = replicas(store, "1500ms", "claim_ttl = \"2s\"", "hold_timeout = \"30s\"", "").await;
     let held: Vec<_> = (0..9)
         .map(|i| {
             let url = r.replicas[i % 3].url(&format!("/held/{i}"));

@@ -81,7 +81,15 @@ impl Api {
             public_status: parts.server.public_status,
             server: parts.server,
         });
-        let state = state::AppState { controller: parts.controller, store: parts.store, traffic: parts.traffic, auth, audit, instance };
+        let state = state::AppState {
+            controller: parts.controller,
+            store: parts.store,
+            traffic: parts.traffic,
+            auth,
+            audit,
+            instance,
+            notifier: parts.notifier,
+        };
         if state.auth.config.mode == AuthMode::Password {
             bootstrap(&state, super_admin).await?;
         } else {

@@ -28,6 +28,8 @@ pub struct ApiParts {
     pub server: Server,
     /// The config file.
     pub config_path: PathBuf,
+    /// Notification routes and their deliveries.
+    pub notifier: Arc<leannodes_notify::Notifier>,
 }
 
 impl std::fmt::Debug for ApiParts {
@@ -75,6 +77,8 @@ pub struct AppState {
     pub audit: Audit,
     /// Facts about this instance.
     pub instance: Arc<Instance>,
+    /// Notification routes and their deliveries.
+    pub notifier: Arc<leannodes_notify::Notifier>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,4 +97,12 @@ macro_rules! narrow {
     };
 }
 
-narrow!(controller: Arc<Controller>, store: Arc<dyn Store>, traffic: Arc<dyn TrafficView>, auth: Arc<Auth>, audit: Audit, instance: Arc<Instance>);
+narrow!(
+    controller: Arc<Controller>,
+    store: Arc<dyn Store>,
+    traffic: Arc<dyn TrafficView>,
+    auth: Arc<Auth>,
+    audit: Audit,
+    instance: Arc<Instance>,
+    notifier: Arc<leannodes_notify::Notifier>,
+);

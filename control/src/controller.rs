@@ -118,6 +118,8 @@ pub(crate) struct Inner {
     saved: Mutex<HashMap<String, FlowStateRecord>>,
     /// When each flow slept (savings).
     pub(crate) ledgers: crate::savings::Ledgers,
+    /// Notices for operators.
+    pub(crate) notices: crate::NoticeBus,
 }
 
 impl Inner {
@@ -403,6 +405,7 @@ impl Controller {
             wake_metrics: Arc::default(),
             saved: Mutex::new(HashMap::new()),
             ledgers: crate::savings::Ledgers::default(),
+            notices: crate::NoticeBus::default(),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
         *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -579,9 +582,31 @@ impl Controller {
     /// Disables or enables the flow. Saved in the store.
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), WakeError> {
         let flow = self.flow(name).ok_or_else(|| WakeError::UnknownFlow(name.to_string()))?;
-        flow.disabled.store(disabled, std::sync::atomic::Ordering::Relaxed);
+        if flow.disabled.swap(disabled, std::sync::atomic::Ordering::Relaxed) != disabled {
+            let (kind, title, detail) = if disabled {
+                (crate::NoticeKind::FlowDisabled, format!("{name} was disabled"), "Requests get 503 flow_disabled and nothing wakes it.")
+            } else {
+                (crate::NoticeKind::FlowEnabled, format!("{name} was enabled"), "Requests wake it again.")
+            };
+            self.publish_notice(kind, Some(name), title, detail.into());
+        }
         self.inner.save_flow_state(&flow).await;
         Ok(())
+    }
+
+    /// The bus of notices for operators (the notifier subscribes to it).
+    pub fn notices(&self) -> &crate::NoticeBus {
+        &self.inner.notices
+    }
+
+    /// Publishes a notice from this replica. A full hold queue is told at most once a minute per flow.
+    pub fn publish_notice(&self, kind: crate::NoticeKind, flow: Option<&str>, title: String, detail: String) {
+        let notice = crate::Notice::new(kind, flow, title, detail, &self.inner.options.replica_id);
+        if kind == crate::NoticeKind::HoldQueueFull {
+            self.inner.notices.publish_unrepeated(notice);
+        } else {
+            self.inner.notices.publish(notice);
+        }
     }
 
     /// Execution history, newest first.

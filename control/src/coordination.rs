@@ -143,6 +143,15 @@ pub(crate) async fn leader_loop(inner: Weak<Inner>) {
         };
         if strong.leader.swap(leading, Ordering::Relaxed) != leading {
             tracing::info!(replica = %options.replica_id, leading, "drain leadership changed");
+            if leading {
+                strong.notices.publish(crate::Notice::new(
+                    crate::NoticeKind::LeaderChanged,
+                    None,
+                    format!("{} took the drain leadership", options.replica_id),
+                    format!("Replica {} now drains shared flows and runs the housekeeping.", options.replica_id),
+                    &options.replica_id,
+                ));
+            }
         }
         *strong.leader_lease.lock().unwrap_or_else(PoisonError::into_inner) = lease.clone().filter(|_| leading);
         if leading && last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {

@@ -123,5 +123,18 @@ pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode:
     }
     flow.transition(&[FlowState::Draining], FlowState::Asleep);
     inner.wake_metrics.drained(flow.name());
+    let why = match mode {
+        Mode::Idle => {
+            format!("No request for {}: its workloads are stopped until the next one.", humantime::format_duration(flow.spec.idle_after))
+        }
+        Mode::Forced => "Drained by an operator: its workloads are stopped until the next request.".to_string(),
+    };
+    inner.notices.publish(crate::Notice::new(
+        crate::NoticeKind::FlowDrained,
+        Some(flow.name()),
+        format!("{} was drained", flow.name()),
+        why,
+        &inner.options.replica_id,
+    ));
     tracing::info!(flow = flow.name(), "drained");
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use leannodes_config::OnFailure;
@@ -17,7 +18,7 @@ use crate::controller::Inner;
 use crate::coordination::{self, ClaimEnd};
 use crate::flow::{FlowFailure, FlowHandle, FlowState, NodeState, Trigger};
 use crate::workload::{Woke, WorkloadRuntime};
-use crate::{ExecutionEvent, unix_ms};
+use crate::{ExecutionEvent, Notice, NoticeKind, unix_ms};
 
 /// A new execution id: sortable by start time, unique within the process.
 fn execution_id() -> String {
@@ -190,7 +191,21 @@ impl<'a> Execution<'a> {
             return self.wake_coordinated().await;
         }
         self.save();
+        self.notice_started();
         self.wake_all().await
+    }
+
+    /// Tells operators the wake began; only the replica that wakes the flow does (followers do not), so
+    /// a shared cold start is told once.
+    fn notice_started(&self) {
+        let nodes: Vec<&str> = self.flow.spec.nodes.iter().map(|n| n.name.as_str()).collect();
+        self.inner.notices.publish(Notice::new(
+            NoticeKind::WakeStarted,
+            Some(self.flow.name()),
+            format!("{} is waking", self.flow.name()),
+            format!("Woken by {}: nodes {} (execution {}).", self.record.trigger, nodes.join(", "), self.record.id),
+            &self.inner.options.replica_id,
+        ));
     }
 
     /// Claims the cold start and wakes the flow, or follows the replica that claimed it (see
@@ -207,6 +222,7 @@ impl<'a> Execution<'a> {
                     tracing::warn!(flow = self.flow.name(), "cannot claim the cold start ({e}); waking without coordination");
                     self.role = Role::Local;
                     self.save();
+                    self.notice_started();
                     return self.wake_all().await;
                 }
                 Ok(Some(claim)) => {
@@ -214,6 +230,7 @@ impl<'a> Execution<'a> {
                     self.role = Role::Claimant;
                     self.claim = Some(claim.clone());
                     self.save();
+                    self.notice_started();
                     let renew = coordination::keep_renewed(store.clone(), claim, options.claim_ttl);
                     return tokio::select! {
                         result = self.wake_all() => result,
@@ -373,6 +390,29 @@ impl<'a> Execution<'a> {
             error: self.record.error.clone(),
         };
         let cancelled = self.record.outcome == Outcome::Cancelled;
+        if self.role != Role::Follower {
+            let name = flow.name();
+            let notice = match &settled {
+                _ if cancelled => None,
+                None => Some((
+                    NoticeKind::WakeSucceeded,
+                    format!("{name} is awake"),
+                    format!(
+                        "Every node is ready after {} (execution {}).",
+                        humantime::format_duration(Duration::from_millis(elapsed_ms)),
+                        self.record.id
+                    ),
+                )),
+                Some(failure) => Some((
+                    NoticeKind::WakeFailed,
+                    format!("{name} failed to wake"),
+                    format!("{} (execution {}). Requests get an error until a retry succeeds.", failure.message, self.record.id),
+                )),
+            };
+            if let Some((kind, title, detail)) = notice {
+                self.inner.notices.publish(Notice::new(kind, Some(name), title, detail, &self.inner.options.replica_id));
+            }
+        }
         self.save();
         if let Some(claim) = self.claim.take() {
             // Followers that see the claim gone read the outcome: it must be stored first.

@@ -17,6 +17,7 @@ mod execution;
 mod explain;
 mod flow;
 pub mod metrics;
+mod notice;
 mod reload;
 pub mod savings;
 mod schedule;
@@ -31,6 +32,7 @@ pub use explain::{Explanation, Reason, ReasonKind};
 pub use flow::{FlowFailure, FlowHandle, FlowState, FlowStatus, NodeState, NodeStatus, Trigger};
 pub use leannodes_drivers::EndpointSet;
 pub use metrics::TrafficView;
+pub use notice::{Notice, NoticeBus, NoticeKind, Severity};
 pub use reload::{ActivateError, ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
 pub use savings::{FlowSavings, HISTORY as SAVINGS_HISTORY, SavingsReport};
 

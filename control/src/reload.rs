@@ -366,6 +366,17 @@ impl Actor {
         let status = self.apply(cause).await;
         let count = if status.ok { &self.counts.applied } else { &self.counts.failed };
         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Every replica reloads the same sources; the drain leader tells it once.
+        if !status.ok && self.controller.is_leader() {
+            let first = status.errors.first().cloned().unwrap_or_default();
+            let more = if status.errors.len() > 1 { format!(" (and {} more problems)", status.errors.len() - 1) } else { String::new() };
+            self.controller.publish_notice(
+                crate::NoticeKind::ReloadFailed,
+                None,
+                "A configuration change was refused".into(),
+                format!("{first}{more}. The previous configuration keeps serving."),
+            );
+        }
         self.status.send_replace(status.clone());
         status
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use leannodes_control::{FlowState, FlowStatus, Trigger};
+use leannodes_control::{FlowState, FlowStatus, NoticeKind, Trigger};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -144,6 +144,13 @@ impl ProxyState {
     /// Holds until the flow is awake, failed, or the budget is spent.
     async fn hold(&self, mut route: Arc<Route>, client: Client, client_gone: impl Future<Output = ()>) -> Verdict {
         let Some(_held): Option<HeldGuard> = route.metrics.try_hold(route.flow.spec.max_held.get()) else {
+            let spec = &route.flow.spec;
+            self.controller.publish_notice(
+                NoticeKind::HoldQueueFull,
+                Some(&spec.name),
+                format!("{} is refusing requests: its hold queue is full", spec.name),
+                format!("{} requests are already held while it wakes (max_held); more get 503 hold_queue_full.", spec.max_held),
+            );
             return refuse(&route, Outcome::HoldQueueFull, "too many requests are waiting for this flow to wake", Some(2));
         };
         let spec = &route.flow.spec;

@@ -3,6 +3,7 @@
 //! `LEANNODES_TEST_PATIENCE_MS`.
 
 pub mod idp;
+pub mod receiver;
 pub mod schemas;
 pub mod smtp;
 pub mod stores;
@@ -376,8 +377,10 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
+    // A `host` among `headers` replaces the default (the address).
+    let host = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map_or_else(|| addr.to_string(), |(_, v)| (*v).to_string());
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {

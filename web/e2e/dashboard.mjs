@@ -343,7 +343,7 @@ try {
   await page.getByRole("status").filter({ hasText: /The chain is intact: \d+ records checked/ }).waitFor();
   await page.screenshot({ path: join(artifacts, "audit.png"), fullPage: true });
 
-  step("settings: users, invitations, tokens, sign-in");
+  step("settings: users, invitations, tokens, sign-in, notifications");
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Status" }).waitFor();
   await page.getByRole("navigation", { name: "Settings sections" }).getByRole("link", { name: "Users" }).click();
@@ -365,6 +365,15 @@ try {
   if (revoked.status !== 401) throw new Error(`a revoked token got ${revoked.status}`);
   await page.getByRole("link", { name: "Sign-in and mail" }).click();
   await page.getByRole("heading", { name: "OpenID Connect" }).waitFor();
+  // Notification routes show their host, never the URL (a secret); Send Test posts one message.
+  await page.getByRole("navigation", { name: "Settings sections" }).getByRole("link", { name: "Notifications" }).click();
+  const routeRow = page.getByRole("table", { name: "Notification routes" }).getByRole("row", { name: /ops-chat/ });
+  await routeRow.getByText(/slack · 127\.0\.0\.1:\d+/).waitFor();
+  if ((await page.getByText(/chat-s3cr3t/).count()) !== 0) throw new Error("the route's secret URL shows");
+  await page.getByRole("button", { name: "Send test to ops-chat" }).click();
+  await page.getByRole("status", { name: "Test result of ops-chat" }).filter({ hasText: /Test delivered \(HTTP 200\)/ }).waitFor();
+  await routeRow.getByText(/test delivered \(HTTP 200\)/).waitFor();
+  await page.screenshot({ path: join(artifacts, "settings-notifications.png"), fullPage: true });
 
   step("a viewer sees no operations");
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -382,6 +382,8 @@ export const PATHS = {
   import: "/api/v1/flows/import",
   export: "/api/v1/flows/export",
   savings: "/api/v1/savings",
+  notifications: "/api/v1/notifications",
+  notificationTest: "/api/v1/notifications/{name}/test",
 } as const;
 
 let csrf: string | null = null;
@@ -472,6 +474,44 @@ export function operate(name: string, operation: Operation): Promise<{ state: Fl
 /** A flow's executions, newest first. */
 export function executions(name: string): Promise<{ items: Execution[]; next: string | null }> {
   return call("GET", at(PATHS.executions, { name }));
+}
+
+/** How one notification delivery went. */
+export interface Delivery {
+  event: string;
+  flow: string | null;
+  at_ms: number;
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+  attempts: number;
+  took_ms: number;
+}
+
+/** A notification route: where it posts (host only: the URL is a secret), its filters and counters. */
+export interface NotificationRoute {
+  name: string;
+  kind: string;
+  format: string;
+  host: string;
+  headers: string[];
+  events: string[];
+  flows: string[];
+  delivered: number;
+  failed: number;
+  dropped: number;
+  queued: number;
+  last: Delivery | null;
+}
+
+/** The notification routes and the events they may filter on. */
+export function notificationRoutes(): Promise<{ routes: NotificationRoute[]; events: string[] }> {
+  return call("GET", PATHS.notifications);
+}
+
+/** Send Test: one `test` notice to the route now. */
+export function sendTest(name: string): Promise<Delivery> {
+  return call("POST", at(PATHS.notificationTest, { name }));
 }
 
 /** What sleeping saved each flow the caller may read over `window` (e.g. "30d"). */

@@ -12,6 +12,7 @@ mod gateways;
 mod groups;
 mod invitations;
 mod lifecycle;
+mod notifications;
 mod roles;
 mod routing;
 mod savings;
@@ -95,6 +96,7 @@ pub(crate) fn table() -> (axum::Router<AppState>, OpenApi, Vec<RouteRule>) {
         routing::routes,
         workloads::routes,
         savings::routes,
+        notifications::routes,
         tokens::routes,
         users::routes,
         groups::routes,

@@ -120,10 +120,12 @@ async fn metrics(
     State(traffic): State<Arc<dyn TrafficView>>,
     State(controller): State<Arc<Controller>>,
     State(instance): State<Arc<Instance>>,
+    State(notifier): State<Arc<leannodes_notify::Notifier>>,
 ) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     traffic.render_metrics(&mut out);
     controller.render_metrics(&mut out);
     instance.reloader.render_metrics(&mut out);
+    notifier.render_metrics(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -4,6 +4,7 @@ import type { Me, Permission } from "../api";
 import { Access } from "../settings/Access";
 import { InstanceStatus } from "../settings/InstanceStatus";
 import { Invitations } from "../settings/Invitations";
+import { Notifications } from "../settings/Notifications";
 import { Roles } from "../settings/Roles";
 import { Tokens } from "../settings/Tokens";
 import { Users } from "../settings/Users";
@@ -16,10 +17,11 @@ const SECTIONS: { path: string; label: string; needs: Permission | null }[] = [
   { path: "roles", label: "Roles", needs: null },
   { path: "tokens", label: "Tokens", needs: null },
   { path: "sign-in", label: "Sign-in and mail", needs: "settings.manage" },
+  { path: "notifications", label: "Notifications", needs: "notifications.manage" },
 ];
 
 /** Settings: instance status, users, invitations, roles, the caller's tokens, sign-in (OIDC/SAML) and
- * mail. Sections the caller may not use are not shown (the API refuses them anyway). */
+ * mail, notification routes. Sections the caller may not use are not shown (the API refuses them anyway). */
 export function SettingsPage({ me, onError }: { me: Me; onError: (e: unknown) => boolean }) {
   const { section = "status" } = useParams();
   const shown = SECTIONS.filter((s) => s.needs === null || me.permissions.includes(s.needs));
@@ -40,6 +42,7 @@ export function SettingsPage({ me, onError }: { me: Me; onError: (e: unknown) =>
       {current.path === "roles" && <Roles onError={onError} />}
       {current.path === "tokens" && <Tokens onError={onError} />}
       {current.path === "sign-in" && <Access onError={onError} />}
+      {current.path === "notifications" && <Notifications onError={onError} />}
     </section>
   );
 }

@@ -129,6 +129,7 @@ impl Harness {
             kube: None,
             server: config.server.clone(),
             config_path: path,
+            notifier: leannodes_notify::Notifier::start(&config.notifications, controller.notices().subscribe(), Default::default()),
         };
         let api = Api::start(parts, Some(SuperAdmin { email: ADMIN.into(), password: PASSWORD.into() })).await.expect("api");
         // With `mode = "none"` there is no user: no token either.
