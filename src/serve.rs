@@ -95,6 +95,17 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
         anyhow::bail!("cannot add the store-managed flows: {}", first.errors.join("; "));
     }
     let callouts = Callouts::new(proxy.clone(), config.server.check_allows_unmatched, config.server.check_token.clone());
+    let notifier = Notifier::start(
+        &config.notifications,
+        controller.notices().subscribe(),
+        NotifyOptions { base_url: config.server.auth.external_url.clone(), ..NotifyOptions::default() },
+    );
+    // Routes made through the API: other replicas' changes are picked up from a shared store.
+    if store.shared() {
+        notifier.follow_store(store.clone(), NOTIFICATION_ROUTES_REFRESH);
+    } else {
+        notifier.load_api_routes(&*store).await.context("cannot read the notification routes")?;
+    }
     let parts = ApiParts {
         controller: controller.clone(),
         store,
@@ -103,15 +114,14 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
         kube,
         server: config.server.clone(),
         config_path: config_path.to_path_buf(),
-        notifier: Notifier::start(
-            &config.notifications,
-            controller.notices().subscribe(),
-            NotifyOptions { base_url: config.server.auth.external_url.clone(), ..NotifyOptions::default() },
-        ),
+        notifier,
     };
     let api = Api::start(parts, super_admin()).await?;
     Ok(Control { controller, proxy, reloader, api, callouts })
 }
+
+/// How often a replica re-reads the notification routes made through the API (a shared store).
+const NOTIFICATION_ROUTES_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The first administrator from `LEANNODES_SUPER_ADMIN_EMAIL` and `LEANNODES_SUPER_ADMIN_PASSWORD`.
 fn super_admin() -> Option<SuperAdmin> {

@@ -29,7 +29,7 @@ fn crates_use_only_the_layers_below_them() {
         ("drivers", &["config"]),
         ("control", &["config", "store", "drivers"]),
         ("proxy", &["config", "control"]),
-        ("notify", &["config", "control"]),
+        ("notify", &["config", "store", "control"]),
         ("api", &["config", "store", "drivers", "control", "notify"]),
         // The operator CLI's client speaks only the HTTP API: none of the server's crates.
         ("client", &[]),

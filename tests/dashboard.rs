@@ -173,6 +173,7 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
         .env("VIEWER_ID", &viewer_id)
         .env("INVITE_URL", &invite_url)
         .env("ARTIFACTS", &artifacts)
+        .env("CHAT_URL", chat.url("/services/T0/B0/chat-s3cr3t"))
         .output()
         .expect("run node web/e2e/dashboard.mjs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -182,6 +183,9 @@ fn an_operator_and_a_viewer_use_the_dashboard_in_chromium() {
     let tests: Vec<_> =
         chat.received().into_iter().filter(|r| r.body["blocks"][0]["text"]["text"] == "LeanNodes test notification").collect();
     assert_eq!(tests.len(), 1, "Send Test in the dashboard posted one Block Kit message: {:?}", chat.received());
+    let made: Vec<_> = chat.received().into_iter().filter(|r| r.path.ends_with("/made-s3cr3t")).collect();
+    assert!(made.len() == 1 && made[0].body["source_type_name"] == "leannodes", "the route made in the form got a Datadog test: {made:?}");
+    assert!(!serve.log().contains("s3cr3t"), "no route secret in the server log");
     for shot in [
         "login.png",
         "flow-detail.png",

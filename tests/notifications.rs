@@ -244,3 +244,101 @@ fn notices_reach_each_kind_of_route_filtered_retried_and_without_secrets() {
         }
     }
 }
+
+fn send(serve: &Serve, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let text = body.to_string();
+    let answer = http_request(serve.admin, method, path, &[("authorization", &serve.bearer())], Some(&text)).expect("api");
+    (answer.status, answer.json())
+}
+
+#[test]
+fn routes_made_through_the_api_keep_their_secrets_write_only_and_survive_a_restart() {
+    let dir = workdir();
+    let file_endpoint = Receiver::start(vec![]);
+    let endpoint = Receiver::start(vec![]);
+    let body = format!(
+        "\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.test\"]\nupstream = \"web\"\n{}\n[[notification]]\nname = \"from-file\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        DemoNode::new("web").toml(BIN, dir.path()),
+        file_endpoint.url("/file")
+    );
+    let serve = Serve::start(BIN, dir.path(), "", &body);
+    let url = endpoint.url("/hooks/api-s3cr3t");
+    let new_route = serde_json::json!({
+        "name": "api-hook", "kind": "webhook", "url": url, "headers": { "X-Token": "hdr-s3cr3t" }, "events": ["flow_drained"],
+    });
+    let (status, created) = send(&serve, "POST", "/api/v1/notifications", &new_route);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["source"].as_str(), created["host"].as_str()), (Some("api"), Some(endpoint.addr.to_string().as_str())));
+    assert_eq!(created["headers"], serde_json::json!(["X-Token"]));
+    let (status, again) = send(&serve, "POST", "/api/v1/notifications", &new_route);
+    assert_eq!((status, again["error"].as_str()), (409, Some("route_exists")));
+
+    // Send Test reaches it with its header; a PUT without secrets keeps them and changes the shape.
+    assert_eq!(api(&serve, "POST", "/api/v1/notifications/api-hook/test").1["ok"], true);
+    assert_eq!(endpoint.received()[0].header("x-token"), Some("hdr-s3cr3t"));
+    let (status, changed) = send(
+        &serve,
+        "PUT",
+        "/api/v1/notifications/api-hook",
+        &serde_json::json!({ "kind": "webhook", "format": "datadog", "events": ["flow_drained"] }),
+    );
+    assert_eq!((status, changed["format"].as_str()), (200, Some("datadog")), "{changed}");
+    assert_eq!(api(&serve, "POST", "/api/v1/notifications/api-hook/test").1["ok"], true);
+    let second = &endpoint.received()[1];
+    assert_eq!(
+        (second.path.as_str(), second.header("x-token"), second.body["source_type_name"].as_str()),
+        ("/hooks/api-s3cr3t", Some("hdr-s3cr3t"), Some("leannodes"))
+    );
+
+    // An API route is live: a drain reaches it.
+    assert_eq!(http_request(serve.proxy, "GET", "/", &[("host", "shop.test")], None).expect("shop").status, 200);
+    assert_eq!(api(&serve, "POST", "/api/v1/flows/shop/drain").0, 200);
+    assert_eventually!(endpoint.received().iter().any(|r| r.body["title"] == "shop was drained"), "drained: {:?}", endpoint.received());
+
+    // Secrets are values, never references the server would resolve; file routes are read-only here.
+    for bad in ["file:/etc/passwd", "env:HOME", "ftp://example.com/x"] {
+        let (status, refused) =
+            send(&serve, "POST", "/api/v1/notifications", &serde_json::json!({ "name": "bad", "kind": "slack", "url": bad }));
+        assert_eq!((status, refused["error"].as_str()), (422, Some("invalid_route")), "{bad}: {refused}");
+        assert!(refused["details"]["fields"][0]["path"] == "/url" && !refused.to_string().contains(bad), "{refused}");
+    }
+    let (status, pd) = send(
+        &serve,
+        "POST",
+        "/api/v1/notifications",
+        &serde_json::json!({ "name": "pd", "kind": "webhook", "format": "pagerduty", "url": "https://events.pagerduty.com/v2/enqueue" }),
+    );
+    assert_eq!((status, pd["details"]["fields"][0]["path"].as_str()), (422, Some("/routing_key")), "{pd}");
+    for (method, path) in
+        [("POST", "/api/v1/notifications"), ("PUT", "/api/v1/notifications/from-file"), ("DELETE", "/api/v1/notifications/from-file")]
+    {
+        let (status, refused) =
+            send(&serve, method, path, &serde_json::json!({ "name": "from-file", "kind": "webhook", "url": "https://x.example.com" }));
+        assert_eq!((status, refused["error"].as_str()), (409, Some("route_in_file")), "{method} {path}: {refused}");
+    }
+
+    // A restart reads it back from the store, secrets and all.
+    let config = serve.config.clone();
+    drop(serve);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let body = text.split_once("\n[[flow]]").map(|(_, rest)| format!("\n[[flow]]{rest}")).expect("flows");
+    let serve = Serve::start(BIN, dir.path(), "", &body);
+    assert_eq!(route(&serve, "api-hook")["source"], "api");
+    assert_eq!(api(&serve, "POST", "/api/v1/notifications/api-hook/test").1["ok"], true);
+    assert_eq!(endpoint.received().last().and_then(|r| r.header("x-token")), Some("hdr-s3cr3t"));
+
+    assert_eq!(api(&serve, "DELETE", "/api/v1/notifications/api-hook").0, 204);
+    assert_eq!(route(&serve, "api-hook"), Value::Null);
+    assert_eq!(api(&serve, "POST", "/api/v1/notifications/api-hook/test").0, 404);
+    let (_, audit) = api(&serve, "GET", "/api/v1/audit?target=notification/api-hook");
+    let actions: Vec<&str> = audit["items"].as_array().into_iter().flatten().filter_map(|i| i["action"].as_str()).collect();
+    for action in ["notification.create", "notification.update", "notification.delete", "notification.test"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+    let (_, list) = api(&serve, "GET", "/api/v1/notifications");
+    for (what, text) in [("the audit log", audit.to_string()), ("the routes", list.to_string()), ("the server log", serve.log())] {
+        for secret in ["api-s3cr3t", "hdr-s3cr3t"] {
+            assert!(!text.contains(secret), "{secret} shows in {what}");
+        }
+    }
+}

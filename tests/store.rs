@@ -204,12 +204,18 @@ async fn every_family_has_crud_with_optimistic_concurrency(store: &dyn Store) {
         last_used_ms: None,
     };
     crud(store, token(vec!["flows.read".into()]), token(vec!["flows.read".into(), "flows.operate".into()])).await;
-    let route = |target: &str| NotificationRoute {
-        name: "oncall".into(),
-        kind: "webhook".into(),
-        target: target.into(),
-        events: vec!["wake.failed".into()],
-        flows: vec![],
+    let route = |url: &str| NotificationRecord {
+        spec: leannodes_config::file::NotificationSpec {
+            name: "oncall".into(),
+            kind: leannodes_config::file::NotificationKind::Webhook,
+            format: None,
+            url: url.into(),
+            headers: Default::default(),
+            routing_key: None,
+            events: Some(vec![leannodes_config::file::NoticeKind::WakeFailed]),
+            flows: None,
+        },
+        updated_by: "user:u1".into(),
     };
     crud(store, route("https://hooks.example.com/a"), route("https://hooks.example.com/b")).await;
     let session = |address: &str| Session {

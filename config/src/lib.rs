@@ -24,6 +24,12 @@ pub use model::*;
 pub use reference::reference_markdown;
 pub use validate::defaults;
 
+/// Validates a notification route given through the management API (secrets taken literally, never read
+/// from the environment or files); every problem, with pointers relative to the route.
+pub fn notification_from_api(spec: &file::NotificationSpec) -> Result<NotificationRoute, Vec<Diagnostic>> {
+    validate::api_notification(spec)
+}
+
 /// Why a configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

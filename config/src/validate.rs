@@ -154,7 +154,6 @@ fn check_notifications(c: &mut Checker<'_>, raw: &[NotificationSpec], base_dir: 
     let mut out = Vec::new();
     for (i, spec) in raw.iter().enumerate() {
         let at = format!("/notification/{i}");
-        check_name(c, &format!("{at}/name"), "notification route", &spec.name);
         if let Some(first) = names.insert(&spec.name, i) {
             c.error(
                 format!("{at}/name"),
@@ -162,62 +161,89 @@ fn check_notifications(c: &mut Checker<'_>, raw: &[NotificationSpec], base_dir: 
                 "give every route a unique name",
             );
         }
-        let format = match (spec.kind, spec.format) {
-            (NotificationKind::Webhook, format) => format.unwrap_or(WebhookFormat::Generic),
-            (_, None) => WebhookFormat::Generic,
-            (kind, Some(_)) => {
-                c.error(
-                    format!("{at}/format"),
-                    format!("`format` is for `kind = \"webhook\"`; a {kind:?} route has its own payload"),
-                    "remove `format`, or use `kind = \"webhook\"` with this format",
-                );
-                WebhookFormat::Generic
-            }
-        };
-        let url = secret(c, &format!("{at}/url"), &spec.url, base_dir);
-        if let Some(u) = &url {
-            let value = u.expose();
-            let valid = (value.starts_with("https://") || value.starts_with("http://")) && value.len() > "https://".len();
-            if !valid {
-                // The value is a secret: the message describes it without repeating it.
-                c.error(
-                    format!("{at}/url"),
-                    "`url` is not an http:// or https:// URL",
-                    "give the endpoint's full URL (or env:NAME / file:PATH holding it)",
-                );
-            }
-        }
-        let mut headers = Vec::new();
-        for (name, value) in &spec.headers {
-            let valid_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-            if !valid_name {
-                c.error(format!("{at}/headers/{name}"), format!("`{name}` is not a header name"), "use letters, digits, `-` and `_`");
-            }
-            if let Some(v) = secret(c, &format!("{at}/headers/{name}"), value, base_dir) {
-                headers.push((name.clone(), v));
-            }
-        }
-        let routing_key = spec.routing_key.as_ref().and_then(|k| secret(c, &format!("{at}/routing_key"), k, base_dir));
-        if format == WebhookFormat::Pagerduty && spec.routing_key.is_none() {
-            c.error(
-                at.clone(),
-                "a PagerDuty route needs `routing_key`",
-                "add `routing_key = \"env:PAGERDUTY_ROUTING_KEY\"` (the integration key of an Events API v2 service)",
-            );
-        }
-        let Some(url) = url else { continue };
-        out.push(NotificationRoute {
-            name: spec.name.clone(),
-            kind: spec.kind,
-            format,
-            url,
-            headers,
-            routing_key,
-            events: spec.events.clone().unwrap_or_default(),
-            flows: spec.flows.clone().unwrap_or_default(),
-        });
+        out.extend(check_notification(c, &at, spec, Some(base_dir)));
     }
     out
+}
+
+/// Validates a notification route given through the API: its secrets are taken as written (an API
+/// caller must not make the server read its environment or its files). Pointers are relative to the
+/// route (`/url`, `/headers/Authorization`).
+pub(crate) fn api_notification(spec: &NotificationSpec) -> Result<NotificationRoute, Vec<Diagnostic>> {
+    let mut c = Checker { covered: &[], out: Vec::new() };
+    let route = check_notification(&mut c, "", spec, None);
+    match route {
+        Some(route) if c.out.is_empty() => Ok(route),
+        _ => Err(c.out),
+    }
+}
+
+/// One route; secrets are resolved (`env:`, `file:` relative to `base_dir`) when `base_dir` is given,
+/// else taken literally.
+fn check_notification(c: &mut Checker<'_>, at: &str, spec: &NotificationSpec, base_dir: Option<&Path>) -> Option<NotificationRoute> {
+    check_name(c, &format!("{at}/name"), "notification route", &spec.name);
+    let format = match (spec.kind, spec.format) {
+        (NotificationKind::Webhook, format) => format.unwrap_or(WebhookFormat::Generic),
+        (_, None) => WebhookFormat::Generic,
+        (kind, Some(_)) => {
+            c.error(
+                format!("{at}/format"),
+                format!("`format` is for `kind = \"webhook\"`; a {kind:?} route has its own payload"),
+                "remove `format`, or use `kind = \"webhook\"` with this format",
+            );
+            WebhookFormat::Generic
+        }
+    };
+    let read = |c: &mut Checker<'_>, pointer: String, text: &str| match base_dir {
+        Some(dir) => secret(c, &pointer, text, dir),
+        None if text.is_empty() => {
+            c.error(pointer, "the secret is empty", "give the value");
+            None
+        }
+        None => Some(Secret::new(text)),
+    };
+    let url = read(c, format!("{at}/url"), &spec.url);
+    if let Some(u) = &url {
+        let value = u.expose();
+        let valid = (value.starts_with("https://") || value.starts_with("http://")) && value.len() > "https://".len();
+        if !valid {
+            // The value is a secret: the message describes it without repeating it.
+            let help = if base_dir.is_some() {
+                "give the endpoint's full URL (or env:NAME / file:PATH holding it)"
+            } else {
+                "give the endpoint's full URL"
+            };
+            c.error(format!("{at}/url"), "`url` is not an http:// or https:// URL", help);
+        }
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &spec.headers {
+        let valid_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !valid_name {
+            c.error(format!("{at}/headers/{name}"), format!("`{name}` is not a header name"), "use letters, digits, `-` and `_`");
+        }
+        if let Some(v) = read(c, format!("{at}/headers/{name}"), value) {
+            headers.push((name.clone(), v));
+        }
+    }
+    let routing_key = spec.routing_key.as_ref().and_then(|k| read(c, format!("{at}/routing_key"), k));
+    if format == WebhookFormat::Pagerduty && spec.routing_key.is_none() {
+        c.error(
+            if at.is_empty() { "/routing_key".to_string() } else { at.to_string() },
+            "a PagerDuty route needs `routing_key`",
+            "add `routing_key` (the integration key of an Events API v2 service)",
+        );
+    }
+    Some(NotificationRoute {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        format,
+        url: url?,
+        headers,
+        routing_key,
+        events: spec.events.clone().unwrap_or_default(),
+        flows: spec.flows.clone().unwrap_or_default(),
+    })
 }
 
 fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Server {

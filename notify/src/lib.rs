@@ -8,11 +8,12 @@
 //! `Retry-After`). A slow or dead endpoint delays only its own route. Route URLs, headers and keys are
 //! secrets: they appear in no answer, log line or error ([`Notifier::routes`] shows the host only).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use leannodes_config::NotificationRoute;
 use leannodes_control::{Notice, NoticeKind};
+use leannodes_store::{NotificationRecord, Page, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -85,11 +86,23 @@ pub struct RouteStatus {
     pub last: Option<Delivery>,
 }
 
+/// Where a route is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `[[notification]]` in the configuration file (read-only in the API).
+    File,
+    /// Created through the API (kept in the store).
+    Api,
+}
+
 /// A route as the API shows it: no URL, header value or key.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteView {
     /// Name.
     pub name: String,
+    /// Where it is defined.
+    pub source: Source,
     /// `slack`, `teams` or `webhook`.
     pub kind: leannodes_config::file::NotificationKind,
     /// The webhook payload shape (`generic` for Slack and Teams).
@@ -108,7 +121,7 @@ pub struct RouteView {
 
 struct Route {
     spec: Arc<NotificationRoute>,
-    queue: mpsc::Sender<Notice>,
+    source: Source,
     status: Mutex<RouteStatus>,
 }
 
@@ -118,21 +131,28 @@ impl Route {
     }
 }
 
-/// Delivers notices to the configured routes.
+/// A route and its queue; dropping it ends the route's worker once the queue is empty.
+struct Slot {
+    route: Arc<Route>,
+    queue: mpsc::Sender<Notice>,
+}
+
+/// Delivers notices to the routes of the configuration file and of the API.
 pub struct Notifier {
-    routes: Vec<Arc<Route>>,
+    slots: RwLock<Vec<Slot>>,
     client: reqwest::Client,
     options: Options,
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("routes", &self.routes.iter().map(|r| &r.spec.name).collect::<Vec<_>>()).finish()
+        f.debug_struct("Notifier").field("routes", &self.routes().iter().map(|r| r.name.clone()).collect::<Vec<_>>()).finish()
     }
 }
 
-/// The endpoint's host, for display.
-fn host_of(url: &str) -> String {
+/// The endpoint's host, for display (the rest of a route's URL is secret).
+pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     // Credentials in the URL (`user:pass@host`) are secret too.
@@ -158,52 +178,121 @@ fn unix_ms() -> i64 {
 }
 
 impl Notifier {
-    /// Starts a worker per route and the dispatcher that feeds them from `notices`; call within a
-    /// runtime. The tasks end when the bus closes.
+    /// Starts a worker per route of the file and the dispatcher that feeds them from `notices`; call
+    /// within a runtime. The tasks end when the bus closes.
     pub fn start(routes: &[Arc<NotificationRoute>], notices: broadcast::Receiver<Notice>, options: Options) -> Arc<Notifier> {
         let client = reqwest::Client::builder().user_agent(concat!("LeanNodes/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default();
-        let mut workers = Vec::new();
-        let routes: Vec<Arc<Route>> = routes
-            .iter()
-            .map(|spec| {
-                let (queue, rx) = mpsc::channel(options.queue.max(1));
-                let route = Arc::new(Route { spec: spec.clone(), queue, status: Mutex::new(RouteStatus::default()) });
-                workers.push((route.clone(), rx));
-                route
-            })
-            .collect();
-        let notifier = Arc::new(Notifier { routes, client, options });
-        for (route, rx) in workers {
-            tokio::spawn(worker(Arc::downgrade(&notifier), route, rx));
-        }
-        tokio::spawn(dispatch(Arc::downgrade(&notifier), notices));
+        let notifier = Arc::new(Notifier { slots: RwLock::new(Vec::new()), client, options, runtime: tokio::runtime::Handle::current() });
+        let slots = routes.iter().map(|spec| notifier.slot(spec.clone(), Source::File)).collect();
+        *notifier.slots.write().unwrap_or_else(PoisonError::into_inner) = slots;
+        notifier.runtime.spawn(dispatch(Arc::downgrade(&notifier), notices));
         notifier
+    }
+
+    /// A new route with its queue and worker.
+    fn slot(self: &Arc<Self>, spec: Arc<NotificationRoute>, source: Source) -> Slot {
+        let (queue, rx) = mpsc::channel(self.options.queue.max(1));
+        let route = Arc::new(Route { spec, source, status: Mutex::new(RouteStatus::default()) });
+        self.runtime.spawn(worker(Arc::downgrade(self), route.clone(), rx));
+        Slot { route, queue }
+    }
+
+    fn slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Slot>> {
+        self.slots.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the API's routes: unchanged ones keep their queue and counters, changed ones start
+    /// afresh, removed ones stop once their queue is delivered. A name the file uses is left out.
+    pub fn set_api_routes(self: &Arc<Self>, routes: Vec<Arc<NotificationRoute>>) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next: Vec<Slot> = Vec::with_capacity(slots.len());
+        for slot in slots.drain(..) {
+            let keep = slot.route.source == Source::File || routes.iter().any(|r| **r == *slot.route.spec);
+            if keep {
+                next.push(slot);
+            }
+        }
+        for route in routes {
+            if !next.iter().any(|s| s.route.spec.name == route.name) {
+                let slot = self.slot(route, Source::Api);
+                next.push(slot);
+            }
+        }
+        *slots = next;
+    }
+
+    /// Reads the API's routes from `store` and applies them. A stored route that no longer validates
+    /// is left out with a log line.
+    pub async fn load_api_routes(self: &Arc<Self>, store: &dyn Store) -> Result<(), StoreError> {
+        let mut routes = Vec::new();
+        let mut page = Page { after: None, limit: 500 };
+        loop {
+            let listing = store.records::<NotificationRecord>().list("", &page).await?;
+            for record in listing.items {
+                match leannodes_config::notification_from_api(&record.value.spec) {
+                    Ok(route) => routes.push(Arc::new(route)),
+                    Err(problems) => {
+                        let list: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.pointer, p.message)).collect();
+                        tracing::warn!(route = %record.value.spec.name, "stored notification route left out: {}", list.join("; "));
+                    }
+                }
+            }
+            match listing.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        self.set_api_routes(routes);
+        Ok(())
+    }
+
+    /// Keeps the API's routes in step with `store` (changes made through other replicas), reading it
+    /// every `every`.
+    pub fn follow_store(self: &Arc<Self>, store: Arc<dyn Store>, every: Duration) {
+        let notifier = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            loop {
+                let Some(n) = notifier.upgrade() else { return };
+                if let Err(e) = n.load_api_routes(&*store).await {
+                    tracing::warn!("cannot read the notification routes: {e}");
+                }
+                drop(n);
+                tokio::time::sleep(every).await;
+            }
+        });
     }
 
     /// Every route with its counters and last delivery.
     pub fn routes(&self) -> Vec<RouteView> {
-        self.routes
+        self.slots()
             .iter()
-            .map(|r| RouteView {
-                name: r.spec.name.clone(),
-                kind: r.spec.kind,
-                format: r.spec.format,
-                host: host_of(r.spec.url.expose()),
-                headers: r.spec.headers.iter().map(|(n, _)| n.clone()).collect(),
-                events: r.spec.events.clone(),
-                flows: r.spec.flows.clone(),
-                status: RouteStatus {
-                    queued: u64::try_from(r.queue.max_capacity() - r.queue.capacity()).unwrap_or(u64::MAX),
-                    ..r.status().clone()
-                },
+            .map(|slot| {
+                let r = &slot.route;
+                let queued = u64::try_from(slot.queue.max_capacity() - slot.queue.capacity()).unwrap_or(u64::MAX);
+                RouteView {
+                    name: r.spec.name.clone(),
+                    source: r.source,
+                    kind: r.spec.kind,
+                    format: r.spec.format,
+                    host: host_of(r.spec.url.expose()),
+                    headers: r.spec.headers.iter().map(|(n, _)| n.clone()).collect(),
+                    events: r.spec.events.clone(),
+                    flows: r.spec.flows.clone(),
+                    status: RouteStatus { queued, ..r.status().clone() },
+                }
             })
             .collect()
+    }
+
+    /// Where route `name` is defined, if it exists.
+    pub fn source_of(&self, name: &str) -> Option<Source> {
+        self.slots().iter().find(|s| s.route.spec.name == name).map(|s| s.route.source)
     }
 
     /// Sends a `test` notice to route `name` now (one attempt, whatever its filters) and returns how it
     /// went; `None` for an unknown route.
     pub async fn send_test(&self, name: &str, replica: &str) -> Option<Delivery> {
-        let route = self.routes.iter().find(|r| r.spec.name == name)?;
+        let route = self.slots().iter().find(|s| s.route.spec.name == name).map(|s| s.route.clone())?;
         let notice = Notice::new(
             NoticeKind::Test,
             None,
@@ -220,7 +309,8 @@ impl Notifier {
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         out.push_str("# HELP leannodes_notifications_total Notices per route by result: delivered, failed (after every attempt) or dropped (queue full).\n# TYPE leannodes_notifications_total counter\n");
-        for r in &self.routes {
+        for slot in self.slots().iter() {
+            let r = &slot.route;
             let s = r.status().clone();
             for (result, n) in [("delivered", s.delivered), ("failed", s.failed), ("dropped", s.dropped)] {
                 let _ = writeln!(
@@ -295,11 +385,12 @@ async fn dispatch(notifier: std::sync::Weak<Notifier>, mut notices: broadcast::R
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(notifier) = notifier.upgrade() else { return };
-        for route in &notifier.routes {
+        for slot in notifier.slots().iter() {
+            let route = &slot.route;
             if !route.spec.wants(notice.kind, notice.flow.as_deref()) {
                 continue;
             }
-            if route.queue.try_send(notice.clone()).is_err() {
+            if slot.queue.try_send(notice.clone()).is_err() {
                 let dropped = {
                     let mut s = route.status();
                     s.dropped += 1;

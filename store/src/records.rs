@@ -34,7 +34,7 @@ pub enum Family {
     Settings,
     /// Personal access tokens ([`AccessToken`]), optionally expiring.
     AccessTokens,
-    /// Where notifications go ([`NotificationRoute`]).
+    /// Notification routes managed through the API ([`NotificationRecord`]).
     NotificationRoutes,
     /// Signed-in browser sessions ([`Session`]), expiring.
     Sessions,
@@ -542,25 +542,21 @@ impl Record for SleepLedger {
     }
 }
 
-/// Where notifications about some events go.
+/// A notification route managed through the API: the route as `[[notification]]` would write it. Its
+/// `url`, header values and `routing_key` are secrets, stored as given (literal values: API routes never
+/// refer to the server's environment or files) and never returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NotificationRoute {
-    /// Name (the key).
-    pub name: String,
-    /// `webhook`, `slack`, …
-    pub kind: String,
-    /// URL or channel.
-    pub target: String,
-    /// Event types it receives (`wake.failed`, …); empty: all.
-    pub events: Vec<String>,
-    /// Flows it covers; empty: all.
-    pub flows: Vec<String>,
+pub struct NotificationRecord {
+    /// The route (`spec.name` is the key).
+    pub spec: leannodes_config::file::NotificationSpec,
+    /// Who wrote it last (`user:ID`, `token:ID`).
+    pub updated_by: String,
 }
 
-impl Record for NotificationRoute {
+impl Record for NotificationRecord {
     const FAMILY: Family = Family::NotificationRoutes;
     fn key(&self) -> String {
-        self.name.clone()
+        self.spec.name.clone()
     }
 }
 

@@ -373,7 +373,23 @@ try {
   await page.getByRole("button", { name: "Send test to ops-chat" }).click();
   await page.getByRole("status", { name: "Test result of ops-chat" }).filter({ hasText: /Test delivered \(HTTP 200\)/ }).waitFor();
   await routeRow.getByText(/test delivered \(HTTP 200\)/).waitFor();
+  // A route made in the form (secrets in password fields), tested, then deleted.
+  const form = page.getByRole("form", { name: "New route" });
+  await form.getByLabel("Route name").fill("made-here");
+  await form.getByLabel("Kind").selectOption("webhook");
+  await form.getByLabel("Payload format").selectOption("datadog");
+  await form.getByLabel("Webhook URL (write-only)").fill(env("CHAT_URL").replace("/chat-s3cr3t", "/made-s3cr3t"));
+  await form.getByRole("checkbox", { name: "flow_drained" }).check();
+  await form.getByRole("button", { name: "Create route" }).click();
+  const madeRow = page.getByRole("table", { name: "Notification routes" }).getByRole("row", { name: /made-here/ });
+  await madeRow.getByText(/webhook \(datadog\)/).waitFor();
+  await madeRow.getByRole("cell", { name: "flow_drained" }).waitFor();
+  if ((await page.getByText(/made-s3cr3t/).count()) !== 0) throw new Error("the new route's URL shows");
+  await page.getByRole("button", { name: "Send test to made-here" }).click();
+  await page.getByRole("status", { name: "Test result of made-here" }).filter({ hasText: /Test delivered/ }).waitFor();
   await page.screenshot({ path: join(artifacts, "settings-notifications.png"), fullPage: true });
+  await page.getByRole("button", { name: "Delete made-here" }).click();
+  await madeRow.waitFor({ state: "detached" });
 
   step("a viewer sees no operations");
   await page.getByRole("button", { name: "Sign out" }).click();

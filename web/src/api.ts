@@ -384,6 +384,7 @@ export const PATHS = {
   savings: "/api/v1/savings",
   notifications: "/api/v1/notifications",
   notificationTest: "/api/v1/notifications/{name}/test",
+  notificationRoute: "/api/v1/notifications/{name}",
 } as const;
 
 let csrf: string | null = null;
@@ -491,6 +492,8 @@ export interface Delivery {
 /** A notification route: where it posts (host only: the URL is a secret), its filters and counters. */
 export interface NotificationRoute {
   name: string;
+  /** `file` (read-only here) or `api`. */
+  source: "file" | "api";
   kind: string;
   format: string;
   host: string;
@@ -507,6 +510,28 @@ export interface NotificationRoute {
 /** The notification routes and the events they may filter on. */
 export function notificationRoutes(): Promise<{ routes: NotificationRoute[]; events: string[] }> {
   return call("GET", PATHS.notifications);
+}
+
+/** A route to create through the API; secrets (url, header values, routing key) are write-only. */
+export interface RouteInput {
+  name?: string;
+  kind: "slack" | "teams" | "webhook";
+  format?: string;
+  url?: string;
+  headers?: Record<string, string>;
+  routing_key?: string;
+  events?: string[];
+  flows?: string[];
+}
+
+/** Creates a route. */
+export function createRoute(route: RouteInput): Promise<NotificationRoute> {
+  return call("POST", PATHS.notifications, route);
+}
+
+/** Deletes a route made through the API. */
+export function deleteRoute(name: string): Promise<void> {
+  return call("DELETE", at(PATHS.notificationRoute, { name }));
 }
 
 /** Send Test: one `test` notice to the route now. */

@@ -1,7 +1,8 @@
 import { useState } from "react";
 
-import { ApiError, notificationRoutes, sendTest, type Delivery, type NotificationRoute } from "../api";
+import { ApiError, deleteRoute, notificationRoutes, sendTest, type Delivery, type NotificationRoute } from "../api";
 import { useLoad, when } from "../useLoad";
+import { NewRoute } from "./NewRoute";
 
 /** One delivery in words. */
 function outcome(d: Delivery): string {
@@ -12,8 +13,8 @@ function outcome(d: Delivery): string {
 /** A route's destination: kind and payload shape. */
 const shape = (r: NotificationRoute) => (r.kind === "webhook" ? `webhook (${r.format})` : r.kind);
 
-/** Notification routes from `[[notification]]`: where each posts (host only), what it receives, its
- * delivery counters and last result, and Send Test. */
+/** Notification routes from `[[notification]]` and from the API: where each posts (host only), what it
+ * receives, its delivery counters and last result, Send Test; create and delete the API's routes. */
 export function Notifications({ onError }: { onError: (e: unknown) => boolean }) {
   const { data, error, reload } = useLoad(notificationRoutes, onError, 10000);
   const [results, setResults] = useState<Record<string, string>>({});
@@ -36,8 +37,8 @@ export function Notifications({ onError }: { onError: (e: unknown) => boolean })
     <section aria-labelledby="notifications-title">
       <h2 id="notifications-title">Notifications</h2>
       <p className="muted">
-        Routes come from <code>[[notification]]</code> in the configuration file. Their URLs, headers and keys are secrets and are not
-        shown.
+        Routes come from <code>[[notification]]</code> in the configuration file (change those there) or are made here. Their URLs, headers
+        and keys are secrets and are never shown.
       </p>
       {error && (
         <p role="alert" className="error">
@@ -61,7 +62,10 @@ export function Notifications({ onError }: { onError: (e: unknown) => boolean })
           <tbody>
             {data.routes.map((r) => (
               <tr key={r.name}>
-                <th scope="row">{r.name}</th>
+                <th scope="row">
+                  {r.name}
+                  {r.source === "file" && <small className="muted"> (file)</small>}
+                </th>
                 <td>
                   {shape(r)} · {r.host}
                   {r.headers.length > 0 && <small className="muted"> (headers: {r.headers.join(", ")})</small>}
@@ -79,6 +83,11 @@ export function Notifications({ onError }: { onError: (e: unknown) => boolean })
                   <button type="button" disabled={busy === r.name} onClick={() => test(r.name)}>
                     Send test to {r.name}
                   </button>
+                  {r.source === "api" && (
+                    <button type="button" onClick={() => deleteRoute(r.name).then(reload, (e) => !onError(e) && setResults((x) => ({ ...x, [r.name]: String(e) })))}>
+                      Delete {r.name}
+                    </button>
+                  )}
                   {results[r.name] && (
                     <p role="status" aria-label={`Test result of ${r.name}`}>
                       {results[r.name]}
@@ -90,6 +99,7 @@ export function Notifications({ onError }: { onError: (e: unknown) => boolean })
           </tbody>
         </table>
       )}
+      {data && <NewRoute events={data.events} onCreated={reload} onError={onError} />}
     </section>
   );
 }
