@@ -81,6 +81,7 @@ fn the_exposition_after_real_wakes_passes_promtool_and_has_every_stage() {
     assert_eq!(value(&text, "leannodes_held_requests_limit{flow=\"shop\"}"), Some(50.0));
     assert!(text.lines().any(|l| l.starts_with("leannodes_leader{replica=") && l.ends_with(" 1")), "{text}");
     assert!(text.lines().any(|l| l.starts_with("leannodes_build_info{version=") && l.ends_with(" 1")), "{text}");
+    assert_eq!(value(&text, "leannodes_store_up"), Some(1.0), "{text}");
 
     let mut check = promtool()
         .args(["check", "metrics"])
@@ -111,4 +112,18 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn a_store_that_stops_answering_shows_as_down() {
+    let db = leannodes_harness::stores::TestPostgres::create();
+    let dir = workdir();
+    let serve = Serve::start(BIN, dir.path(), &format!("store = \"{}\"", db.url), &flows(dir.path()));
+    assert_eventually!(value(&scrape(&serve), "leannodes_store_up") == Some(1.0), "the store answers");
+    // The database goes away (its connections are cut): the next health check fails.
+    drop(db);
+    assert_eventually!(value(&scrape(&serve), "leannodes_store_up") == Some(0.0), "the store is down");
+    assert!(serve.log().contains("the store does not answer"), "{}", serve.log());
+    // Flows awake or not, the proxy and /metrics still answer.
+    assert!(scrape(&serve).contains("leannodes_build_info"));
 }

@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     pub(crate) ledgers: crate::savings::Ledgers,
     /// Notices for operators.
     pub(crate) notices: crate::NoticeBus,
+    /// The store's and the platforms' last health checks.
+    pub(crate) health: crate::health::Health,
 }
 
 impl Inner {
@@ -406,6 +408,7 @@ impl Controller {
             saved: Mutex::new(HashMap::new()),
             ledgers: crate::savings::Ledgers::default(),
             notices: crate::NoticeBus::default(),
+            health: crate::health::Health::default(),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
         *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -451,6 +454,7 @@ impl Controller {
             inner.spawn(drain::idle_loop(Arc::downgrade(&inner), flow));
         }
         inner.spawn(refresh_warnings(Arc::downgrade(&inner)));
+        inner.spawn(crate::health::health_loop(Arc::downgrade(&inner)));
         if store.shared() {
             tracing::info!(replica = %inner.options.replica_id, store = store.backend(), "coordinating with other replicas through the store");
             inner.spawn(coordination::leader_loop(Arc::downgrade(&inner)));
@@ -676,6 +680,7 @@ impl Controller {
         for view in self.views() {
             let _ = writeln!(out, "leannodes_flow_state{{flow=\"{}\"}} {}", crate::metrics::escape(&view.name), view.state.gauge_value());
         }
+        self.inner.health.render(out);
         let savings = self.savings(METRIC_SAVINGS_WINDOW);
         out.push_str("# HELP leannodes_savings Estimated cost saved by sleeping over the last 30 days, in [server.savings] currency.\n# TYPE leannodes_savings gauge\n");
         for f in &savings.flows {

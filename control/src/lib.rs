@@ -16,6 +16,7 @@ mod events;
 mod execution;
 mod explain;
 mod flow;
+mod health;
 pub mod metrics;
 mod notice;
 mod reload;

@@ -546,6 +546,14 @@ impl Driver for Arc<KubernetesDriver> {
         out
     }
 
+    async fn health(&self) -> Result<(), String> {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.client.apiserver_version()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the API server did not answer within 5 s".into()),
+        }
+    }
+
     fn cpu_request(&self, workload: &Workload) -> Option<f64> {
         let (kind, namespace, name, configured) = target(workload)?;
         let (template, replicas, annotations) = match kind {

@@ -173,6 +173,11 @@ pub trait Driver: Send + Sync + 'static {
     fn cpu_request(&self, _workload: &Workload) -> Option<f64> {
         None
     }
+
+    /// Whether the platform answers now (`Err` says why not). Local drivers always do.
+    async fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A CPU quantity as Kubernetes writes it (`"250m"`, `"1"`, `"1.5"`) in cores.
@@ -208,6 +213,11 @@ impl Drivers {
     /// Builds from explicit drivers (tests and platforms).
     pub fn new(process: Arc<dyn Driver>, external: Arc<dyn Driver>, kubernetes: Option<Arc<dyn Driver>>) -> Drivers {
         Drivers { process, external, kubernetes }
+    }
+
+    /// The platform drivers to watch the health of, by name (`kubernetes` when configured).
+    pub fn platforms(&self) -> Vec<(&'static str, Arc<dyn Driver>)> {
+        self.kubernetes.iter().map(|k| ("kubernetes", k.clone())).collect()
     }
 
     /// The driver for a kind.

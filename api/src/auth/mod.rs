@@ -37,6 +37,10 @@ pub const TOKEN_PREFIX: &str = "lnp_";
 
 /// How long a cached principal is used.
 const CACHE_TTL: Duration = Duration::from_secs(1);
+/// While the store does not answer, a token verified this recently on this replica is still accepted
+/// (so Prometheus can scrape the `leannodes_store_up 0` that tells of the outage). Nothing can be revoked
+/// while the store is down, and every change of users, roles or tokens here clears the cache.
+const STALE_TTL: Duration = Duration::from_secs(300);
 /// Token "last used" times are written at most this often.
 const LAST_USED_EVERY: Duration = Duration::from_secs(60);
 
@@ -156,14 +160,18 @@ impl Auth {
     }
 
     fn cached(&self, key: &str) -> Option<Arc<Principal>> {
+        self.cached_within(key, CACHE_TTL)
+    }
+
+    fn cached_within(&self, key: &str, ttl: Duration) -> Option<Arc<Principal>> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.get(key).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, p)| p.clone())
+        cache.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, p)| p.clone())
     }
 
     fn remember(&self, key: String, principal: Arc<Principal>) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() > 10_000 {
-            cache.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+            cache.retain(|_, (at, _)| at.elapsed() < STALE_TTL);
         }
         cache.insert(key, (Instant::now(), principal));
     }
@@ -218,6 +226,21 @@ impl Auth {
             self.touch(id);
             return Ok(p);
         }
+        match self.verify_token(id, &secret_hash, &cache_key).await {
+            Err(e) if e.code() == "store_unavailable" => {
+                let stale = self.cached_within(&cache_key, STALE_TTL);
+                if stale.is_some() {
+                    tracing::debug!(token = id, "the store does not answer; a token verified in the last 5 minutes is accepted");
+                }
+                stale.ok_or(e)
+            }
+            verified => verified,
+        }
+    }
+
+    async fn verify_token(&self, id: &str, secret_hash: &str, cache_key: &str) -> Result<Arc<Principal>, ApiError> {
+        let invalid =
+            || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_token", "the access token is unknown, expired or revoked");
         let record = self.store.records::<AccessToken>().get(id).await?.ok_or_else(invalid)?;
         if !constant_time_eq(record.value.secret_hash.as_bytes(), secret_hash.as_bytes()) {
             return Err(invalid());
@@ -227,7 +250,7 @@ impl Auth {
         let snapshot = self.policy.snapshot(&*self.store).await?;
         let actor = Actor::Token { id: id.to_string(), user: user.id.clone(), email: user.email.clone() };
         let principal = Arc::new(snapshot.principal(actor, &user, Some(scopes)));
-        self.remember(cache_key, principal.clone());
+        self.remember(cache_key.to_string(), principal.clone());
         self.touch(id);
         Ok(principal)
     }

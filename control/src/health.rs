@@ -1,0 +1,77 @@
+//! Health of the store and the platforms, checked in the background (never on the request path) for
+//! `/metrics` (`leannodes_store_up`, `leannodes_driver_up`) and the alerts built on them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use leannodes_store::Family;
+
+use crate::controller::Inner;
+
+/// How often the store and the platforms are asked.
+const EVERY: Duration = Duration::from_secs(5);
+
+/// How long one check may take before it counts as down.
+const LIMIT: Duration = Duration::from_secs(5);
+
+/// The last answers.
+#[derive(Debug)]
+pub(crate) struct Health {
+    store: AtomicBool,
+    /// Per platform driver: whether it answered, and why not.
+    drivers: Mutex<Vec<(&'static str, Result<(), String>)>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health { store: AtomicBool::new(true), drivers: Mutex::new(Vec::new()) }
+    }
+}
+
+impl Health {
+    /// Writes the health gauges.
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP leannodes_store_up Whether the store answered its last health check (every 5 s).\n# TYPE leannodes_store_up gauge\n",
+        );
+        let _ = writeln!(out, "leannodes_store_up {}", u8::from(self.store.load(Ordering::Relaxed)));
+        let drivers = self.drivers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !drivers.is_empty() {
+            out.push_str("# HELP leannodes_driver_up Whether the platform (the Kubernetes API server) answered its last health check.\n# TYPE leannodes_driver_up gauge\n");
+            for (name, result) in drivers.iter() {
+                let _ = writeln!(out, "leannodes_driver_up{{driver=\"{name}\"}} {}", u8::from(result.is_ok()));
+            }
+        }
+    }
+}
+
+/// Checks the store and the platforms every 5 s until the controller goes; logs each change.
+pub(crate) async fn health_loop(inner: Weak<Inner>) {
+    loop {
+        let Some(i) = inner.upgrade() else { return };
+        let store = match tokio::time::timeout(LIMIT, i.store.get(Family::Settings, "health")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {LIMIT:?}")),
+        };
+        let was = i.health.store.swap(store.is_ok(), Ordering::Relaxed);
+        match (&store, was) {
+            (Err(e), true) => tracing::error!(store = i.store.backend(), "the store does not answer: {e}"),
+            (Ok(()), false) => tracing::info!(store = i.store.backend(), "the store answers again"),
+            _ => {}
+        }
+        let mut drivers = Vec::new();
+        for (name, driver) in i.drivers.platforms() {
+            let result = driver.health().await;
+            if let Err(e) = &result {
+                tracing::warn!(driver = name, "the platform does not answer: {e}");
+            }
+            drivers.push((name, result));
+        }
+        *i.health.drivers.lock().unwrap_or_else(PoisonError::into_inner) = drivers;
+        drop(i);
+        tokio::time::sleep(EVERY).await;
+    }
+}
