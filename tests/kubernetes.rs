@@ -80,7 +80,10 @@ async fn a_deployment_wakes_through_its_scale_subresource_and_is_ready_by_its_en
     assert!(!c.driver.is_running(&w));
     c.driver.wake(&w).await.expect("wake");
     c.driver.wake(&w).await.expect("a second wake while scaling does not scale again");
-    assert_eq!(settle(&c.driver, &w).await, Readiness::Ready);
+    let events: Vec<Readiness> = tokio::time::timeout(Duration::from_secs(20), c.driver.readiness(&w).collect()).await.expect("in time");
+    let at = |wanted: &Readiness| events.iter().position(|e| e == wanted);
+    assert!(at(&Readiness::Scheduled) < at(&Readiness::Ready) && at(&Readiness::Scheduled).is_some(), "scheduled, then ready: {events:?}");
+    assert_eq!(events.iter().filter(|e| **e == Readiness::Scheduled).count(), 1, "{events:?}");
     assert_eq!(stats(&c.sim).await["scale_requests"]["default/deployment/api"], 1, "exactly one scale request");
     let endpoints = c.driver.endpoints(&w).expect("a live endpoint set").load();
     assert_eq!(endpoints.len(), 1);
@@ -226,6 +229,21 @@ async fn a_drained_kubernetes_flow_answers_the_first_request_with_the_real_body(
         assert_eq!(s["scale_requests"][workload], 1, "one scale request for {workload}: {s}");
     }
     assert_eq!(s["jobs_created"], 1);
+    // Each Deployment's and StatefulSet's cold start has its scheduling stage; the Job has none.
+    let metrics = proxy_client()
+        .get(serve.admin_url("/metrics"))
+        .bearer_auth(serve.token())
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for node in ["db", "cache", "api"] {
+        let series = format!("leannodes_wake_stage_seconds_count{{flow=\"shop\",node=\"{node}\",stage=\"scheduled\"}} 1");
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    assert!(!metrics.contains("node=\"migrate\",stage=\"scheduled\""), "{metrics}");
 
     // Drain: every workload back to zero, the recorded replicas kept for the next wake.
     proxy_client().post(serve.admin_url("/api/v1/flows/shop/drain")).bearer_auth(serve.token()).send().await.expect("drain");

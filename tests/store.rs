@@ -369,6 +369,7 @@ fn execution(id: &str, flow: &str, started_ms: i64) -> ExecutionRecord {
                 reason: None,
                 requested_ms: Some(started_ms),
                 started_ms: Some(started_ms + 1),
+                scheduled_ms: Some(started_ms + 2),
                 ready_ms: None,
                 failed_ms: None,
             },

@@ -41,6 +41,10 @@ pub enum ExecutionEvent {
         /// scaled up); absent when another replica owned the wake.
         #[serde(skip_serializing_if = "Option::is_none")]
         start_ms: Option<u64>,
+        /// Of that, the time until the platform placed it (Kubernetes: every pod scheduled onto a node);
+        /// absent for platforms that place nothing and when another replica owned the wake.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scheduled_ms: Option<u64>,
     },
     /// A node failed.
     NodeFailed {

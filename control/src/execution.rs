@@ -101,6 +101,13 @@ enum Stop {
     Drained,
 }
 
+/// When the platform took a node's wake request and when it placed the workload (Unix milliseconds).
+#[derive(Debug, Clone, Copy)]
+struct Stamps {
+    spawned: Option<i64>,
+    placed: Option<i64>,
+}
+
 /// This replica's part in an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -279,10 +286,11 @@ impl<'a> Execution<'a> {
                     waking.push(self.wake_node(i));
                 }
             }
-            let Some((i, started_at, spawned_at, result)) = waking.next().await else { return Ok(()) };
+            let Some((i, started_at, stamps, result)) = waking.next().await else { return Ok(()) };
             let step = &mut self.record.steps[i];
             step.requested_ms = Some(started_at);
-            step.started_ms = Some(spawned_at.unwrap_or(started_at));
+            step.started_ms = Some(stamps.spawned.unwrap_or(started_at));
+            step.scheduled_ms = stamps.placed;
             match result {
                 Ok(woke) => {
                     self.ready[i] = true;
@@ -295,7 +303,8 @@ impl<'a> Execution<'a> {
                         flow: self.flow.name().to_string(),
                         node: nodes[i].name.clone(),
                         elapsed_ms: u64::try_from(step.ready_ms.unwrap_or_default() - started_at).unwrap_or_default(),
-                        start_ms: spawned_at.and_then(|at| u64::try_from(at - started_at).ok()),
+                        start_ms: stamps.spawned.and_then(|at| u64::try_from(at - started_at).ok()),
+                        scheduled_ms: stamps.placed.and_then(|at| u64::try_from(at - started_at).ok()),
                     });
                     self.save();
                 }
@@ -305,8 +314,8 @@ impl<'a> Execution<'a> {
     }
 
     /// Wakes node `i` within its timeout. Returns the node, when it was asked, when the platform took
-    /// the request (not known when another replica owns the wake), and the result.
-    fn wake_node(&self, i: usize) -> impl Future<Output = (usize, i64, Option<i64>, Result<Woke, Failure>)> + 'a {
+    /// the request and placed it (not known when another replica owns the wake), and the result.
+    fn wake_node(&self, i: usize) -> impl Future<Output = (usize, i64, Stamps, Result<Woke, Failure>)> + 'a {
         let flow = self.flow;
         let node = &flow.spec.nodes[i];
         let workload = self.workloads[i].clone();
@@ -319,8 +328,12 @@ impl<'a> Execution<'a> {
             events.publish(ExecutionEvent::NodeStarted { execution, flow: flow.name().to_string(), node: node.name.clone() });
             let progress = |detail: &str| flow.set_node(i, NodeState::Starting, Some(detail.to_string()));
             let spawned = std::sync::atomic::AtomicI64::new(0);
+            let placed = std::sync::atomic::AtomicI64::new(0);
             let took = || spawned.store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
-            let waking = async { if follow { workload.observe(progress).await } else { workload.wake(progress, took).await } };
+            let scheduled = || {
+                let _ = placed.compare_exchange(0, unix_ms(), std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed);
+            };
+            let waking = async { if follow { workload.observe(progress).await } else { workload.wake(progress, took, scheduled).await } };
             let result = match tokio::time::timeout(node.timeout, waking).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -329,7 +342,8 @@ impl<'a> Execution<'a> {
                 }
             };
             let spawned = Some(spawned.load(std::sync::atomic::Ordering::Relaxed)).filter(|at| *at > 0);
-            (i, asked, spawned, result)
+            let placed = Some(placed.load(std::sync::atomic::Ordering::Relaxed)).filter(|at| *at > 0);
+            (i, asked, Stamps { spawned, placed }, result)
         }
     }
 

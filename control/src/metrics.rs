@@ -55,7 +55,7 @@ pub fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Histograms by flow, node and stage (`start`, `ready`).
+/// Histograms by flow, node and stage (`start`, `scheduled` for Kubernetes workloads, `ready`).
 type StageHistograms = Mutex<BTreeMap<(String, String, &'static str), Arc<Histogram>>>;
 
 /// Wake durations per flow and node (node `*`: the whole execution) and failures per flow, node and
@@ -92,11 +92,20 @@ impl WakeMetrics {
         while let Some(event) = events.next().await {
             let Some(metrics) = metrics.upgrade() else { return };
             match event {
-                Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, start_ms, .. }) => {
+                Ok(ExecutionEvent::NodeReady { flow, node, elapsed_ms, start_ms, scheduled_ms, .. }) => {
                     metrics.observe(&flow, &node, elapsed_ms);
                     if let Some(start) = start_ms {
                         metrics.observe_stage(&flow, &node, "start", start);
-                        metrics.observe_stage(&flow, &node, "ready", elapsed_ms.saturating_sub(start));
+                        // Kubernetes: start → scheduled (pods placed) → ready; processes: start → ready.
+                        let ready_from = match scheduled_ms {
+                            Some(placed) => {
+                                let placed = placed.max(start);
+                                metrics.observe_stage(&flow, &node, "scheduled", placed - start);
+                                placed
+                            }
+                            None => start,
+                        };
+                        metrics.observe_stage(&flow, &node, "ready", elapsed_ms.saturating_sub(ready_from));
                     }
                 }
                 Ok(ExecutionEvent::ExecutionFinished { flow, elapsed_ms, outcome, .. }) if outcome == "succeeded" => {
@@ -116,7 +125,7 @@ impl WakeMetrics {
         for ((flow, node), h) in self.durations.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             h.render(out, "leannodes_wake_duration_seconds", &format!("flow=\"{}\",node=\"{}\"", escape(flow), escape(node)));
         }
-        out.push_str("# HELP leannodes_wake_stage_seconds Each stage of a node's cold start: stage=\"start\" from the wake request until the platform took it (process spawned, workload scaled up), stage=\"ready\" from then until the readiness probe passed.\n# TYPE leannodes_wake_stage_seconds histogram\n");
+        out.push_str("# HELP leannodes_wake_stage_seconds Each stage of a node's cold start: stage=\"start\" from the wake request until the platform took it (process spawned, workload scaled up), stage=\"scheduled\" (Kubernetes) from then until every pod was scheduled onto a node, stage=\"ready\" from then until the readiness probe passed.\n# TYPE leannodes_wake_stage_seconds histogram\n");
         for ((flow, node, stage), h) in self.stages.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             h.render(
                 out,

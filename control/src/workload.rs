@@ -98,29 +98,31 @@ impl WorkloadRuntime {
     /// The caller applies the timeout (dropping this future releases the start lock).
     /// `started` is called once the platform has taken the request (a process spawned, a workload
     /// scaled up): the end of the wake's first stage.
-    pub(crate) async fn wake(&self, progress: impl Fn(&str), started: impl FnOnce()) -> Result<Woke, Failure> {
+    /// `scheduled` is called when the platform has placed it (Kubernetes: every pod scheduled).
+    pub(crate) async fn wake(&self, progress: impl Fn(&str), started: impl FnOnce(), scheduled: impl Fn()) -> Result<Woke, Failure> {
         let _serial = self.lock.lock().await;
         // External nodes are never started by us: always re-probe. Others that run are ready only if they
         // were ready before (a running process that is still starting is probed again below).
         let was_running = self.workload.kind() != NodeKind::External && self.driver.is_running(&self.workload);
         self.driver.wake(&self.workload).await.map_err(|e| spawn_failure(&e))?;
         started();
-        self.ready(progress).await?;
+        self.ready(progress, scheduled).await?;
         Ok(if was_running { Woke::AlreadyRunning } else { Woke::Started })
     }
 
     /// Waits until the workload is ready without asking the platform for anything (another replica
     /// owns the wake).
     pub(crate) async fn observe(&self, progress: impl Fn(&str)) -> Result<Woke, Failure> {
-        self.ready(progress).await?;
+        self.ready(progress, || {}).await?;
         Ok(Woke::AlreadyRunning)
     }
 
-    async fn ready(&self, progress: impl Fn(&str)) -> Result<(), Failure> {
+    async fn ready(&self, progress: impl Fn(&str), scheduled: impl Fn()) -> Result<(), Failure> {
         let mut events = self.driver.readiness(&self.workload);
         while let Some(event) = events.next().await {
             match event {
                 Readiness::Pending(detail) => progress(&detail),
+                Readiness::Scheduled => scheduled(),
                 Readiness::Ready => return Ok(()),
                 Readiness::Failed(failure) => return Err(failure),
             }

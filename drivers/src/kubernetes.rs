@@ -214,6 +214,33 @@ fn pod_failure(pods: &Store<Pod>, namespace: &str, labels: &BTreeMap<String, Str
     None
 }
 
+/// Whether pods of the workload exist and every one is scheduled onto a node (`PodScheduled`).
+fn pods_scheduled(pods: &Store<Pod>, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+    if labels.is_empty() {
+        return false;
+    }
+    let mut any = false;
+    for pod in pods.state() {
+        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+        if pod.metadata.namespace.as_deref() != Some(namespace) || !labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)) {
+            continue;
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let scheduled = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"));
+        if !scheduled {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// What one readiness check saw.
 enum Check {
     Ready,
@@ -408,8 +435,9 @@ impl Driver for Arc<KubernetesDriver> {
             }
             _ => None,
         };
-        let state = (driver, workload, None::<BTreeMap<String, String>>, None::<String>, false);
-        stream::unfold(state, move |(driver, workload, mut labels, mut last, done)| {
+        // (driver, workload, the pods' labels, the last detail told, told `Scheduled`, done)
+        let state = (driver, workload, None::<BTreeMap<String, String>>, None::<String>, false, false);
+        stream::unfold(state, move |(driver, workload, mut labels, mut last, mut scheduled, done)| {
             let older = older.clone();
             async move {
                 if done {
@@ -420,9 +448,19 @@ impl Driver for Arc<KubernetesDriver> {
                     if labels.is_none() && workload.kind() != NodeKind::Job {
                         labels = driver.scale_target(&workload).await.ok().map(|(_, _, l)| l);
                     }
-                    match driver.check(&workload, labels.as_ref().unwrap_or(&BTreeMap::new()), older.as_deref()).await {
-                        Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, true))),
-                        Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, true))),
+                    let pod_labels = labels.clone().unwrap_or_default();
+                    let check = driver.check(&workload, &pod_labels, older.as_deref()).await;
+                    if !scheduled && !matches!(check, Check::Failed(_)) {
+                        let placed =
+                            target(&workload).is_some_and(|(_, namespace, _, _)| pods_scheduled(&driver.pods, namespace, &pod_labels));
+                        if placed {
+                            scheduled = true;
+                            return Some((Readiness::Scheduled, (driver, workload, labels, last, scheduled, false)));
+                        }
+                    }
+                    match check {
+                        Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, scheduled, true))),
+                        Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, scheduled, true))),
                         Check::Pending(detail) => {
                             // Everything checked comes from the shared watches: wait for their next event.
                             if changed.changed().await.is_err() {
@@ -430,7 +468,7 @@ impl Driver for Arc<KubernetesDriver> {
                             }
                             if last.as_deref() != Some(detail.as_str()) {
                                 last = Some(detail.clone());
-                                return Some((Readiness::Pending(detail), (driver, workload, labels, last, false)));
+                                return Some((Readiness::Pending(detail), (driver, workload, labels, last, scheduled, false)));
                             }
                         }
                     }

@@ -54,6 +54,9 @@ impl EndpointSet {
 pub enum Readiness {
     /// Not ready yet; the detail says what the last check saw (e.g. "connection refused").
     Pending(String),
+    /// The platform placed the workload (Kubernetes: every pod is scheduled onto a node); not ready yet.
+    /// At most once, before `Ready`; platforms that place nothing never say it.
+    Scheduled,
     /// Ready to serve.
     Ready,
     /// Will not become ready without intervention.

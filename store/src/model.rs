@@ -90,6 +90,9 @@ pub struct StepRecord {
     pub requested_ms: Option<i64>,
     /// When the driver accepted the wake.
     pub started_ms: Option<i64>,
+    /// When the platform placed the workload (Kubernetes: every pod scheduled onto a node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ms: Option<i64>,
     /// When it became ready.
     pub ready_ms: Option<i64>,
     /// When it failed.
@@ -106,6 +109,7 @@ impl StepRecord {
             reason: None,
             requested_ms: None,
             started_ms: None,
+            scheduled_ms: None,
             ready_ms: None,
             failed_ms: None,
         }
