@@ -28,7 +28,7 @@ fn post(serve: &Serve, path: &str) {
 fn explain_names_an_open_websocket_a_pin_and_sleep() {
     let dir = workdir();
     let body = format!(
-        "\n[[flow]]\nname = \"shop\"\nhosts = [\"127.0.0.1\"]\nupstream = \"web\"\nidle_after = \"10m\"\n{}",
+        "\n[[flow]]\nname = \"shop\"\nhosts = [\"127.0.0.1\"]\nupstream = \"web\"\nidle_after = \"10m\"\nignore = {{ paths = [\"/healthz\"] }}\n{}",
         DemoNode::new("web").toml(BIN, dir.path())
     );
     let serve = Serve::start(BIN, dir.path(), "", &body);
@@ -71,4 +71,32 @@ fn explain_names_an_open_websocket_a_pin_and_sleep() {
     drop(ws);
     assert_eventually!(explain(&serve)["open"]["websocket"] == 0, "the closed WebSocket stops counting");
     assert!(!kinds(&explain(&serve)).contains(&"open".to_string()));
+
+    // The requests that keep it awake are named, newest first; ignored ones are counted apart.
+    for path in ["/cart", "/checkout?card=4111"] {
+        assert_eq!(http_request(serve.proxy, "GET", path, &[], None).expect("request").status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(http_request(serve.proxy, "GET", "/healthz", &[], None).expect("probe").status, 200);
+    }
+    let e = explain(&serve);
+    let recent: Vec<&str> = e["recent_requests"].as_array().into_iter().flatten().filter_map(|r| r["path"].as_str()).collect();
+    assert_eq!(recent.first(), Some(&"/checkout"), "newest first, without the query: {e}");
+    assert!(recent.contains(&"/cart") && !recent.contains(&"/healthz"), "{e}");
+    assert_eq!((e["ignored_requests"].as_u64(), e["last_ignored"]["path"].as_str()), (Some(2), Some("/healthz")), "{e}");
+    let message = |kind: &str| {
+        e["reasons"].as_array().and_then(|r| r.iter().find(|r| r["kind"] == kind)).map(|r| r["message"].to_string()).unwrap_or_default()
+    };
+    assert!(
+        message("recent_activity").contains("the last request, GET /checkout (200)")
+            && message("recent_activity").contains("on this replica"),
+        "{e}"
+    );
+    assert!(message("ignored").contains("2 requests matched its ignore rules (the last, GET /healthz"), "{e}");
+    let cli = Command::new(BIN)
+        .args(["explain", "shop", "--url", &format!("http://{}", serve.admin), "--token", &serve.token()])
+        .output()
+        .expect("leannodes explain");
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(text.contains("recent requests on this replica:") && text.contains(" GET /checkout  200"), "{text}");
 }

@@ -194,6 +194,13 @@ pub(crate) fn explanation(e: &Value) -> String {
     for reason in e["reasons"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "- {}", text(&reason["message"]));
     }
+    let recent: Vec<&Value> = e["recent_requests"].as_array().into_iter().flatten().collect();
+    if !recent.is_empty() {
+        let _ = writeln!(out, "recent requests on this replica:");
+        for r in recent {
+            let _ = writeln!(out, "  {}  {} {}  {}", when(&r["at_ms"]), text(&r["method"]), text(&r["path"]), text(&r["status"]));
+        }
+    }
     match e["drains_in_ms"].as_u64() {
         Some(ms) => {
             let _ = writeln!(out, "drains in {} if nothing else arrives", duration(ms));

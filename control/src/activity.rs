@@ -16,6 +16,27 @@ pub struct Activity {
     last_ms: AtomicU64,
     /// Requests being proxied now, by [`Connection`] kind.
     open: [AtomicU64; 4],
+    /// The last requests that counted, newest last (for explain).
+    recent: std::sync::Mutex<std::collections::VecDeque<SeenRequest>>,
+    /// Requests an `ignore` rule matched, and the last of them.
+    ignored: AtomicU64,
+    last_ignored: std::sync::Mutex<Option<SeenRequest>>,
+}
+
+/// How many recent requests a flow keeps for explain.
+const RECENT: usize = 5;
+
+/// A request a flow answered, as explain shows it (this replica only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeenRequest {
+    /// When it ended (Unix milliseconds).
+    pub at_ms: i64,
+    /// Its method.
+    pub method: String,
+    /// Its path, without the query.
+    pub path: String,
+    /// The status answered (0: none, 499: the client went away).
+    pub status: u16,
 }
 
 /// The kind of a proxied request, as `explain` names what keeps a flow awake.
@@ -72,7 +93,44 @@ impl Default for Activity {
 impl Activity {
     /// A tracker whose last activity is now.
     pub fn new() -> Activity {
-        Activity { origin: Instant::now(), last_ms: AtomicU64::new(0), open: Default::default() }
+        Activity {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            open: Default::default(),
+            recent: std::sync::Mutex::default(),
+            ignored: AtomicU64::new(0),
+            last_ignored: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Notes a finished request for explain: among the recent ones when it `counted` as activity, else as
+    /// ignored. Skipped (never waited for) when another request is noting at the same moment; `describe`
+    /// is called only when noted, so the request path allocates nothing otherwise.
+    pub fn note(&self, counted: bool, describe: impl FnOnce() -> SeenRequest) {
+        if counted {
+            if let Ok(mut recent) = self.recent.try_lock() {
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(describe());
+            }
+        } else {
+            self.ignored.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut last) = self.last_ignored.try_lock() {
+                *last = Some(describe());
+            }
+        }
+    }
+
+    /// The last requests that counted as activity on this replica, newest first.
+    pub fn recent(&self) -> Vec<SeenRequest> {
+        self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().rev().cloned().collect()
+    }
+
+    /// How many requests an `ignore` rule matched on this replica, and the last of them.
+    pub fn ignored(&self) -> (u64, Option<SeenRequest>) {
+        let last = self.last_ignored.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        (self.ignored.load(Ordering::Relaxed), last)
     }
 
     /// Counts a request of `kind` as open (being proxied) until [`Activity::close`].

@@ -34,6 +34,8 @@ pub enum ReasonKind {
     RecentActivity,
     /// One of its workloads runs because another flow holds it.
     SharedWorkload,
+    /// Requests matched its `ignore` rules: they neither wake it nor keep it awake.
+    Ignored,
     /// This replica does not drain it: the drain leader does.
     NotLeader,
 }
@@ -69,6 +71,12 @@ pub struct Explanation {
     pub keep_warm_until_ms: Option<i64>,
     /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
     pub next_keep_warm_ms: Option<i64>,
+    /// The last requests that counted as activity on this replica, newest first.
+    pub recent: Vec<crate::SeenRequest>,
+    /// Requests its `ignore` rules matched on this replica.
+    pub ignored: u64,
+    /// The last of those.
+    pub last_ignored: Option<crate::SeenRequest>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -192,10 +200,34 @@ impl Controller {
                 ),
             );
         }
+        let recent = flow.activity.recent();
+        let (ignored, last_ignored) = flow.activity.ignored();
         if view.state == FlowState::Awake && idle_ms < idle_after_ms {
+            // The newest activity is a request here, or came through another replica (merged from the store).
+            let local = recent.first().filter(|r| now_ms.saturating_sub(r.at_ms) <= i64::try_from(idle_ms).unwrap_or(i64::MAX) + 1000);
+            let what = match local {
+                Some(r) => format!(
+                    "the last request, {} {} ({}), came {} ago on this replica",
+                    r.method,
+                    r.path,
+                    r.status,
+                    human(ms_between(r.at_ms, now_ms))
+                ),
+                None if self.inner.coordinated(&flow) => format!("the last activity, {} ago, came through another replica", human(idle_ms)),
+                None => format!("the last activity was {} ago", human(idle_ms)),
+            };
+            say(ReasonKind::RecentActivity, format!("{what}, within its idle window of {}", human(idle_after_ms)));
+        }
+        if let Some(last) = &last_ignored {
             say(
-                ReasonKind::RecentActivity,
-                format!("last activity {} ago, within its idle window of {}", human(idle_ms), human(idle_after_ms)),
+                ReasonKind::Ignored,
+                format!(
+                    "{ignored} request{} matched its ignore rules (the last, {} {}, {} ago): they neither wake it nor keep it awake",
+                    if ignored == 1 { "" } else { "s" },
+                    last.method,
+                    last.path,
+                    human(ms_between(last.at_ms, now_ms))
+                ),
             );
         }
         for node in &view.nodes {
@@ -222,6 +254,9 @@ impl Controller {
             open,
             keep_warm_until_ms,
             next_keep_warm_ms,
+            recent,
+            ignored,
+            last_ignored,
         })
     }
 }

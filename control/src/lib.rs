@@ -24,7 +24,7 @@ pub mod savings;
 mod schedule;
 mod workload;
 
-pub use activity::{Activity, Connection, OpenNow};
+pub use activity::{Activity, Connection, OpenNow, SeenRequest};
 pub use backoff::Backoff;
 pub use clock::WallClock;
 pub use controller::{Controller, ControllerOptions, FlowView, NodeView, Reload, WakeError};

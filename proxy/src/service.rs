@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use leannodes_config::{Config, PublicStatus, Workload};
-use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller};
+use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller, SeenRequest};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -238,6 +238,8 @@ pub struct RequestCtx {
     upstream: Option<SocketAddr>,
     /// Activity is recorded for this request (not for `ignore`d ones).
     counts: bool,
+    /// An `ignore` rule matched: proxied, but not activity.
+    ignored: bool,
     /// Milliseconds the request was held, when it was.
     held_ms: Option<u64>,
     /// When the hold budget ends (retries of a refused connect stay inside it).
@@ -378,6 +380,7 @@ impl ProxyHttp for LeanProxy {
             route: None,
             upstream: None,
             counts: false,
+            ignored: false,
             held_ms: None,
             deadline: None,
             connect_failures: 0,
@@ -412,6 +415,7 @@ impl ProxyHttp for LeanProxy {
                 }
                 ctx.route = Some(route);
                 ctx.counts = counts;
+                ctx.ignored = !counts;
                 ctx.held_ms = held_ms;
                 ctx.deadline = deadline;
                 Ok(false)
@@ -551,6 +555,15 @@ impl ProxyHttp for LeanProxy {
             if ctx.counts {
                 route.flow.activity.record();
             }
+            if ctx.counts || ctx.ignored {
+                let req = session.req_header();
+                route.flow.activity.note(ctx.counts, || SeenRequest {
+                    at_ms: unix_ms(),
+                    method: req.method.as_str().to_string(),
+                    path: req.uri.path().chars().take(200).collect(),
+                    status,
+                });
+            }
             if let Some(kind) = ctx.open.take() {
                 route.flow.activity.close(kind);
             }
@@ -599,4 +612,9 @@ impl ProxyHttp for LeanProxy {
         }
         pingora::proxy::FailToProxy { error_code: code, can_reuse_downstream: false }
     }
+}
+
+/// Now, in Unix milliseconds (for what explain shows).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

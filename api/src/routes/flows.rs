@@ -478,13 +478,38 @@ pub(crate) struct Explanation {
     keep_warm_until_ms: Option<i64>,
     /// Outside keep-warm windows: when the next window's wake starts (Unix milliseconds).
     next_keep_warm_ms: Option<i64>,
+    /// The last requests that counted as activity on this replica, newest first.
+    recent_requests: Vec<SeenRequestView>,
+    /// Requests its `ignore` rules matched on this replica.
+    ignored_requests: u64,
+    /// The last of those.
+    last_ignored: Option<SeenRequestView>,
+}
+
+/// A request the flow answered (on this replica).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SeenRequestView {
+    /// When it ended (Unix milliseconds).
+    at_ms: i64,
+    /// Method.
+    method: String,
+    /// Path (no query).
+    path: String,
+    /// Status answered (0: none, 499: the client went away).
+    status: u16,
+}
+
+impl From<leannodes_control::SeenRequest> for SeenRequestView {
+    fn from(r: leannodes_control::SeenRequest) -> SeenRequestView {
+        SeenRequestView { at_ms: r.at_ms, method: r.method, path: r.path, status: r.status }
+    }
 }
 
 /// One reason.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ReasonView {
     /// `asleep`, `waking`, `draining`, `failed`, `pinned`, `schedule`, `disabled`, `open`,
-    /// `recent_activity`, `shared_workload` or `not_leader`.
+    /// `recent_activity`, `ignored`, `shared_workload` or `not_leader`.
     kind: String,
     /// The reason in words.
     message: String,
@@ -524,6 +549,9 @@ async fn explain(State(controller): State<Arc<Controller>>, Path(name): Path<Str
         open: OpenView { websocket: e.open.websocket, sse: e.open.sse, grpc: e.open.grpc, request: e.open.request },
         keep_warm_until_ms: e.keep_warm_until_ms,
         next_keep_warm_ms: e.next_keep_warm_ms,
+        recent_requests: e.recent.into_iter().map(SeenRequestView::from).collect(),
+        ignored_requests: e.ignored,
+        last_ignored: e.last_ignored.map(SeenRequestView::from),
     }))
 }
 
