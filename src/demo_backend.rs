@@ -92,13 +92,24 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             file.write_all(format!("{micros} {name} {}\n", std::process::id()).as_bytes())?;
         }
         println!("{name} listening on {addr}");
-        let app = Router::new().route("/ws", any(websocket)).fallback(any(move |method: Method, uri: Uri, body: axum::body::Bytes| {
-            let name = name.clone();
-            async move {
-                let path = uri.path_and_query().map_or("/", |p| p.as_str());
-                if body.is_empty() { format!("{name} {method} {path}\n") } else { format!("{name} {method} {path} {} bytes\n", body.len()) }
-            }
-        }));
+        let app = Router::new().route("/ws", any(websocket)).fallback(any(
+            move |method: Method, uri: Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let name = name.clone();
+                async move {
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    // What trace context reached the backend (for the tracing tests).
+                    if uri.path() == "/traceparent" {
+                        let seen = headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                        return format!("{name} traceparent {seen}\n");
+                    }
+                    if body.is_empty() {
+                        format!("{name} {method} {path}\n")
+                    } else {
+                        format!("{name} {method} {path} {} bytes\n", body.len())
+                    }
+                }
+            },
+        ));
         axum::serve(listener, app).await.context("serving")?;
         anyhow::Ok(())
     };

@@ -100,6 +100,10 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
         controller.notices().subscribe(),
         NotifyOptions { base_url: config.server.auth.external_url.clone(), ..NotifyOptions::default() },
     );
+    if let Some(tracing) = config.server.tracing.clone() {
+        tracing::info!(collector = %tracing.endpoint, "exporting traces of wakes and held requests (OTLP/HTTP)");
+        leannodes_notify::otlp::start_exporter(tracing, controller.spans().subscribe());
+    }
     // Routes made through the API: other replicas' changes are picked up from a shared store.
     if store.shared() {
         notifier.follow_store(store.clone(), NOTIFICATION_ROUTES_REFRESH);

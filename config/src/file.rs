@@ -258,6 +258,24 @@ pub struct ServerSection {
     /// What sleeping saves: `GET /api/v1/savings` and the `leannodes_savings` gauge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savings: Option<SavingsSection>,
+    /// OpenTelemetry traces of wakes and held requests; off unless `otlp` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSection>,
+}
+
+/// `[server.tracing]`: where spans go (OTLP over HTTP, JSON encoding).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TracingSection {
+    /// The collector's OTLP/HTTP base URL (e.g. `"http://otel-collector:4318"`); spans are POSTed to
+    /// `{otlp}/v1/traces`.
+    pub otlp: String,
+    /// Extra request headers for the collector; values are secrets (`"env:NAME"`, `"file:PATH"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `service.name` of the spans. Default `"leannodes"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
 }
 
 /// `[server.savings]`: the cost model. A flow saves, while asleep, its CPU share of a node-hour.

@@ -117,6 +117,19 @@ pub struct Server {
     pub smtp: Option<Smtp>,
     /// The cost model of the savings estimate.
     pub savings: Savings,
+    /// Where traces go, when on.
+    pub tracing: Option<Tracing>,
+}
+
+/// `[server.tracing]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracing {
+    /// `{otlp}/v1/traces`.
+    pub endpoint: String,
+    /// Extra headers (values secret).
+    pub headers: Vec<(String, Secret)>,
+    /// `service.name`.
+    pub service_name: String,
 }
 
 /// `[server.savings]`, validated.

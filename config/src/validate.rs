@@ -11,11 +11,11 @@ use std::time::Duration;
 use crate::diagnostic::Diagnostic;
 use crate::file::{
     AuthMode, AuthSection, ConfigFile, DriverKind, FlowSettings, FlowSpec, KeepWarmSpec, NodeKind, NodeSpec, NotificationKind,
-    NotificationSpec, OnFailure, PublicStatus, ReadySpec, SavingsSection, SmtpSection, SmtpTls, WebhookFormat,
+    NotificationSpec, OnFailure, PublicStatus, ReadySpec, SavingsSection, SmtpSection, SmtpTls, TracingSection, WebhookFormat,
 };
 use crate::model::{
     Auth, Binding, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, NotificationRoute, OidcProvider, Probe,
-    ProcessSpec, Saml, Savings, Secret, Server, Smtp, StoreUrl, Upstream, Workload, WorkloadId, WorkloadSpec,
+    ProcessSpec, Saml, Savings, Secret, Server, Smtp, StoreUrl, Tracing, Upstream, Workload, WorkloadId, WorkloadSpec,
 };
 use crate::schedule::{Cron, KeepWarm};
 use crate::source::is_placeholder;
@@ -343,6 +343,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     let auth = check_auth(c, raw.auth.clone().unwrap_or_default(), admin_listen, base_dir);
     let smtp = raw.smtp.as_ref().map(|s| check_smtp(c, s, base_dir));
     let savings = check_savings(c, raw.savings.as_ref());
+    let tracing = raw.tracing.as_ref().and_then(|t| check_tracing(c, t, base_dir));
     Server {
         listen,
         admin_listen,
@@ -365,7 +366,27 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         auth,
         smtp,
         savings,
+        tracing,
     }
+}
+
+fn check_tracing(c: &mut Checker<'_>, raw: &TracingSection, base_dir: &Path) -> Option<Tracing> {
+    let base = raw.otlp.trim().trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
+        c.error(
+            "/server/tracing/otlp",
+            format!("`otlp` is not an http:// or https:// URL: \"{}\"", raw.otlp),
+            "give the collector's OTLP/HTTP base URL, e.g. \"http://otel-collector:4318\"",
+        );
+        return None;
+    }
+    let headers = raw
+        .headers
+        .iter()
+        .filter_map(|(n, v)| secret(c, &format!("/server/tracing/headers/{n}"), v, base_dir).map(|v| (n.clone(), v)))
+        .collect();
+    let endpoint = if base.ends_with("/v1/traces") { base.to_string() } else { format!("{base}/v1/traces") };
+    Some(Tracing { endpoint, headers, service_name: raw.service_name.clone().unwrap_or_else(|| "leannodes".into()) })
 }
 
 /// A number that must be finite and at least `min`; `None` (after reporting) otherwise.

@@ -357,3 +357,12 @@ fn keep_warm_is_parsed_with_defaults() {
     let (_, _, msg) = single(&format!("{FLOW_HEAD}keep_warm = [{{ cron = \"@daily\", for = \"0s\" }}]\n{WEB}"));
     assert!(msg.contains("`for` must be longer than zero"), "{msg}");
 }
+
+#[test]
+fn tracing_needs_an_http_collector_url() {
+    let (line, col, msg) = single(&format!("[server.tracing]\notlp = \"otel-collector:4318\"\n\n{FLOW_HEAD}{WEB}"));
+    assert_eq!((line, col), (2, 8), "{msg}");
+    assert!(msg.contains("`otlp` is not an http:// or https:// URL"), "{msg}");
+    let config = valid(&format!("[server.tracing]\notlp = \"http://otel-collector:4318/\"\n\n{FLOW_HEAD}{WEB}"));
+    assert_eq!(config.server.tracing.expect("on").endpoint, "http://otel-collector:4318/v1/traces");
+}

@@ -122,6 +122,8 @@ pub(crate) struct Inner {
     pub(crate) notices: crate::NoticeBus,
     /// The store's and the platforms' last health checks.
     pub(crate) health: crate::health::Health,
+    /// Finished spans, for the trace exporter.
+    pub(crate) spans: crate::trace::SpanBus,
 }
 
 impl Inner {
@@ -409,6 +411,7 @@ impl Controller {
             ledgers: crate::savings::Ledgers::default(),
             notices: crate::NoticeBus::default(),
             health: crate::health::Health::default(),
+            spans: crate::trace::SpanBus::default(),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
         *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -596,6 +599,11 @@ impl Controller {
         }
         self.inner.save_flow_state(&flow).await;
         Ok(())
+    }
+
+    /// The bus of finished spans (the trace exporter subscribes to it; with no subscriber, none are made).
+    pub fn spans(&self) -> &crate::trace::SpanBus {
+        &self.inner.spans
     }
 
     /// The bus of notices for operators (the notifier subscribes to it).

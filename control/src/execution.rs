@@ -404,6 +404,9 @@ impl<'a> Execution<'a> {
             error: self.record.error.clone(),
         };
         let cancelled = self.record.outcome == Outcome::Cancelled;
+        if self.role != Role::Follower && self.inner.spans.enabled() {
+            self.inner.spans.publish(crate::trace::wake_spans(&self.record, &self.inner.options.replica_id));
+        }
         if self.role != Role::Follower {
             let name = flow.name();
             let notice = match &settled {

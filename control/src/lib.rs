@@ -22,6 +22,7 @@ mod notice;
 mod reload;
 pub mod savings;
 mod schedule;
+pub mod trace;
 mod workload;
 
 pub use activity::{Activity, Connection, OpenNow, SeenRequest};

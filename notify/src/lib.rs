@@ -1,4 +1,6 @@
-//! LeanNodes notifications: routes (`[[notification]]`) receive the notices of the controller's
+//! LeanNodes' outbound signals: notifications, and the export of traces ([`otlp`]).
+//!
+//! Notifications: routes (`[[notification]]`) receive the notices of the controller's
 //! [`NoticeBus`](leannodes_control::NoticeBus) that match their event and flow filters, as Slack Block
 //! Kit messages, Teams Adaptive Cards or webhook payloads ([`format`]).
 //!
@@ -19,6 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 pub mod format;
+pub mod otlp;
 
 /// Tunables of delivery.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use leannodes_config::{Config, PublicStatus, Workload};
-use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller, SeenRequest};
+use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller, SeenRequest, trace};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -253,7 +253,19 @@ pub struct RequestCtx {
     open: Option<Connection>,
     /// When the request arrived.
     arrived: Instant,
+    /// The span of a held request, while tracing is on.
+    trace: Option<HeldTrace>,
     _in_flight: InFlight,
+}
+
+/// The span of a held request: its ids (a child of the client's `traceparent` when it sent one), the
+/// wake it waited for, and when it arrived.
+struct HeldTrace {
+    trace_id: trace::TraceId,
+    span_id: trace::SpanId,
+    parent: Option<trace::SpanId>,
+    wake: Option<(trace::TraceId, trace::SpanId)>,
+    start_ns: u64,
 }
 
 impl RequestCtx {
@@ -382,6 +394,7 @@ impl ProxyHttp for LeanProxy {
             counts: false,
             ignored: false,
             held_ms: None,
+            trace: None,
             deadline: None,
             connect_failures: 0,
             upstream_retries: 0,
@@ -418,6 +431,17 @@ impl ProxyHttp for LeanProxy {
                 ctx.ignored = !counts;
                 ctx.held_ms = held_ms;
                 ctx.deadline = deadline;
+                if let (Some(held), true) = (held_ms, self.state.controller.spans().enabled()) {
+                    // The upstream continues the trace from this request's span.
+                    let incoming =
+                        session.req_header().headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(trace::parse_traceparent);
+                    let (fresh_trace, span_id) = trace::new_ids();
+                    let trace_id = incoming.map_or(fresh_trace, |(t, _)| t);
+                    let wake = route_execution(ctx).map(|id| trace::wake_ids(&id));
+                    session.req_header_mut().insert_header("traceparent", trace::traceparent(&trace_id, &span_id))?;
+                    let start_ns = unix_ns().saturating_sub(held.saturating_mul(1_000_000));
+                    ctx.trace = Some(HeldTrace { trace_id, span_id, parent: incoming.map(|(_, s)| s), wake, start_ns });
+                }
                 Ok(false)
             }
             Verdict::Unmatched => {
@@ -570,6 +594,30 @@ impl ProxyHttp for LeanProxy {
         } else if ctx.upstream.is_some() {
             self.state.unmatched.count(outcome);
         }
+        if let Some(t) = ctx.trace.take() {
+            let req = session.req_header();
+            let method = req.method.as_str().to_string();
+            let mut attributes = vec![
+                ("http.request.method".to_string(), method.clone()),
+                ("url.path".to_string(), req.uri.path().to_string()),
+                ("http.response.status_code".to_string(), status.to_string()),
+                ("leannodes.flow".to_string(), ctx.flow_name().to_string()),
+                ("leannodes.held_ms".to_string(), ctx.held_ms.unwrap_or(0).to_string()),
+            ];
+            attributes.push(("leannodes.outcome".to_string(), outcome.label().to_string()));
+            self.state.controller.spans().publish([trace::SpanData {
+                trace_id: t.trace_id,
+                span_id: t.span_id,
+                parent: t.parent,
+                name: method,
+                server: true,
+                start_ns: t.start_ns,
+                end_ns: unix_ns(),
+                attributes,
+                links: t.wake.into_iter().collect(),
+                error: e.map(|e| e.to_string()),
+            }]);
+        }
         let req = session.req_header();
         tracing::info!(
             target: "leannodes::access",
@@ -617,4 +665,14 @@ impl ProxyHttp for LeanProxy {
 /// Now, in Unix milliseconds (for what explain shows).
 fn unix_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Now, in Unix nanoseconds (span times).
+fn unix_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The execution the request's flow ran last (the wake a held request waited for).
+fn route_execution(ctx: &RequestCtx) -> Option<String> {
+    ctx.route.as_ref().and_then(|r| r.flow.status().execution)
 }
