@@ -171,6 +171,17 @@ try {
   await page.getByRole("status", { name: "Save state" }).filter({ hasText: "All changes saved" }).waitFor();
   const saved = await (await fetch(draftUrl, { headers: authorization })).json();
   if (saved.spec.idle_after !== "20m" || saved.spec.upstream !== web) throw new Error(`the draft holds ${JSON.stringify(saved.spec)}`);
+  // A keep-warm window (29 February: never open while the test runs), written a line per window.
+  await page.getByLabel("Kept warm").fill("0 0 29 2 * for 1h in Europe/Berlin");
+  const expected = JSON.stringify([{ cron: "0 0 29 2 *", for: "1h", tz: "Europe/Berlin" }]);
+  let warmed = null;
+  for (let i = 0; i < 100; i++) {
+    warmed = (await (await fetch(draftUrl, { headers: authorization })).json()).spec.keep_warm;
+    if (JSON.stringify(warmed) === expected) break;
+    await page.waitForTimeout(100);
+  }
+  if (JSON.stringify(warmed) !== expected) throw new Error(`the draft's keep_warm is ${JSON.stringify(warmed)}`);
+  await page.getByRole("status", { name: "Save state" }).filter({ hasText: "All changes saved" }).waitFor();
 
   step("commit and activate from the dialog");
   await page.getByRole("button", { name: "Commit…" }).click();
@@ -180,6 +191,7 @@ try {
   await dialog.getByRole("button", { name: "Commit and activate" }).click();
   await page.waitForURL(`${admin}/flows/review`);
   await page.getByText("store, version 1").waitFor();
+  await page.getByText(/0 0 29 2 \* \(Europe\/Berlin\) for 60 min — next wake/).waitFor();
 
   step("drain it, then a request wakes it and the graph turns ready node by node");
   await page.getByRole("group", { name: "Operations" }).getByRole("button", { name: "Drain" }).click();

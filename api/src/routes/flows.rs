@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
-use super::Registrar;
+use super::{Registrar, word};
 use crate::audit::Audit;
 use crate::authz::{Permission, Principal, Rule};
 use crate::error::ApiError;
@@ -526,11 +526,6 @@ pub(crate) struct OpenView {
     grpc: u64,
     /// Other requests.
     request: u64,
-}
-
-/// The stored word of a typed value (its serde name).
-fn word<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Why the flow is in its state: pins, requests open now, recent activity, a failed wake, workloads

@@ -40,6 +40,11 @@ use crate::authz::Rule;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
+/// The word serde writes for a typed value (an enum's stored name), for answers that show it as text.
+pub(crate) fn word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// One route and the rule it requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {

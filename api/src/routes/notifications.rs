@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
-use super::Registrar;
+use super::{Registrar, word};
 use crate::audit::Audit;
 use crate::authz::{Permission, Rule};
 use crate::error::ApiError;
@@ -310,11 +310,6 @@ pub(crate) struct RouteList {
     routes: Vec<RouteView>,
     /// Every event a route may filter on.
     events: Vec<String>,
-}
-
-/// The word serde writes for a value.
-fn word<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Notification routes with their delivery counters and last result.

@@ -1,11 +1,13 @@
 import type { Problem } from "../api";
 import { optionalNumber, optionalText, SelectField, TextField } from "./fields";
 import {
+  formatKeepWarm,
   joinCommand,
   KINDS,
   nameProblem,
   nodesOf,
   parseEnv,
+  parseKeepWarm,
   parseList,
   probeKind,
   splitCommand,
@@ -53,6 +55,16 @@ export function FlowSettings({ spec, problems, onChange }: { spec: FlowSpec; pro
       <TextField label="Idle after" hint="e.g. 15m (default)" value={spec.idle_after} {...optionalText} onChange={set("idle_after")} problem={problemAt(problems, "/idle_after")} />
       <TextField label="Hold timeout" hint="e.g. 2m (default)" value={spec.hold_timeout} {...optionalText} onChange={set("hold_timeout")} problem={problemAt(problems, "/hold_timeout")} />
       <TextField label="Browsers wait" hint="Then they get the warm-up page; default 20s" value={spec.fast_hold} {...optionalText} onChange={set("fast_hold")} problem={problemAt(problems, "/fast_hold")} />
+      <TextField
+        label="Kept warm"
+        hint="One window a line: CRON for DURATION [in ZONE] [ahead DURATION], e.g. 0 8 * * 1-5 for 10h in Europe/Berlin"
+        multiline
+        value={spec.keep_warm}
+        format={formatKeepWarm}
+        parse={parseKeepWarm}
+        onChange={set("keep_warm")}
+        problem={problemAt(problems, "/keep_warm")}
+      />
       <SelectField
         label="On a failed wake"
         value={spec.on_failure ?? "rollback"}

@@ -1,6 +1,19 @@
 import { describe, expect, it } from "vitest";
 
-import { addNode, connect, disconnect, joinCommand, nameProblem, parseEnv, removeNode, renameNode, splitCommand, type FlowSpec } from "./model";
+import {
+  addNode,
+  connect,
+  disconnect,
+  formatKeepWarm,
+  joinCommand,
+  nameProblem,
+  parseEnv,
+  parseKeepWarm,
+  removeNode,
+  renameNode,
+  splitCommand,
+  type FlowSpec,
+} from "./model";
 
 const empty: FlowSpec = { hosts: ["shop.test"], upstream: "" };
 
@@ -73,5 +86,20 @@ describe("the editor model", () => {
   it("reads environment lines and reports a bad one", () => {
     expect(parseEnv("A=1\n\nB = x=y")).toEqual({ env: { A: "1", B: " x=y" } });
     expect(parseEnv("A=1\nnope")).toEqual({ problem: "line 2: write KEY=VALUE" });
+  });
+
+  it("reads and writes keep-warm windows a line each", () => {
+    const text = "0 8 * * 1-5 for 10h in Europe/Berlin\n\n@hourly for 5m ahead 30s";
+    const parsed = parseKeepWarm(text);
+    expect(parsed).toEqual({
+      value: [
+        { cron: "0 8 * * 1-5", for: "10h", tz: "Europe/Berlin" },
+        { cron: "@hourly", for: "5m", ahead: "30s" },
+      ],
+    });
+    if ("value" in parsed) expect(formatKeepWarm(parsed.value)).toBe("0 8 * * 1-5 for 10h in Europe/Berlin\n@hourly for 5m ahead 30s");
+    expect(parseKeepWarm("0 8 * * *")).toEqual({ problem: expect.stringContaining("line 1: write CRON for DURATION") });
+    expect(parseKeepWarm("0 8 * * * for 1h at noon")).toEqual({ problem: expect.stringContaining("only \"in ZONE\" and \"ahead DURATION\"") });
+    expect(parseKeepWarm("")).toEqual({ value: [] });
   });
 });

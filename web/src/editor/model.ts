@@ -37,8 +37,48 @@ export interface FlowSpec {
   fast_hold?: string;
   node_timeout?: string;
   on_failure?: "rollback" | "keep";
+  keep_warm?: KeepWarm[];
   node?: NodeSpec[];
   [key: string]: unknown;
+}
+
+/** A keep-warm window: woken `ahead` of each time `cron` fires and held awake `for` that long. */
+export interface KeepWarm {
+  cron: string;
+  for: string;
+  tz?: string;
+  ahead?: string;
+}
+
+/** Keep-warm windows as the editor writes them, one a line: `CRON for DURATION [in ZONE] [ahead DURATION]`. */
+export function formatKeepWarm(windows: KeepWarm[] | undefined): string {
+  return (windows ?? [])
+    .map((w) => [w.cron, "for", w.for, ...(w.tz ? ["in", w.tz] : []), ...(w.ahead ? ["ahead", w.ahead] : [])].join(" "))
+    .join("\n");
+}
+
+/** Reads the lines {@link formatKeepWarm} writes; the server checks the cron expression and the zone. */
+export function parseKeepWarm(text: string): { value: KeepWarm[] } | { problem: string } {
+  const windows: KeepWarm[] = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (!line) continue;
+    const at = line.indexOf(" for ");
+    if (at < 0) return { problem: `line ${i + 1}: write CRON for DURATION, e.g. "0 8 * * 1-5 for 10h in Europe/Berlin"` };
+    const window: KeepWarm = { cron: line.slice(0, at).trim(), for: "" };
+    const words = line.slice(at + 5).trim().split(/\s+/);
+    window.for = words.shift() ?? "";
+    while (words.length) {
+      const key = words.shift();
+      const value = words.shift();
+      if ((key !== "in" && key !== "ahead") || !value) return { problem: `line ${i + 1}: after the length, only "in ZONE" and "ahead DURATION"` };
+      if (key === "in") window.tz = value;
+      else window.ahead = value;
+    }
+    if (!window.cron || !window.for) return { problem: `line ${i + 1}: a cron expression and a length are both needed` };
+    windows.push(window);
+  }
+  return { value: windows };
 }
 
 /** The nodes of a definition (none when it has no `node` key). */
