@@ -737,8 +737,20 @@ impl Controller {
         });
         futures::future::join_all(stops).await;
         let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let now_ms = self.inner.options.clock.now_ms();
         for flow in flows {
             flow.status.send_modify(|s| s.state = FlowState::Asleep);
+            // The ledger as it ends here (the writer task is gone): a write lost to a passing store error
+            // is made good, and the time until the next start counts as asleep.
+            if !self.inner.may_drain(&flow) {
+                continue;
+            }
+            let ledger = self.inner.ledgers.mark(flow.name(), true, now_ms).or_else(|| self.inner.ledgers.get(flow.name()));
+            if let Some(ledger) = ledger {
+                if let Err(e) = self.inner.store.records::<SleepLedger>().upsert(&ledger).await {
+                    tracing::warn!(flow = flow.name(), "cannot save the sleep ledger: {e}");
+                }
+            }
         }
     }
 }

@@ -49,12 +49,25 @@ impl Health {
 
 /// Checks the store and the platforms every 5 s until the controller goes; logs each change.
 pub(crate) async fn health_loop(inner: Weak<Inner>) {
+    // The check runs as its own task and is never cancelled: a store call dropped half-way can cost its
+    // connection. While one is still running, the store counts as down and no other starts.
+    let mut running: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
     loop {
         let Some(i) = inner.upgrade() else { return };
-        let store = match tokio::time::timeout(LIMIT, i.store.get(Family::Settings, "health")).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {LIMIT:?}")),
+        let mut check = match running.take() {
+            Some(check) => check,
+            None => {
+                let store = i.store.clone();
+                tokio::spawn(async move { store.get(Family::Settings, "health").await.map(|_| ()).map_err(|e| e.to_string()) })
+            }
+        };
+        let store = match tokio::time::timeout(LIMIT, &mut check).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Err(format!("the check failed: {e}")),
+            Err(_) => {
+                running = Some(check);
+                Err(format!("no answer within {LIMIT:?}"))
+            }
         };
         let was = i.health.store.swap(store.is_ok(), Ordering::Relaxed);
         match (&store, was) {

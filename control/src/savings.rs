@@ -92,6 +92,11 @@ impl Ledgers {
         Some(ledger.clone())
     }
 
+    /// The ledger of `flow`, if it has one.
+    pub(crate) fn get(&self, flow: &str) -> Option<SleepLedger> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(flow).cloned()
+    }
+
     /// `(asleep, observed)` milliseconds of `flow` within `[from_ms, now_ms)`.
     fn asleep(&self, flow: &str, from_ms: i64, now_ms: i64) -> (u64, u64) {
         let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);

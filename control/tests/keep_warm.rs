@@ -13,7 +13,8 @@ fn unix_ms(rfc3339: &str) -> i64 {
     rfc3339.parse::<jiff::Timestamp>().expect("time").as_millisecond()
 }
 
-async fn controller() -> Controller {
+/// The controller, and the folder of its store (kept for the test's life).
+async fn controller() -> (Controller, tempfile::TempDir) {
     let text = r#"
 [[flow]]
 name = "shop"
@@ -28,10 +29,12 @@ keep_warm = [{ cron = "0 9 * * 1-5", for = "1h", tz = "Europe/Berlin", ahead = "
   command = ["sleep", "3600"]
 "#;
     let config = leannodes_config::parse_toml(text, "keep-warm.toml", std::path::Path::new(".")).expect("valid");
-    let store = SqliteStore::in_memory().await.expect("store");
+    // A file, not `:memory:`: every new connection to an in-memory database is an empty one.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.expect("store");
     // Monday 30 November 2026, 07:50 UTC = 08:50 in Berlin: the window opens at 09:00 Berlin (08:00 UTC).
     let options = ControllerOptions { clock: WallClock::anchored(unix_ms("2026-11-30T07:50:00Z")), ..ControllerOptions::default() };
-    Controller::start(&config, Drivers::local(ProcessDriver::default()), Arc::new(store), options).await.expect("start")
+    (Controller::start(&config, Drivers::local(ProcessDriver::default()), Arc::new(store), options).await.expect("start"), dir)
 }
 
 /// Lets background tasks run at the current (paused) instant; real process events get a moment of real
@@ -68,7 +71,7 @@ async fn until_state(controller: &Controller, state: FlowState, limit: u32) -> F
 async fn a_flow_is_woken_ahead_of_its_window_held_through_it_and_drained_after() {
     // The store's pool and the controller start on the real clock (a paused clock would time out the
     // pool's connect), a few milliseconds before the pause.
-    let controller = controller().await;
+    let (controller, _dir) = controller().await;
     settle().await;
     tokio::time::pause();
 

@@ -60,7 +60,9 @@ async fn a_flow_saves_its_cpu_share_of_a_node_hour_for_each_hour_asleep() {
     // The store's pool and the controller start on the real clock (a paused clock would time out the
     // pool's connect); the few milliseconds before the pause are the `start` below.
     let clock = WallClock::anchored(1_800_000_000_000);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.expect("store"));
+    // A file, not `:memory:`: every new connection to an in-memory database is an empty one.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("state.db")).await.expect("store"));
     let controller = controller(store.clone(), clock).await;
     settle().await;
     tokio::time::pause();
@@ -115,7 +117,8 @@ async fn a_flow_saves_its_cpu_share_of_a_node_hour_for_each_hour_asleep() {
     tokio::time::pause();
     advance(Duration::from_secs(3600)).await;
     let shop = restarted.savings(MONTH).flows.remove(0);
-    let real = shop.asleep_ms.checked_sub(6 * HOUR + start).expect("at least six hours asleep");
+    let real =
+        shop.asleep_ms.checked_sub(6 * HOUR + start).unwrap_or_else(|| panic!("at least six hours asleep (start {start} ms): {shop:?}"));
     assert!(real < 5_000, "five hours before the restart, one after, and the real time the restart took: {shop:?}");
     assert!((shop.saved - 0.60).abs() < 1e-3, "{shop:?}");
 }
