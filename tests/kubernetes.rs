@@ -556,10 +556,11 @@ async fn flow_resources_cannot_run_processes_reach_other_namespaces_or_take_over
         ("takeover", "both bind host \"platform.test\""),
         ("rename", "duplicate flow name `platform`"),
     ] {
-        // Each resource's status is written on its own; wait for this one's.
+        // Each resource's status is written on its own (a first write may predate the check that
+        // refuses it); wait for this one's verdict.
         let mut answer = condition(name).await;
         for _ in 0..200 {
-            if !answer.0.is_empty() {
+            if answer.0 == "False" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
