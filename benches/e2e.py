@@ -7,9 +7,11 @@ Measures, on loopback with the release binary:
   2. cold-start release latency: backend listening -> first byte of the held response at the client;
   3. memory per held request: RSS delta of `leannodes serve` while holding N requests, divided by N;
   4. the management API: `GET /api/v1/flows` with 50 flows for a viewer who may read 25 of them through
-     per-flow grants (authenticated with a personal access token), wrk -c50.
+     per-flow grants (authenticated with a personal access token), wrk -c50;
+  5. release spread: 1,000 requests held while a 3-replica Deployment of the Kubernetes simulator wakes —
+     requests and peak concurrency per pod, without a limit and with max_concurrency.
 
-Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api]
+Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api|spread]
 Needs: target/release/leannodes, nginx and wrk (scripts/bench installs them).
 """
 
@@ -30,7 +32,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "leannodes")
+# LEANNODES_BENCH_PROFILE=debug runs the scenarios that count rather than time (spread) on a debug build.
+PROFILE = os.environ.get("LEANNODES_BENCH_PROFILE", "release")
+BIN = os.path.join(ROOT, "target", PROFILE, "leannodes")
 
 
 def free_port():
@@ -327,6 +331,83 @@ def memory_per_held(args, tmp):
         procs.stop_all()
 
 
+KUBE_SIM = os.path.join(ROOT, "target", PROFILE, "kube-sim")
+
+
+async def release_burst(port, n, path):
+    """n requests at once; returns [(status, x-demo-pid, x-demo-in-flight, ms from the burst's start)]."""
+    started = time.monotonic()
+
+    async def one(i):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"GET {path}{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        await w.drain()
+        head = (await r.readuntil(b"\r\n\r\n")).decode("latin-1")
+        done = (time.monotonic() - started) * 1000
+        w.close()
+        headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line)
+        return int(head.split()[1]), headers.get("x-demo-pid", "-"), int(headers.get("x-demo-in-flight", "0")), done
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def release_spread(args, tmp):
+    """1,000 requests held while a 3-replica Deployment (kube-sim: a simulator whose pods are real
+    processes) wakes: how many each pod gets, the most it had at once, and when the last answer came —
+    without a limit and with max_concurrency."""
+    if not os.path.exists(KUBE_SIM):
+        sys.exit("target/release/kube-sim is missing: cargo build --release -p leannodes-kube-sim")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    results = {}
+    for label, limit in (("no_limit", None), ("max_concurrency_50", 50)):
+        procs = Procs()
+        try:
+            d = tempfile.mkdtemp(dir=tmp)
+            seed = os.path.join(d, "seed.yaml")
+            with open(seed, "w") as f:
+                f.write(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: default}\nspec:\n  replicas: 0\n"
+                    "  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n"
+                    "      containers: [{name: main, image: leannodes, args: [demo-backend, --port, '8080', --name, api], ports: [{containerPort: 8080}]}]\n"
+                    "---\napiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: default}\n"
+                    "spec: {selector: {app: api}, ports: [{port: 80, targetPort: 8080}]}\n"
+                )
+            kubeconfig = os.path.join(d, "kubeconfig")
+            procs.start([KUBE_SIM, "--listen", f"127.0.0.1:{free_port()}", "--kubeconfig-out", kubeconfig, "--seed", seed, "--backend-bin", BIN])
+            deadline = time.time() + 30
+            while not os.path.exists(kubeconfig) and time.time() < deadline:
+                time.sleep(0.05)
+            proxy, admin = free_port(), free_port()
+            node = '\n  [[flow.node]]\n  name = "api"\n  kind = "deployment"\n  ref = "default/api"\n  port = 8080\n  replicas = 3\n'
+            if limit:
+                node += f"  max_concurrency = {limit}\n"
+            body = '[[flow]]\nname = "api"\nhosts = ["127.0.0.1"]\nupstream = "api"\nhold_timeout = "2m"\n' + node
+            config = serve_config(d, proxy, admin, body, 1)
+            with open(config) as f:
+                text = f.read().replace("[server]\n", '[server]\ndriver = "kubernetes"\n', 1)
+            with open(config, "w") as f:
+                f.write(text)
+            env = {**os.environ, "KUBECONFIG": kubeconfig, "LEANNODES_LOG": "warn",
+                   "LEANNODES_SUPER_ADMIN_EMAIL": ADMIN_EMAIL, "LEANNODES_SUPER_ADMIN_PASSWORD": ADMIN_PASSWORD}
+            procs.start([BIN, "serve", "--config", config], env=env)
+            wait_port(proxy)
+            loop = asyncio.new_event_loop()
+            answers = loop.run_until_complete(release_burst(proxy, 1000, "/work?sleep_ms=20&i="))
+            loop.close()
+            per_pod = {}
+            for status, pid, in_flight, _ in answers:
+                pod = per_pod.setdefault(pid, {"requests": 0, "peak_in_flight": 0, "non_200": 0})
+                pod["requests"] += 1
+                pod["peak_in_flight"] = max(pod["peak_in_flight"], in_flight)
+                pod["non_200"] += status != 200
+            times = sorted(a[3] for a in answers)
+            results[label] = {"pods": list(per_pod.values()), "last_answer_ms": times[-1], "p50_answer_ms": statistics.median(times)}
+        finally:
+            procs.stop_all()
+    return results
+
+
 def management_api(args, tmp):
     """GET /api/v1/flows for a viewer with grants on half of 50 flows."""
     procs = Procs()
@@ -367,9 +448,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
     ap.add_argument("--cold-starts", type=int, default=20)
     ap.add_argument("--held", type=int, default=10000)
-    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api"])
+    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api", "spread"])
     args = ap.parse_args()
-    for tool in ("wrk", "nginx"):
+    for tool in ("wrk", "nginx") if args.only in (None, "warm", "check", "api") else ():
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run scripts/bench (it installs it)")
     if not os.path.exists(BIN):
@@ -407,6 +488,8 @@ def main():
         report["memory"] = memory_per_held(args, tmp)
     if args.only in (None, "api"):
         report["api"] = management_api(args, tmp)
+    if args.only in (None, "spread"):
+        report["spread"] = release_spread(args, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))
 

@@ -92,21 +92,32 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             file.write_all(format!("{micros} {name} {}\n", std::process::id()).as_bytes())?;
         }
         println!("{name} listening on {addr}");
+        // Requests being answered now, reported in `x-demo-in-flight` (for the load-spreading tests).
+        let in_flight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let app = Router::new().route("/ws", any(websocket)).fallback(any(
             move |method: Method, uri: Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let name = name.clone();
+                let in_flight = in_flight.clone();
                 async move {
-                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-                    // What trace context reached the backend (for the tracing tests).
-                    if uri.path() == "/traceparent" {
-                        let seen = headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                        return format!("{name} traceparent {seen}\n");
+                    let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    // `?sleep_ms=N` answers after N ms (a request that keeps the backend busy).
+                    let sleep =
+                        uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("sleep_ms="))).and_then(|n| n.parse().ok());
+                    if let Some(ms) = sleep {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
-                    if body.is_empty() {
+                    in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    let text = if uri.path() == "/traceparent" {
+                        // What trace context reached the backend (for the tracing tests).
+                        let seen = headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                        format!("{name} traceparent {seen}\n")
+                    } else if body.is_empty() {
                         format!("{name} {method} {path}\n")
                     } else {
                         format!("{name} {method} {path} {} bytes\n", body.len())
-                    }
+                    };
+                    ([("x-demo-pid", std::process::id().to_string()), ("x-demo-in-flight", now.to_string())], text)
                 }
             },
         ));

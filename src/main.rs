@@ -40,7 +40,7 @@ enum Command {
         file: PathBuf,
         /// Also check that this gateway can hold every flow's requests (callout mode).
         #[arg(long)]
-        gateway: Option<String>,
+        gateway: Option<gateways::GatewayKind>,
     },
     /// Print the JSON Schema of the configuration file (for editor completion).
     Schema {
@@ -160,9 +160,8 @@ struct DetectArgs {
 
 #[derive(Debug, clap::Args)]
 struct RenderArgs {
-    /// The gateway: istio, envoy-gateway, envoy, envoy-grpc, ingress-nginx, nginx, traefik, contour, emissary,
-    /// kgateway, haproxy, apisix, kong, caddy, skipper.
-    kind: String,
+    /// The gateway (istio, envoy, nginx, …; an unknown name lists them all).
+    kind: gateways::GatewayKind,
     /// The TOML configuration file (flows, hold timeouts).
     #[arg(long, short)]
     config: PathBuf,
@@ -190,7 +189,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Validate { file, gateway } => validate(&file, gateway.as_deref()),
+        Command::Validate { file, gateway } => validate(&file, gateway),
         Command::Gateway(GatewayCommand::Render(args)) => render_gateway(&args),
         Command::Gateway(GatewayCommand::Detect(args)) => run_async(detect_gateways(args)),
         Command::Schema { markdown: true } => print_out(&leannodes_config::reference_markdown()),
@@ -307,7 +306,6 @@ async fn detect_gateways(args: DetectArgs) -> anyhow::Result<ExitCode> {
 /// `leannodes gateway render`.
 fn render_gateway(args: &RenderArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<gateways::Artifact> {
-        let kind = gateways::Kind::parse(&args.kind).ok_or_else(|| gateways::RenderError::UnknownKind(args.kind.clone()))?;
         let config = load_config(&args.config)?;
         let flows = gateways::select(&config.flows, args.flow.as_deref())?;
         let target = gateways::Target {
@@ -317,7 +315,7 @@ fn render_gateway(args: &RenderArgs) -> ExitCode {
             leannodes_namespace: args.leannodes_namespace.clone(),
             check_token: config.server.check_token.as_ref().map(|t| t.expose().to_string()),
         };
-        Ok(gateways::render(kind, &flows, &target)?)
+        Ok(gateways::render(args.kind, &flows, &target)?)
     })();
     let artifact = match result {
         Ok(a) => a,
@@ -363,19 +361,11 @@ fn print_out(text: &str) -> ExitCode {
     }
 }
 
-fn validate(file: &std::path::Path, gateway: Option<&str>) -> ExitCode {
-    let kind = match gateway.map(|g| gateways::Kind::parse(g).ok_or_else(|| gateways::RenderError::UnknownKind(g.to_string()))).transpose()
-    {
-        Ok(kind) => kind,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+fn validate(file: &std::path::Path, gateway: Option<gateways::GatewayKind>) -> ExitCode {
     match leannodes_config::load_file(file) {
         Ok(config) => {
             // `--gateway`, else the configured callout gateway.
-            let kind = kind.or_else(|| config.server.callout_gateway.as_deref().and_then(gateways::Kind::parse));
+            let kind = gateway.or(config.server.callout_gateway);
             if let Some(kind) = kind {
                 let problems = gateways::hold_problems(kind, &config.flows);
                 for problem in &problems {

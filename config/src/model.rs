@@ -107,8 +107,8 @@ pub struct Server {
     pub activity_flush: Duration,
     /// The shared secret callouts must carry, when set.
     pub check_token: Option<Secret>,
-    /// The gateway of callout mode whose limits every flow must fit (one of [`GATEWAY_NAMES`]).
-    pub callout_gateway: Option<String>,
+    /// The gateway of callout mode whose limits every flow must fit.
+    pub callout_gateway: Option<GatewayKind>,
     /// What public status surfaces show.
     pub public_status: PublicStatus,
     /// Authentication of the management API.
@@ -119,6 +119,26 @@ pub struct Server {
     pub savings: Savings,
     /// Where traces go, when on.
     pub tracing: Option<Tracing>,
+    /// TLS proxy listeners.
+    pub tls: Vec<TlsListener>,
+}
+
+/// A `[[server.tls]]` listener, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Certificate and key files (absolute, or relative to the working directory); the first is the default.
+    pub certs: Vec<CertificatePaths>,
+}
+
+/// A certificate chain file and its key file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificatePaths {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 /// `[server.tracing]`, validated.
@@ -314,25 +334,109 @@ impl HostPort {
     }
 }
 
-/// The gateways LeanNodes renders callout artifacts for, by the names `leannodes gateway render` takes
-/// (the drivers' list; a test keeps the two equal).
-pub const GATEWAY_NAMES: [&str; 15] = [
-    "istio",
-    "envoy-gateway",
-    "envoy",
-    "envoy-grpc",
-    "ingress-nginx",
-    "nginx",
-    "traefik",
-    "contour",
-    "emissary",
-    "kgateway",
-    "haproxy",
-    "apisix",
-    "kong",
-    "caddy",
-    "skipper",
-];
+/// The gateways LeanNodes renders callout artifacts for — the one list of them: `[server]
+/// callout_gateway`, `leannodes gateway render KIND`, `validate --gateway` and the management API all
+/// take these names, and the drivers crate has one driver (renderer and detection) per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayKind {
+    /// Istio (CUSTOM `AuthorizationPolicy`, gRPC).
+    Istio,
+    /// Envoy Gateway (`SecurityPolicy`, gRPC).
+    EnvoyGateway,
+    /// Plain Envoy, HTTP `ext_authz`.
+    Envoy,
+    /// Plain Envoy, gRPC `ext_authz`.
+    EnvoyGrpc,
+    /// ingress-nginx (`auth-url`).
+    IngressNginx,
+    /// nginx (`auth_request`).
+    Nginx,
+    /// Traefik (`forwardAuth`).
+    Traefik,
+    /// Contour (`ExtensionService`).
+    Contour,
+    /// Emissary-ingress (`AuthService`).
+    Emissary,
+    /// kgateway (`GatewayExtension`).
+    Kgateway,
+    /// HAProxy (Lua callout).
+    Haproxy,
+    /// APISIX (`forward-auth`).
+    Apisix,
+    /// Kong (`pre-function`).
+    Kong,
+    /// Caddy (`forward_auth`).
+    Caddy,
+    /// Skipper (`webhook`).
+    Skipper,
+}
+
+impl GatewayKind {
+    /// Every gateway, in the order they are listed.
+    pub const ALL: [GatewayKind; 15] = [
+        GatewayKind::Istio,
+        GatewayKind::EnvoyGateway,
+        GatewayKind::Envoy,
+        GatewayKind::EnvoyGrpc,
+        GatewayKind::IngressNginx,
+        GatewayKind::Nginx,
+        GatewayKind::Traefik,
+        GatewayKind::Contour,
+        GatewayKind::Emissary,
+        GatewayKind::Kgateway,
+        GatewayKind::Haproxy,
+        GatewayKind::Apisix,
+        GatewayKind::Kong,
+        GatewayKind::Caddy,
+        GatewayKind::Skipper,
+    ];
+
+    /// Its name (`envoy-grpc`, `ingress-nginx`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Istio => "istio",
+            GatewayKind::EnvoyGateway => "envoy-gateway",
+            GatewayKind::Envoy => "envoy",
+            GatewayKind::EnvoyGrpc => "envoy-grpc",
+            GatewayKind::IngressNginx => "ingress-nginx",
+            GatewayKind::Nginx => "nginx",
+            GatewayKind::Traefik => "traefik",
+            GatewayKind::Contour => "contour",
+            GatewayKind::Emissary => "emissary",
+            GatewayKind::Kgateway => "kgateway",
+            GatewayKind::Haproxy => "haproxy",
+            GatewayKind::Apisix => "apisix",
+            GatewayKind::Kong => "kong",
+            GatewayKind::Caddy => "caddy",
+            GatewayKind::Skipper => "skipper",
+        }
+    }
+
+    /// Every name, comma-separated (for messages that list the choices).
+    pub fn names() -> String {
+        GatewayKind::ALL.map(GatewayKind::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for GatewayKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A name that is not one of the [`GatewayKind`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown gateway `{0}`; use one of: {list}", list = GatewayKind::names())]
+pub struct UnknownGateway(pub String);
+
+impl std::str::FromStr for GatewayKind {
+    type Err = UnknownGateway;
+
+    fn from_str(s: &str) -> Result<GatewayKind, UnknownGateway> {
+        GatewayKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownGateway(s.to_string()))
+    }
+}
 
 /// Where a flow was defined.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -417,6 +521,10 @@ pub struct Flow {
     pub ignore: IgnoreRules,
     /// Windows in which the flow is woken ahead and kept awake.
     pub keep_warm: Vec<crate::schedule::KeepWarm>,
+    /// How requests reach the upstream.
+    pub upstream_protocol: crate::file::UpstreamProtocol,
+    /// How a TLS upstream is verified (set exactly when `upstream_protocol` is a TLS protocol).
+    pub upstream_tls: Option<UpstreamTls>,
     /// Nodes in a topological order: every node comes after all of its `after` nodes.
     pub nodes: Vec<Node>,
 }
@@ -462,6 +570,16 @@ pub enum Upstream {
     Node(usize),
     /// A literal address.
     Address(HostPort),
+}
+
+/// How a TLS upstream's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name sent as SNI and verified against the certificate (a DNS name or an IP address); `None`:
+    /// the host of the address connected to.
+    pub sni: Option<String>,
+    /// Trusted authorities (DER certificates) instead of the system's, when given.
+    pub ca: Option<Arc<Vec<Vec<u8>>>>,
 }
 
 /// Requests a flow ignores.
@@ -530,6 +648,8 @@ pub struct Node {
     pub timeout: Duration,
     /// CPU cores it uses while awake, when declared (for savings).
     pub cpu: Option<f64>,
+    /// As the upstream: the most requests one endpoint gets at once.
+    pub max_concurrency: Option<NonZeroUsize>,
 }
 
 /// A workload: something that can be woken, observed and drained.

@@ -11,11 +11,13 @@ use std::time::Duration;
 use crate::diagnostic::Diagnostic;
 use crate::file::{
     AuthMode, AuthSection, ConfigFile, DriverKind, FlowSettings, FlowSpec, KeepWarmSpec, NodeKind, NodeSpec, NotificationKind,
-    NotificationSpec, OnFailure, PublicStatus, ReadySpec, SavingsSection, SmtpSection, SmtpTls, TracingSection, WebhookFormat,
+    NotificationSpec, OnFailure, PublicStatus, ReadySpec, SavingsSection, SmtpSection, SmtpTls, TlsListenerSection, TracingSection,
+    UpstreamProtocol, WebhookFormat,
 };
 use crate::model::{
-    Auth, Binding, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, NotificationRoute, OidcProvider, Probe,
-    ProcessSpec, Saml, Savings, Secret, Server, Smtp, StoreUrl, Tracing, Upstream, Workload, WorkloadId, WorkloadSpec,
+    Auth, Binding, CertificatePaths, Config, Flow, FlowOrigin, Glob, HostPattern, HostPort, IgnoreRules, Node, NotificationRoute,
+    OidcProvider, Probe, ProcessSpec, Saml, Savings, Secret, Server, Smtp, StoreUrl, TlsListener, Tracing, Upstream, UpstreamTls, Workload,
+    WorkloadId, WorkloadSpec,
 };
 use crate::schedule::{Cron, KeepWarm};
 use crate::source::is_placeholder;
@@ -319,16 +321,16 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     }
     let threads = raw.threads.and_then(|t| usize::try_from(t).ok());
     let check_token = raw.check_token.as_ref().and_then(|t| secret(c, "/server/check_token", t, base_dir));
-    let callout_gateway = raw.callout_gateway.clone().filter(|name| {
-        let known = crate::model::GATEWAY_NAMES.contains(&name.as_str());
-        if !known {
+    let callout_gateway = raw.callout_gateway.as_ref().and_then(|name| {
+        let kind = name.parse::<crate::model::GatewayKind>().ok();
+        if kind.is_none() {
             c.error(
                 "/server/callout_gateway",
                 format!("unknown gateway \"{name}\""),
-                format!("use one of {}", crate::model::GATEWAY_NAMES.join(", ")),
+                format!("use one of {}", crate::model::GatewayKind::names()),
             );
         }
-        known
+        kind
     });
     if let Some(token) = &check_token {
         let value = token.expose();
@@ -344,6 +346,18 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
     let smtp = raw.smtp.as_ref().map(|s| check_smtp(c, s, base_dir));
     let savings = check_savings(c, raw.savings.as_ref());
     let tracing = raw.tracing.as_ref().and_then(|t| check_tracing(c, t, base_dir));
+    let tls = check_tls_listeners(c, &raw.tls, base_dir);
+    let mut taken: Vec<SocketAddr> = listen.iter().copied().chain([admin_listen]).chain(check_listen).chain(ext_authz_listen).collect();
+    for (i, l) in tls.iter().enumerate() {
+        if taken.contains(&l.listen) {
+            c.error(
+                format!("/server/tls/{i}/listen"),
+                format!("{} is already used by another listener", l.listen),
+                "give every listener its own port",
+            );
+        }
+        taken.push(l.listen);
+    }
     Server {
         listen,
         admin_listen,
@@ -367,7 +381,36 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         smtp,
         savings,
         tracing,
+        tls,
     }
+}
+
+fn check_tls_listeners(c: &mut Checker<'_>, raw: &[TlsListenerSection], base_dir: &Path) -> Vec<TlsListener> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, l) in raw.iter().enumerate() {
+        let at = format!("/server/tls/{i}");
+        let listen = socket_addr(c, &format!("{at}/listen"), &l.listen);
+        if l.certs.is_empty() {
+            c.error(
+                format!("{at}/certs"),
+                "a TLS listener needs at least one certificate",
+                "add certs = [{ cert = \"/tls/tls.crt\", key = \"/tls/tls.key\" }] (the first one is the default)",
+            );
+        }
+        let mut certs = Vec::with_capacity(l.certs.len());
+        for (j, pair) in l.certs.iter().enumerate() {
+            for (field, value) in [("cert", &pair.cert), ("key", &pair.key)] {
+                if value.trim().is_empty() {
+                    c.error(format!("{at}/certs/{j}/{field}"), format!("`{field}` is empty"), "give the path of a PEM file");
+                }
+            }
+            certs.push(CertificatePaths { cert: base_dir.join(&pair.cert), key: base_dir.join(&pair.key) });
+        }
+        if let Some(listen) = listen {
+            out.push(TlsListener { listen, certs });
+        }
+    }
+    out
 }
 
 fn check_tracing(c: &mut Checker<'_>, raw: &TracingSection, base_dir: &Path) -> Option<Tracing> {
@@ -706,10 +749,23 @@ fn check_flow(
         after.sort_unstable();
         after.dedup();
         let cpu = finite(c, &format!("{node_at}/cpu"), raw.cpu, 0.0);
-        nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout, cpu });
+        let max_concurrency = raw.max_concurrency.and_then(|n| {
+            let limit = usize::try_from(n).ok().and_then(NonZeroUsize::new);
+            if limit.is_none() {
+                c.error(
+                    format!("{node_at}/max_concurrency"),
+                    "max_concurrency must be at least 1",
+                    "remove it for no limit, or give 1 or more",
+                );
+            }
+            limit
+        });
+        nodes.push(Node { name: raw.name.clone(), workload: Arc::new(workload), after, timeout, cpu, max_concurrency });
     }
 
     let upstream = check_upstream(c, at, spec, &nodes, tenant);
+    let upstream_protocol = spec.upstream_protocol.unwrap_or_default();
+    let upstream_tls = check_upstream_tls(c, at, spec, upstream_protocol, &upstream, &nodes, origin, base_dir);
     let keep_warm =
         spec.keep_warm.iter().flatten().enumerate().filter_map(|(k, w)| check_keep_warm(c, &format!("{at}/keep_warm/{k}"), w)).collect();
     Flow {
@@ -726,8 +782,102 @@ fn check_flow(
         disabled: spec.disabled.unwrap_or(false),
         ignore,
         keep_warm,
+        upstream_protocol,
+        upstream_tls,
         nodes,
     }
+}
+
+/// `upstream_tls` of a TLS upstream: the SNI name and the trusted authorities. Only flows of the
+/// configuration file may name a CA file; other origins (API, `Flow` resources) give the PEM itself, so
+/// a flow's author cannot make the server read its files.
+#[allow(clippy::too_many_arguments)]
+fn check_upstream_tls(
+    c: &mut Checker<'_>,
+    at: &str,
+    spec: &FlowSpec,
+    protocol: UpstreamProtocol,
+    upstream: &Upstream,
+    nodes: &[Node],
+    origin: &FlowOrigin,
+    base_dir: &Path,
+) -> Option<UpstreamTls> {
+    let raw = spec.upstream_tls.clone();
+    if !protocol.tls() {
+        if raw.is_some() {
+            c.error(
+                format!("{at}/upstream_tls"),
+                format!("`upstream_tls` has no effect with upstream_protocol \"{}\"", protocol.as_str()),
+                "set upstream_protocol = \"h2\" or \"h1-tls\" for a TLS upstream, or remove `upstream_tls`",
+            );
+        }
+        return None;
+    }
+    let raw = raw.unwrap_or_default();
+    let sni = raw.sni.as_ref().map(|s| s.trim().to_ascii_lowercase());
+    if let Some(sni) = &sni {
+        let ip = sni.parse::<std::net::IpAddr>().is_ok();
+        let dns = !sni.is_empty()
+            && sni
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        if !ip && !dns {
+            c.error(
+                format!("{at}/upstream_tls/sni"),
+                format!("\"{sni}\" is not a host name or an IP address"),
+                "give the name the upstream's certificate is issued for, e.g. \"api.shop.svc\"",
+            );
+        }
+    } else if let Upstream::Node(i) = upstream {
+        let kind = nodes[*i].workload.kind();
+        if matches!(kind, NodeKind::Deployment | NodeKind::Statefulset) {
+            c.error(
+                format!("{at}/upstream_tls"),
+                format!("a TLS upstream on {} node `{}` needs `upstream_tls.sni`", kind.as_str(), nodes[*i].name),
+                "pod addresses are not in certificates: set upstream_tls = { sni = \"NAME.NAMESPACE.svc\" } (the name the certificate is for)",
+            );
+        }
+    }
+    let ca = raw.ca.as_ref().and_then(|text| {
+        let pointer = format!("{at}/upstream_tls/ca");
+        let pem = if text.trim_start().starts_with("-----BEGIN") {
+            text.as_bytes().to_vec()
+        } else if !matches!(origin, FlowOrigin::File) {
+            c.error(
+                pointer,
+                "a CA file can only be named in the configuration file",
+                "paste the CA certificate's PEM text (\"-----BEGIN CERTIFICATE-----…\") as `ca`",
+            );
+            return None;
+        } else {
+            let path = base_dir.join(text);
+            match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    c.error(pointer, format!("cannot read CA file {}: {e}", path.display()), "check the path and its permissions");
+                    return None;
+                }
+            }
+        };
+        let certs = pem_certificates(&pem);
+        if certs.is_empty() {
+            c.error(
+                pointer,
+                "no certificate in `ca` (expected PEM blocks \"-----BEGIN CERTIFICATE-----\")",
+                "give the PEM certificate(s) of the authority that signed the upstream's certificate",
+            );
+            return None;
+        }
+        Some(Arc::new(certs))
+    });
+    Some(UpstreamTls { sni, ca })
+}
+
+/// The DER certificates of the `CERTIFICATE` blocks of a PEM text.
+fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).map(|c| c.to_vec()).collect()
 }
 
 fn check_keep_warm(c: &mut Checker<'_>, at: &str, raw: &KeepWarmSpec) -> Option<KeepWarm> {

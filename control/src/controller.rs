@@ -188,6 +188,31 @@ impl Inner {
         flow.spec.nodes.iter().find(|n| n.name == node).map(|n| self.workload(&n.workload).other_users(flow.name())).unwrap_or_default()
     }
 
+    /// The flows other than `flow` that hold `workload` now, so stopping it would take it from them.
+    /// On this replica: the flows that woke it and have not released it. For a coordinated flow (its
+    /// workloads shared with other replicas) also every flow that uses the workload and, by the activity
+    /// merged from all replicas, was used within its idle window or is held awake by a keep-warm window:
+    /// another replica's awake flow keeps the workload, though this replica never woke it.
+    pub(crate) fn holders(&self, workload: &WorkloadRuntime, flow: &FlowHandle) -> Vec<String> {
+        let mut holders = workload.other_users(flow.name());
+        if !self.coordinated(flow) {
+            return holders;
+        }
+        let flows = self.flows.read().unwrap_or_else(PoisonError::into_inner);
+        for other in flows.values() {
+            let name = other.name();
+            if name == flow.name() || holders.iter().any(|h| h == name) {
+                continue;
+            }
+            let uses = other.spec.nodes.iter().any(|n| n.workload.id == workload.workload.id);
+            let held = other.activity.idle_for() < other.spec.idle_after || other.keep_warm_until().is_some();
+            if uses && held {
+                holders.push(name.to_string());
+            }
+        }
+        holders
+    }
+
     /// Whether this replica may drain `flow` now.
     pub(crate) fn may_drain(&self, flow: &FlowHandle) -> bool {
         !self.coordinated(flow) || self.leader.load(Ordering::Relaxed)

@@ -108,8 +108,9 @@ pub(crate) async fn drain_flow(inner: &Arc<Inner>, flow: &Arc<FlowHandle>, mode:
             return;
         }
         let workload = inner.workload(&node.workload);
-        // Another flow that holds the workload (waking, awake, or pinned and awake) keeps it running.
-        if let Some(owner) = workload.other_users(flow.name()).first() {
+        // Another flow that holds the workload (waking, awake, or pinned and awake, on any replica) keeps
+        // it running.
+        if let Some(owner) = inner.holders(&workload, flow).first() {
             flow.set_node(i, NodeState::Kept, Some(format!("still needed by flow `{owner}`")));
         } else {
             flow.set_node(i, NodeState::Stopping, None);

@@ -447,7 +447,7 @@ impl Actor {
         let mut problems = Vec::new();
         if let Some(flow) = config.flow(&name) {
             // The callout gateway's limits (e.g. how long it can hold a request).
-            if let Some(kind) = config.server.callout_gateway.as_deref().and_then(leannodes_drivers::gateways::Kind::parse) {
+            if let Some(kind) = config.server.callout_gateway {
                 for problem in leannodes_drivers::gateways::hold_problems(kind, std::slice::from_ref(flow)) {
                     problems.push(Diagnostic::new(
                         "/hold_timeout",

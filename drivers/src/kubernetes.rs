@@ -523,24 +523,29 @@ impl Driver for Arc<KubernetesDriver> {
         let driver = self.clone();
         let mut changed = self.changed.clone();
         async move {
-            // Lost when its replicas go to zero (someone else scaled it down) while it serves. The watch
-            // may still hold the object from before the wake: only a change from running to zero counts.
+            // Lost when its replicas go to zero (someone else scaled it down) or the object is deleted
+            // while it serves. The watch may still hold the object from before the wake: only a change
+            // from running counts.
             let mut seen_running = false;
             loop {
+                // `None`: the object does not exist (any more); an object without `replicas` has 1.
                 let replicas = match kind {
                     NodeKind::Deployment => driver
                         .deployments
                         .get(&ObjectRef::new(&name).within(&namespace))
-                        .and_then(|d| d.spec.as_ref().and_then(|s| s.replicas)),
+                        .map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
                     _ => driver
                         .statefulsets
                         .get(&ObjectRef::new(&name).within(&namespace))
-                        .and_then(|s| s.spec.as_ref().and_then(|s| s.replicas)),
+                        .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
                 };
                 seen_running |= replicas.is_some_and(|r| r > 0);
                 if seen_running && replicas == Some(0) {
                     return Failure::new(FailureKind::Platform, format!("{namespace}/{name} was scaled to zero"))
                         .with_reason("ScaledToZero");
+                }
+                if seen_running && replicas.is_none() {
+                    return Failure::new(FailureKind::Platform, format!("{namespace}/{name} was deleted")).with_reason("Deleted");
                 }
                 if changed.changed().await.is_err() {
                     return futures::future::pending().await;

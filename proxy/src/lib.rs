@@ -7,16 +7,18 @@
 //! handles only ([`leannodes_control::FlowHandle`], [`leannodes_control::Controller::wake_flow`]).
 
 mod answer;
+pub mod balance;
 mod callout;
 mod gate;
 pub mod metrics;
 mod routes;
 mod server;
 mod service;
+pub mod tls;
 
 pub use answer::{Client, Reply, STATUS_PREFIX, json_reply, public_view};
 pub use callout::{CHECK_TOKEN_HEADER, Callouts, serve_ext_authz};
 pub use gate::{Inquiry, Verdict, callout_timeout};
-pub use routes::{Route, RouteError, RouteTable, Upstream, resolve};
+pub use routes::{Endpoints, Route, RouteError, RouteTable, Upstream, resolve};
 pub use server::{ProxyServer, ServerError, ServerOptions, ShutdownHandle};
 pub use service::{LeanProxy, ProxyState, RequestCtx, StartError, UpstreamTimeouts};

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 pub use leannodes_control::metrics::{Histogram, escape};
 
+use crate::tls::TlsFailure;
+
 /// How a request ended, as a low-cardinality label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -83,6 +85,7 @@ pub struct FlowMetrics {
     pub hold_duration: Histogram,
     /// For requests held through a wake: from their arrival to the first byte of the backend's answer.
     pub first_byte: Histogram,
+    tls_failures: [AtomicU64; TlsFailure::ALL.len()],
 }
 
 impl FlowMetrics {
@@ -94,6 +97,16 @@ impl FlowMetrics {
     /// Requests finished with this outcome so far.
     pub fn requests(&self, outcome: Outcome) -> u64 {
         self.requests[outcome.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts a refused TLS upstream handshake.
+    pub fn count_tls_failure(&self, failure: TlsFailure) {
+        self.tls_failures[failure.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refused TLS upstream handshakes so far, for this reason.
+    pub fn tls_failures(&self, failure: TlsFailure) -> u64 {
+        self.tls_failures[failure.index()].load(Ordering::Relaxed)
     }
 
     /// Requests held right now.
@@ -153,6 +166,18 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
     out.push_str("# HELP leannodes_hold_duration_seconds How long requests were held.\n# TYPE leannodes_hold_duration_seconds histogram\n");
     for (flow, m) in flows.clone() {
         m.hold_duration.render(out, "leannodes_hold_duration_seconds", &format!("flow=\"{}\"", escape(flow)));
+    }
+    out.push_str("# HELP leannodes_upstream_tls_failures_total TLS handshakes with a flow's upstream that failed, by reason (certificate_expired, unknown_ca, name_mismatch, handshake).\n# TYPE leannodes_upstream_tls_failures_total counter\n");
+    for (flow, m) in flows.clone() {
+        for failure in TlsFailure::ALL {
+            let _ = writeln!(
+                out,
+                "leannodes_upstream_tls_failures_total{{flow=\"{}\",reason=\"{}\"}} {}",
+                escape(flow),
+                failure.label(),
+                m.tls_failures(failure)
+            );
+        }
     }
     out.push_str("# HELP leannodes_cold_start_first_byte_seconds For requests held through a wake: from their arrival to the first byte of the backend's answer (the whole cold start as the client sees it).\n# TYPE leannodes_cold_start_first_byte_seconds histogram\n");
     for (flow, m) in flows {

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use leannodes_config::binding::BindingIndex;
-use leannodes_config::{Binding, HostPort, Probe, Workload, WorkloadSpec};
+use leannodes_config::{Binding, HostPort, Probe, Workload, WorkloadId, WorkloadSpec};
 use leannodes_control::{EndpointSet, FlowHandle};
 
+use crate::balance::{Balancer, Pick};
 use crate::metrics::FlowMetrics;
+use crate::tls::UpstreamTransport;
 
 /// Where a matched request goes and which flow guards it.
 #[derive(Debug)]
@@ -23,34 +23,40 @@ pub struct Route {
     pub upstream: Upstream,
     /// Per-flow counters (shared across reloads for the same flow name).
     pub metrics: Arc<FlowMetrics>,
+    /// Protocol and TLS verification towards the upstream.
+    pub transport: UpstreamTransport,
 }
 
 /// Where a route's requests go.
 #[derive(Debug)]
-pub enum Upstream {
+pub struct Upstream {
+    /// The addresses.
+    pub endpoints: Endpoints,
+    /// Counts requests per endpoint and applies `max_concurrency` (shared by every route to the same
+    /// workload, and kept across reloads).
+    pub balancer: Arc<Balancer>,
+}
+
+/// The addresses of an upstream.
+#[derive(Debug)]
+pub enum Endpoints {
     /// One fixed address (process nodes, literal `host:port`).
-    Fixed(SocketAddr),
-    /// The ready endpoints of a Kubernetes workload, round robin; updates need no reload.
-    Endpoints {
-        /// The live set, kept current by the driver.
-        set: EndpointSet,
-        /// Round-robin position.
-        next: AtomicUsize,
-    },
+    Fixed(Arc<Vec<SocketAddr>>),
+    /// The ready endpoints of a Kubernetes workload; updates need no reload.
+    Live(EndpointSet),
 }
 
 impl Upstream {
-    /// The address for the next request; `None` while a workload has no ready endpoint.
-    pub fn pick(&self) -> Option<SocketAddr> {
-        match self {
-            Upstream::Fixed(addr) => Some(*addr),
-            Upstream::Endpoints { set, next } => {
-                let addrs = set.load();
-                if addrs.is_empty() {
-                    return None;
-                }
-                Some(addrs[next.fetch_add(1, Ordering::Relaxed) % addrs.len()])
-            }
+    /// One fixed address, no limit.
+    pub fn fixed(addr: SocketAddr) -> Upstream {
+        Upstream { endpoints: Endpoints::Fixed(Arc::new(vec![addr])), balancer: Balancer::new(None) }
+    }
+
+    /// Where the next request goes (see [`Balancer::pick`]).
+    pub fn pick(&self) -> Pick {
+        match &self.endpoints {
+            Endpoints::Fixed(addrs) => self.balancer.pick(addrs),
+            Endpoints::Live(set) => self.balancer.pick(&set.load()),
         }
     }
 }
@@ -60,6 +66,8 @@ impl Upstream {
 pub struct RouteTable {
     bindings: BindingIndex<Arc<Route>>,
     by_flow: HashMap<String, Arc<Route>>,
+    /// One balancer per upstream workload, shared by the routes to it.
+    balancers: HashMap<WorkloadId, Arc<Balancer>>,
 }
 
 impl RouteTable {
@@ -125,6 +133,14 @@ pub enum RouteError {
         /// Why.
         reason: &'static str,
     },
+    /// `upstream_tls` cannot be used.
+    #[error("flow `{flow}`: {reason}")]
+    Tls {
+        /// Flow name.
+        flow: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl RouteTable {
@@ -138,11 +154,38 @@ impl RouteTable {
     ) -> Result<RouteTable, RouteError> {
         let mut table = RouteTable::new();
         for flow in flows {
-            let upstream = upstream_of(flow, endpoints).await?;
+            let (endpoints, host) = upstream_of(flow, endpoints).await?;
+            let balancer = table.balancer_for(flow, previous);
+            let upstream = Upstream { endpoints, balancer };
+            let transport = UpstreamTransport::of(&flow.spec, host.as_deref())
+                .map_err(|reason| RouteError::Tls { flow: flow.name().to_string(), reason })?;
             let metrics = previous.and_then(|p| p.flow(flow.name())).map(|r| r.metrics.clone()).unwrap_or_default();
-            table.insert(&flow.spec.bindings, Arc::new(Route { flow: flow.clone(), upstream, metrics }));
+            table.insert(&flow.spec.bindings, Arc::new(Route { flow: flow.clone(), upstream, metrics, transport }));
         }
         Ok(table)
+    }
+}
+
+impl RouteTable {
+    /// The balancer of `flow`'s upstream: shared with other flows to the same workload, kept from
+    /// `previous` while the limit is unchanged (so requests in flight stay counted across a reload).
+    fn balancer_for(&mut self, flow: &FlowHandle, previous: Option<&RouteTable>) -> Arc<Balancer> {
+        let spec = &flow.spec;
+        let leannodes_config::Upstream::Node(i) = spec.upstream else {
+            // A literal address: counted per flow.
+            let kept = previous.and_then(|p| p.flow(flow.name())).map(|r| r.upstream.balancer.clone());
+            return kept.filter(|b| b.limit().is_none()).unwrap_or_else(|| Balancer::new(None));
+        };
+        let node = &spec.nodes[i];
+        let limit = node.max_concurrency.map(std::num::NonZeroUsize::get);
+        let id = &node.workload.id;
+        if let Some(shared) = self.balancers.get(id) {
+            return shared.clone();
+        }
+        let kept = previous.and_then(|p| p.balancers.get(id)).filter(|b| b.limit() == limit).cloned();
+        let balancer = kept.unwrap_or_else(|| Balancer::new(limit));
+        self.balancers.insert(id.clone(), balancer.clone());
+        balancer
     }
 }
 
@@ -158,10 +201,11 @@ pub async fn resolve(target: &HostPort) -> Result<SocketAddr, String> {
         .ok_or_else(|| "no addresses".to_string())
 }
 
+/// The flow's upstream, and the host name it was given by (none for Kubernetes endpoints).
 async fn upstream_of(
     flow: &FlowHandle,
     endpoints: &(dyn Fn(&Arc<Workload>) -> Option<EndpointSet> + Sync),
-) -> Result<Upstream, RouteError> {
+) -> Result<(Endpoints, Option<String>), RouteError> {
     let spec = &flow.spec;
     let target = match &spec.upstream {
         leannodes_config::Upstream::Address(hp) => hp.clone(),
@@ -177,14 +221,14 @@ async fn upstream_of(
                 }
                 (WorkloadSpec::Kubernetes { .. }, _) => {
                     let set = endpoints(&node.workload).ok_or_else(|| no_address("Kubernetes upstreams need the Kubernetes driver"))?;
-                    return Ok(Upstream::Endpoints { set, next: AtomicUsize::new(0) });
+                    return Ok((Endpoints::Live(set), None));
                 }
             }
         }
     };
     let addr =
         resolve(&target).await.map_err(|reason| RouteError::Resolve { flow: spec.name.clone(), target: target.to_string(), reason })?;
-    Ok(Upstream::Fixed(addr))
+    Ok((Endpoints::Fixed(Arc::new(vec![addr])), Some(target.host)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Running the proxy: a pingora `Server` with one proxy service (HTTP/1.1 and h2c) on every listener,
-//! started only after every address was checked to bind (pingora only logs bind failures), stopped by a
-//! signal the caller controls.
+//! Running the proxy: a pingora `Server` with one proxy service on every listener (HTTP/1.1 and h2c on the
+//! plain ones; HTTP/2 and HTTP/1.1 by ALPN on the TLS ones), started only after every address was checked
+//! to bind and every certificate to load (pingora only logs bind failures and panics on bad
+//! certificates), stopped by a signal the caller controls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::ListenerConfig;
+use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::watch;
 
 use crate::service::{LeanProxy, ProxyState};
+use crate::tls::{CertWatch, ListenerCerts};
 
 /// Read buffer of each downstream connection.
 const READ_BUFFER: usize = 4 * 1024;
@@ -28,6 +31,8 @@ pub struct ServerOptions {
     pub threads: usize,
     /// Grace period after a graceful shutdown signal, for in-flight requests to finish.
     pub grace: Duration,
+    /// TLS listeners, their certificates loaded ([`ListenerCerts::load`]).
+    pub tls: Vec<Arc<ListenerCerts>>,
 }
 
 /// Errors starting the proxy.
@@ -42,12 +47,21 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// Pingora refused the TLS settings.
+    #[error("TLS listener {listen}: {reason}")]
+    TlsSettings {
+        /// The listener.
+        listen: SocketAddr,
+        /// Pingora's message.
+        reason: String,
+    },
 }
 
 /// The proxy tier, ready to run.
 pub struct ProxyServer {
     server: Server,
     trigger: watch::Sender<Option<ShutdownSignal>>,
+    certs: Vec<Arc<ListenerCerts>>,
 }
 
 impl std::fmt::Debug for ProxyServer {
@@ -95,9 +109,10 @@ impl ProxyServer {
     // `ServerConf` and `HttpServerOptions` are `#[non_exhaustive]`-style structs built from `default()`.
     #[allow(clippy::field_reassign_with_default)]
     pub fn new(state: Arc<ProxyState>, options: &ServerOptions) -> Result<ProxyServer, ServerError> {
-        for addr in &options.listen {
-            std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr: *addr, source })?;
+        for addr in options.listen.iter().copied().chain(options.tls.iter().map(|t| t.listen())) {
+            std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
         }
+        let certs = options.tls.clone();
         let mut conf = ServerConf::default();
         conf.threads = options.threads.max(1);
         // One single-threaded runtime per worker thread: no work-stealing overhead on the hot path.
@@ -115,17 +130,31 @@ impl ProxyServer {
             .name("leannodes-proxy")
             .server_options(http)
             .build();
+        // Pingora reads each downstream connection through a 64 KiB buffer by default, which held
+        // requests keep for as long as they wait; 4 KiB holds any request head (larger reads bypass the
+        // buffer) and cuts the memory of a held request by more than half.
+        let buffers = || L4BufferSettings::new(READ_BUFFER, L4BufferSettings::default().write_capacity());
         for addr in &options.listen {
-            // Pingora reads each downstream connection through a 64 KiB buffer by default, which held
-            // requests keep for as long as they wait; 4 KiB holds any request head (larger reads bypass
-            // the buffer) and cuts the memory of a held request by more than half.
-            let buffers = L4BufferSettings::new(READ_BUFFER, L4BufferSettings::default().write_capacity());
-            service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers));
+            service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers()));
+        }
+        for listener in &certs {
+            // No paths: the resolver gives every handshake its certificate.
+            let mut tls = TlsSettings::intermediate("", "")
+                .map_err(|e| ServerError::TlsSettings { listen: listener.listen(), reason: e.to_string() })?;
+            tls.set_cert_resolver(listener.clone());
+            tls.enable_h2();
+            service.add_listener(ListenerConfig::tcp(listener.listen().to_string()).tls(tls).l4_buffer(buffers()));
         }
         service.threads = Some(options.threads.max(1));
         server.add_service(service);
         let (trigger, _) = watch::channel(None);
-        Ok(ProxyServer { server, trigger })
+        Ok(ProxyServer { server, trigger, certs })
+    }
+
+    /// Re-reads the TLS listeners' certificates when their files change (run it with
+    /// [`CertWatch::run`]).
+    pub fn cert_watch(&self) -> CertWatch {
+        CertWatch::new(&self.certs)
     }
 
     /// A handle that stops the server.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use leannodes_config::file::UpstreamProtocol;
 use leannodes_config::{Config, PublicStatus, Workload};
 use leannodes_control::{Connection, Controller, FlowHandle, FlowState, FlowStatus, RouteInstaller, SeenRequest, trace};
 use pingora::http::ResponseHeader;
@@ -19,10 +20,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
+use crate::balance::{Lease, Pick};
 use crate::gate::{Inquiry, Verdict, shutting_down};
 use crate::metrics::{FlowMetrics, Outcome};
 use crate::routes::{Route, RouteError, RouteTable};
 use crate::server::ShutdownHandle;
+use crate::tls::TlsFailure;
+
+/// Concurrent streams on one HTTP/2 upstream connection (pingora's default is 1: a connection per request).
+const H2_STREAMS_PER_CONNECTION: usize = 100;
 
 /// Upstream timeouts, always set (pingora defaults to none).
 #[derive(Debug, Clone)]
@@ -249,6 +255,12 @@ pub struct RequestCtx {
     upstream_retries: u32,
     outcome: Option<Outcome>,
     client_closed: bool,
+    /// Why the upstream's TLS handshake failed, when it did.
+    tls_failure: Option<TlsFailure>,
+    /// Why no endpoint was chosen, when none was.
+    no_room: Option<NoRoom>,
+    /// The request counted on its endpoint (for `max_concurrency` and spreading), while it runs.
+    lease: Option<Lease>,
     /// The kind of request counted open on the flow's activity until it ends (for `explain`).
     open: Option<Connection>,
     /// When the request arrived.
@@ -353,18 +365,52 @@ impl BodyExpectation for Session {
     }
 }
 
-/// The route's next address. A Kubernetes workload can be briefly without a ready endpoint (a pod being
-/// replaced): wait for one, within the hold budget (or 2 s for a request that was not held).
-async fn pick_within_budget(route: &Route, deadline: Option<Instant>) -> Result<SocketAddr> {
-    let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(2));
+/// Why no endpoint was chosen within the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoRoom {
+    /// The workload has no ready endpoint.
+    NoEndpoint,
+    /// Every endpoint has `max_concurrency` requests.
+    Full,
+}
+
+/// The route's next endpoint. A Kubernetes workload can be briefly without a ready endpoint (a pod being
+/// replaced), and with `max_concurrency` every endpoint can be full: wait for room, within the hold
+/// budget. A request that was not held waits up to 2 s for an endpoint, and up to `hold_timeout` for room
+/// on a full one (it queues like a held request).
+async fn pick_within_budget(route: &Route, deadline: Option<Instant>) -> std::result::Result<(SocketAddr, Option<Lease>), NoRoom> {
+    let now = Instant::now();
+    let (for_endpoint, for_room) = match deadline {
+        Some(d) => (d, d),
+        None => (now + Duration::from_secs(2), now + route.flow.spec.hold_timeout),
+    };
+    let pick = || match route.upstream.pick() {
+        Pick::Go(addr, lease) => Ok((addr, lease)),
+        Pick::NoEndpoint => Err(NoRoom::NoEndpoint),
+        Pick::Full => Err(NoRoom::Full),
+    };
+    // The common case takes no lock: only a request that must wait registers for a freed slot.
+    if let Ok(found) = pick() {
+        return Ok(found);
+    }
     loop {
-        if let Some(addr) = route.upstream.pick() {
-            return Ok(addr);
-        }
+        // Registered before looking again, so a slot freed in between wakes us.
+        let freed = route.upstream.balancer.freed();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        let why = match pick() {
+            Ok(found) => return Ok(found),
+            Err(why) => why,
+        };
+        let deadline = if why == NoRoom::Full { for_room } else { for_endpoint };
         if Instant::now() >= deadline {
-            return Err(Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint"));
+            return Err(why);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Endpoint lists change without a signal: look again every 20 ms at the latest.
+        tokio::select! {
+            () = freed => {}
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
     }
 }
 
@@ -400,6 +446,9 @@ impl ProxyHttp for LeanProxy {
             upstream_retries: 0,
             outcome: None,
             client_closed: false,
+            tls_failure: None,
+            no_room: None,
+            lease: None,
             open: None,
             arrived: Instant::now(),
             _in_flight: InFlight(self.state.clone()),
@@ -472,8 +521,19 @@ impl ProxyHttp for LeanProxy {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        // A retry gives its endpoint's slot back before taking another.
+        ctx.lease = None;
         let addr = match &ctx.route {
-            Some(route) => pick_within_budget(route, ctx.deadline).await?,
+            Some(route) => match pick_within_budget(route, ctx.deadline).await {
+                Ok((addr, lease)) => {
+                    ctx.lease = lease;
+                    addr
+                }
+                Err(why) => {
+                    ctx.no_room = Some(why);
+                    return Err(Error::explain(ErrorType::HTTPStatus(503), "no endpoint with room"));
+                }
+            },
             None => ctx.upstream.ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?,
         };
         ctx.upstream = Some(addr);
@@ -482,17 +542,39 @@ impl ProxyHttp for LeanProxy {
             let pause = Duration::from_millis(20u64 << ctx.connect_failures.min(4));
             tokio::time::sleep(pause).await;
         }
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let transport = ctx.route.as_ref().map(|r| &r.transport);
+        let protocol = transport.map(|t| t.protocol).unwrap_or_default();
+        let upgrade = session.is_upgrade_req();
+        let mut peer = match transport.filter(|t| t.protocol.tls()) {
+            Some(transport) => {
+                // Always a name: pingora skips verification for an empty SNI. An IP address is verified
+                // against the certificate's IP addresses.
+                let sni = transport.sni.clone().unwrap_or_else(|| addr.ip().to_string());
+                let mut peer = HttpPeer::new(addr, true, sni);
+                peer.options.ca = transport.ca.clone();
+                peer.group_key = transport.pool_key;
+                peer
+            }
+            None => HttpPeer::new(addr, false, String::new()),
+        };
+        match protocol {
+            // gRPC needs HTTP/2; plain h1 upstreams get gRPC requests as h2c, as before upstream_protocol.
+            UpstreamProtocol::H1 if Client::of(session.req_header()) == Client::Grpc => peer.options.set_http_version(2, 2),
+            UpstreamProtocol::H1 | UpstreamProtocol::H1Tls => peer.options.set_http_version(1, 1),
+            // Upgrades (WebSocket) exist only in HTTP/1.1: they go to the same port over HTTP/1.1.
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 if upgrade => peer.options.set_http_version(1, 1),
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => {
+                peer.options.set_http_version(2, 2);
+                peer.options.max_h2_streams = H2_STREAMS_PER_CONNECTION;
+            }
+        }
         let t = &self.state.timeouts;
         peer.options.connection_timeout = Some(t.connect);
         peer.options.total_connection_timeout = Some(t.connect);
         peer.options.write_timeout = Some(t.write);
         peer.options.idle_timeout = Some(t.idle);
         // Upgraded connections (WebSocket) may be silent for long; other responses get the read timeout.
-        peer.options.read_timeout = if session.is_upgrade_req() { None } else { Some(t.read) };
-        if Client::of(session.req_header()) == Client::Grpc {
-            peer.options.set_http_version(2, 2);
-        }
+        peer.options.read_timeout = if upgrade { None } else { Some(t.read) };
         Ok(Box::new(peer))
     }
 
@@ -521,6 +603,15 @@ impl ProxyHttp for LeanProxy {
     }
 
     fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        if let Some(failure) = TlsFailure::of(&e) {
+            // A certificate problem does not go away by retrying: answer 502 with the reason now.
+            if let Some(route) = &ctx.route {
+                route.metrics.count_tls_failure(failure);
+            }
+            ctx.tls_failure = Some(failure);
+            e.set_retry(false);
+            return e;
+        }
         let within_budget = ctx.deadline.is_some_and(|d| Instant::now() < d) || ctx.connect_failures < 3;
         if matches!(e.etype(), ErrorType::ConnectRefused | ErrorType::ConnectTimedout | ErrorType::ConnectError)
             && within_budget
@@ -654,8 +745,23 @@ impl ProxyHttp for LeanProxy {
             _ => 500,
         };
         if code > 0 && session.as_downstream().response_written().is_none() {
-            let message = format!("upstream {}: {}", ctx.upstream.map_or_else(|| "-".into(), |a| a.to_string()), e.etype().as_str());
-            let error = if code == 502 { "upstream_error" } else { "internal_error" };
+            // The connection is not reused after this answer: say so (`connection: close`), so a client
+            // with a keep-alive pool does not send its next request into a closing socket.
+            session.as_downstream_mut().set_keepalive(None);
+            let upstream = ctx.upstream.map_or_else(|| "-".into(), |a| a.to_string());
+            let limit = ctx.route.as_ref().and_then(|r| r.upstream.balancer.limit()).unwrap_or(0);
+            let (error, message) = match (ctx.tls_failure, ctx.no_room) {
+                (Some(failure), _) => ("upstream_tls", format!("upstream {upstream}: {}", failure.explain())),
+                (_, Some(NoRoom::Full)) => (
+                    "upstream_busy",
+                    format!(
+                        "every endpoint of the upstream has max_concurrency ({limit}) requests and none freed up within the hold budget"
+                    ),
+                ),
+                (_, Some(NoRoom::NoEndpoint)) => ("no_endpoint", "the upstream has no ready endpoint".to_string()),
+                _ if code == 502 => ("upstream_error", format!("upstream {upstream}: {}", e.etype().as_str())),
+                _ => ("internal_error", format!("upstream {upstream}: {}", e.etype().as_str())),
+            };
             let _ = answer::json_error(session, code, error, ctx.route.as_ref().map(|r| r.flow.name()), &message, None, json!({})).await;
         }
         pingora::proxy::FailToProxy { error_code: code, can_reuse_downstream: false }

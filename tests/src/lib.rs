@@ -7,6 +7,7 @@ pub mod receiver;
 pub mod schemas;
 pub mod smtp;
 pub mod stores;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -441,10 +442,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// A blocking byte stream a [`WebSocket`] runs over (plain TCP or TLS).
+pub trait Stream: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> Stream for T {}
+
 /// A minimal WebSocket client over a blocking socket (text frames under 126 bytes).
-#[derive(Debug)]
 pub struct WebSocket {
-    stream: std::net::TcpStream,
+    stream: Box<dyn Stream>,
     /// The handshake response head (status line and headers).
     pub head: String,
 }
@@ -452,9 +456,14 @@ pub struct WebSocket {
 impl WebSocket {
     /// Connects and performs the upgrade handshake on `path`.
     pub fn connect(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<WebSocket> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr)?;
+        let stream = std::net::TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(patience()))?;
+        WebSocket::handshake(Box::new(stream), host, path)
+    }
+
+    /// Performs the upgrade handshake on `path` over an open stream (e.g. a TLS connection).
+    pub fn handshake(mut stream: Box<dyn Stream>, host: &str, path: &str) -> std::io::Result<WebSocket> {
+        use std::io::{Read, Write};
         write!(
             stream,
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -487,6 +496,12 @@ impl WebSocket {
         let mut data = vec![0u8; usize::from(header[1] & 0x7f)];
         self.stream.read_exact(&mut data)?;
         Ok(String::from_utf8_lossy(&data).into_owned())
+    }
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket").field("head", &self.head).finish_non_exhaustive()
     }
 }
 

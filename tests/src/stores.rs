@@ -1,13 +1,21 @@
-//! Real shared stores for tests: a throw-away Postgres database on the machine's server and a
+//! Real shared stores for tests: a throw-away Postgres database on a real server ([`postgres_server`]) and a
 //! DynamoDB-protocol server (`moto`, installed into `.tools/venv` by `scripts/setup`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The Postgres server tests use: `LEANNODES_TEST_POSTGRES` or the machine's `postgres://postgres@127.0.0.1:5432`.
-fn postgres_server() -> String {
-    std::env::var("LEANNODES_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+/// The Postgres server tests use, first found: the `LEANNODES_TEST_POSTGRES` environment variable, the
+/// URL `scripts/setup` wrote to `.tools/pg/url` when it started a throw-away server of its own (no server
+/// answered on 5432), or the machine's `postgres://postgres@127.0.0.1:5432`. A URL without a database.
+pub fn postgres_server() -> String {
+    let written = || std::fs::read_to_string(workspace_root().join(".tools/pg/url")).ok();
+    std::env::var("LEANNODES_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .or_else(|| written().filter(|url| !url.trim().is_empty()))
+        .map(|url| url.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn psql(sql: &str) -> std::io::Result<std::process::Output> {
@@ -28,7 +36,12 @@ impl TestPostgres {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let name = format!("leannodes_test_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         let out = psql(&format!("CREATE DATABASE {name}")).expect("run psql (scripts/setup installs postgresql-client)");
-        assert!(out.status.success(), "cannot create database {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cannot create database {name} on {} (scripts/setup starts a server): {}",
+            postgres_server(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         TestPostgres { url: format!("{}/{name}", postgres_server()), name }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use leannodes_control::Controller;
-use leannodes_drivers::gateways::{self, Detected, Kind, Target};
+use leannodes_drivers::gateways::{self, Detected, Target};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -49,7 +49,7 @@ pub(crate) struct DetectedGateway {
 
 impl From<Detected> for DetectedGateway {
     fn from(d: Detected) -> DetectedGateway {
-        DetectedGateway { kind: d.kind, evidence: d.evidence, applied: d.applied }
+        DetectedGateway { kind: d.kind.to_string(), evidence: d.evidence, applied: d.applied }
     }
 }
 
@@ -87,9 +87,12 @@ async fn list(
     State(controller): State<Arc<Controller>>,
     Query(q): Query<DetectQuery>,
 ) -> Json<Gateways> {
-    let gateways = Kind::ALL
-        .iter()
-        .map(|k| GatewayKind { kind: k.as_str(), kubernetes: k.is_kubernetes(), max_hold_s: k.cap().map(|c| c.as_secs()) })
+    let gateways = gateways::GatewayKind::ALL
+        .into_iter()
+        .map(|k| {
+            let driver = gateways::driver(k);
+            GatewayKind { kind: k.as_str(), kubernetes: driver.is_kubernetes(), max_hold_s: driver.cap.map(|c| c.as_secs()) }
+        })
         .collect();
     let (detected, detect_error) = match &instance.kube {
         None => (None, None),
@@ -161,8 +164,8 @@ async fn artifacts(
     Path(kind): Path<String>,
     Query(q): Query<ArtifactQuery>,
 ) -> Result<Json<Artifact>, ApiError> {
-    let kind = Kind::parse(&kind)
-        .ok_or_else(|| ApiError::not_found("unknown_gateway", gateways::RenderError::UnknownKind(kind.clone()).to_string()))?;
+    let kind: gateways::GatewayKind =
+        kind.parse().map_err(|e: gateways::UnknownGateway| ApiError::not_found("unknown_gateway", e.to_string()))?;
     let flows = served_flows(&controller);
     let selected = gateways::select(&flows, q.flow.as_deref()).map_err(|e| ApiError::not_found("unknown_flow", e.to_string()))?;
     let defaults = Target::default();
@@ -178,7 +181,7 @@ async fn artifacts(
         .map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "gateway_cannot_hold", e.to_string()))?;
     Ok(Json(Artifact {
         kind: artifact.kind.as_str(),
-        kubernetes: artifact.kind.is_kubernetes(),
+        kubernetes: gateways::driver(artifact.kind).is_kubernetes(),
         timeout_s: artifact.timeout.as_secs(),
         check_token_placeholder: placeholder,
         files: artifact.files.into_iter().map(|f| ArtifactFile { name: f.name, content: f.content }).collect(),

@@ -1,12 +1,20 @@
-//! Gateway artifacts: the native configuration that makes an existing gateway call LeanNodes before it
-//! proxies a flow's hosts (callout mode). Every artifact sets the timeout that bounds the hold to the
-//! flow's `hold_timeout` plus a margin, because gateway defaults are far shorter (Envoy gRPC: 200 ms).
-//! Gateways that cannot wait that long (Traefik: 30 s, APISIX: 60 s) get no artifact but the reason and
-//! the alternative. `docs/gateways.md` explains each one; `tests/gateways.rs` runs the plain ones in
-//! real gateway binaries and validates the Kubernetes ones against the upstream schemas.
+//! Gateway drivers: the native configuration that makes an existing gateway call LeanNodes before it
+//! proxies a flow's hosts (callout mode), and detection of the gateways a cluster runs. One file per
+//! gateway holds its [`Driver`]: the renderer, its hard limit and how a cluster shows it; [`driver`] maps
+//! every [`GatewayKind`] (the one list of gateways, shared with the configuration) to its driver.
+//!
+//! Every artifact sets the timeout that bounds the hold to the flow's `hold_timeout` plus a margin,
+//! because gateway defaults are far shorter (Envoy gRPC: 200 ms). Gateways that cannot wait that long
+//! (Traefik: 30 s, APISIX: 60 s) get no artifact but the reason and the alternative. Artifacts that route
+//! send each flow's hosts and paths to that flow's own upstream, with the proxy's precedence (`sites`).
+//! Artifacts are built from typed structures: serde types serialized to YAML (the Kubernetes objects of
+//! `k8s.rs`, Envoy's bootstrap), and the directive tree of `conf.rs` for nginx, the Caddyfile and
+//! HAProxy. `docs/gateways.md` explains each gateway; `tests/gateways.rs` runs the plain ones in real
+//! gateway binaries and validates the Kubernetes ones against the upstream schemas.
 
 mod apisix;
 mod caddy;
+mod conf;
 mod contour;
 mod detect;
 mod emissary;
@@ -15,6 +23,7 @@ mod envoy_gateway;
 mod haproxy;
 mod ingress_nginx;
 mod istio;
+mod k8s;
 mod kgateway;
 mod kong;
 mod nginx;
@@ -23,108 +32,74 @@ mod traefik;
 
 use std::time::Duration;
 
-use leannodes_config::{Flow, Upstream, WorkloadSpec};
+use leannodes_config::binding::prefix_matches;
+use leannodes_config::{Flow, HostPattern, Upstream, WorkloadSpec};
 
-pub use detect::{Detected, GATEWAY_PROBES, GatewayProbe, RBAC_RULES, detect_gateways};
+pub use detect::{Detected, Detection, Evidence, Placement, RBAC_RULES, detect};
+pub use k8s::ResourceType;
+pub use leannodes_config::{GatewayKind, UnknownGateway};
+
+/// The name of the objects an artifact holds once for all flows (a Middleware, a plugin, …).
+const NAME: &str = "leannodes";
 
 /// The header a gateway sends with the shared secret of `[server] check_token`.
 pub const CHECK_TOKEN_HEADER: &str = "x-leannodes-check-token";
 
-/// The gateways LeanNodes renders for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Istio (CUSTOM `AuthorizationPolicy`, gRPC).
-    Istio,
-    /// Envoy Gateway (`SecurityPolicy`, gRPC).
-    EnvoyGateway,
-    /// Plain Envoy, HTTP `ext_authz`.
-    Envoy,
-    /// Plain Envoy, gRPC `ext_authz`.
-    EnvoyGrpc,
-    /// ingress-nginx (`auth-url`).
-    IngressNginx,
-    /// nginx (`auth_request`).
-    Nginx,
-    /// Traefik (`forwardAuth`).
-    Traefik,
-    /// Contour (`ExtensionService`).
-    Contour,
-    /// Emissary-ingress (`AuthService`).
-    Emissary,
-    /// kgateway (`GatewayExtension`).
-    Kgateway,
-    /// HAProxy (Lua callout).
-    Haproxy,
-    /// APISIX (`forward-auth`).
-    Apisix,
-    /// Kong (`pre-function`).
-    Kong,
-    /// Caddy (`forward_auth`).
-    Caddy,
-    /// Skipper (`webhook`).
-    Skipper,
+/// What one gateway driver provides; each gateway's file defines its own.
+#[derive(Debug)]
+pub struct Driver {
+    /// The longest the gateway can wait for a callout, when it has a hard limit.
+    pub cap: Option<Duration>,
+    /// How a cluster shows the gateway and the applied artifact: `Some` exactly for the gateways whose
+    /// artifact is Kubernetes resources (validated against the upstream CRD schemas).
+    pub detection: Option<Detection>,
+    /// Renders the artifact's files.
+    render: Render,
 }
 
-impl Kind {
-    /// Every gateway, in the order they are listed.
-    pub const ALL: [Kind; 15] = [
-        Kind::Istio,
-        Kind::EnvoyGateway,
-        Kind::Envoy,
-        Kind::EnvoyGrpc,
-        Kind::IngressNginx,
-        Kind::Nginx,
-        Kind::Traefik,
-        Kind::Contour,
-        Kind::Emissary,
-        Kind::Kgateway,
-        Kind::Haproxy,
-        Kind::Apisix,
-        Kind::Kong,
-        Kind::Caddy,
-        Kind::Skipper,
-    ];
+/// A renderer: the artifact's files.
+type Render = fn(&Context<'_>) -> Result<Vec<File>, RenderError>;
 
-    /// The name `leannodes gateway render` takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Istio => "istio",
-            Kind::EnvoyGateway => "envoy-gateway",
-            Kind::Envoy => "envoy",
-            Kind::EnvoyGrpc => "envoy-grpc",
-            Kind::IngressNginx => "ingress-nginx",
-            Kind::Nginx => "nginx",
-            Kind::Traefik => "traefik",
-            Kind::Contour => "contour",
-            Kind::Emissary => "emissary",
-            Kind::Kgateway => "kgateway",
-            Kind::Haproxy => "haproxy",
-            Kind::Apisix => "apisix",
-            Kind::Kong => "kong",
-            Kind::Caddy => "caddy",
-            Kind::Skipper => "skipper",
-        }
+impl Driver {
+    /// A gateway configured by a plain file (no cluster detection, no hard limit).
+    const fn plain(render: Render) -> Driver {
+        Driver { cap: None, detection: None, render }
     }
 
-    /// The gateway with this name.
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    /// A gateway configured by Kubernetes resources, found as `detection` says.
+    const fn kubernetes(detection: Detection, render: Render) -> Driver {
+        Driver { cap: None, detection: Some(detection), render }
     }
 
-    /// The longest a gateway can wait for a callout, when it has a hard limit.
-    pub fn cap(self) -> Option<Duration> {
-        match self {
-            // forward.go: http.Client{Timeout: 30 * time.Second}, not configurable.
-            Kind::Traefik => Some(Duration::from_secs(30)),
-            // forward-auth's schema: timeout maximum 60000 ms.
-            Kind::Apisix => Some(Duration::from_secs(60)),
-            _ => None,
-        }
+    /// The same driver, for a gateway that cannot wait longer than `cap` for a callout.
+    const fn capped(self, cap: Duration) -> Driver {
+        Driver { cap: Some(cap), ..self }
     }
 
-    /// Whether the artifact is Kubernetes resources (validated against upstream CRD schemas).
-    pub fn is_kubernetes(self) -> bool {
-        !matches!(self, Kind::Envoy | Kind::EnvoyGrpc | Kind::Nginx | Kind::Haproxy | Kind::Caddy | Kind::Skipper)
+    /// Whether the artifact is Kubernetes resources.
+    pub fn is_kubernetes(&self) -> bool {
+        self.detection.is_some()
+    }
+}
+
+/// The driver of a gateway.
+pub fn driver(kind: GatewayKind) -> &'static Driver {
+    match kind {
+        GatewayKind::Istio => &istio::DRIVER,
+        GatewayKind::EnvoyGateway => &envoy_gateway::DRIVER,
+        GatewayKind::Envoy => &envoy::HTTP,
+        GatewayKind::EnvoyGrpc => &envoy::GRPC,
+        GatewayKind::IngressNginx => &ingress_nginx::DRIVER,
+        GatewayKind::Nginx => &nginx::DRIVER,
+        GatewayKind::Traefik => &traefik::DRIVER,
+        GatewayKind::Contour => &contour::DRIVER,
+        GatewayKind::Emissary => &emissary::DRIVER,
+        GatewayKind::Kgateway => &kgateway::DRIVER,
+        GatewayKind::Haproxy => &haproxy::DRIVER,
+        GatewayKind::Apisix => &apisix::DRIVER,
+        GatewayKind::Kong => &kong::DRIVER,
+        GatewayKind::Caddy => &caddy::DRIVER,
+        GatewayKind::Skipper => &skipper::DRIVER,
     }
 }
 
@@ -165,11 +140,17 @@ pub struct File {
     pub content: String,
 }
 
+impl File {
+    fn new(name: &str, content: impl Into<String>) -> File {
+        File { name: name.into(), content: content.into() }
+    }
+}
+
 /// A rendered artifact.
 #[derive(Debug, Clone)]
 pub struct Artifact {
     /// The gateway.
-    pub kind: Kind,
+    pub kind: GatewayKind,
     /// The timeout the artifact gives the callout.
     pub timeout: Duration,
     /// Its files.
@@ -187,7 +168,7 @@ pub enum RenderError {
     /// The gateway cannot wait as long as a flow may hold.
     TooLong {
         /// The gateway.
-        kind: &'static str,
+        kind: GatewayKind,
         /// Its limit (seconds).
         cap: u64,
         /// The flow that may hold longer.
@@ -202,9 +183,18 @@ pub enum RenderError {
     #[error("no flow to render for{}", .0.as_deref().map(|f| format!(": no flow named `{f}`")).unwrap_or_default())]
     /// No flow (or no flow of the given name) to render for.
     NoFlow(Option<String>),
-    #[error("unknown gateway `{0}`; use one of: {list}", list = Kind::ALL.map(Kind::as_str).join(", "))]
-    /// Not a gateway LeanNodes renders for.
-    UnknownKind(String),
+    #[error("the ext_authz address `{0}` is not host:port")]
+    /// `--grpc` (LeanNodes' `ext_authz` address) is not `host:port`.
+    GrpcAddress(String),
+    #[error("cannot write the {kind} artifact as YAML: {source}")]
+    /// A typed artifact could not be serialized.
+    Yaml {
+        /// The gateway.
+        kind: GatewayKind,
+        /// What the serializer said.
+        #[source]
+        source: serde_norway::Error,
+    },
 }
 
 /// The margin a gateway gets on top of the hold (its own round trip, the answer).
@@ -214,11 +204,157 @@ fn secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// What a renderer works from.
+struct Context<'a> {
+    /// The gateway being rendered for.
+    kind: GatewayKind,
+    /// The flows, in file order.
+    flows: &'a [&'a Flow],
+    /// Where LeanNodes is and where the artifacts go.
+    target: &'a Target,
+    /// The callout timeout, in whole seconds.
+    timeout: u64,
+}
+
+impl Context<'_> {
+    /// The hosts of all flows, sorted, each once.
+    fn hosts(&self) -> Vec<String> {
+        hosts(self.flows)
+    }
+
+    /// The routing table, by groups of hosts that route alike.
+    fn sites(&self) -> Vec<Site<'_>> {
+        sites(self.flows)
+    }
+
+    /// An empty YAML stream for this artifact's documents.
+    fn yaml(&self) -> k8s::YamlStream {
+        k8s::YamlStream::new(self.kind)
+    }
+
+    /// The host and port of LeanNodes' `ext_authz` listener.
+    fn grpc(&self) -> Result<(&str, u16), RenderError> {
+        let address = self.target.grpc.as_str();
+        address
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse().ok()?)))
+            .ok_or_else(|| RenderError::GrpcAddress(address.to_string()))
+    }
+
+    /// The check token as the artifact writes it, when one is set.
+    fn token(&self) -> Option<&str> {
+        self.target.check_token.as_deref()
+    }
+}
+
+/// `text` as comment lines starting with `marker` (`#`, `//`).
+fn comment_lines(marker: &str, text: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { format!("{marker}\n") } else { format!("{marker} {l}\n") }).collect()
+}
+
 fn hosts(flows: &[&Flow]) -> Vec<String> {
     let mut out: Vec<String> = flows.iter().flat_map(|f| f.bindings.iter().map(|b| b.host.to_string())).collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// One route of a [`Site`]: requests under `path` (a prefix on segment boundaries) go to `flow`.
+#[derive(Debug, Clone, Copy)]
+struct Route<'a> {
+    /// The path prefix.
+    path: &'a str,
+    /// The flow it belongs to.
+    flow: &'a Flow,
+}
+
+/// Host patterns that route alike, with their routes longest path first: what a gateway's server block,
+/// virtual host or site holds.
+#[derive(Debug)]
+struct Site<'a> {
+    /// The host patterns.
+    hosts: Vec<&'a HostPattern>,
+    /// Their routes, longest path first (the first that covers a path wins).
+    routes: Vec<Route<'a>>,
+}
+
+/// The flows' routing table with the proxy's precedence, in the shape gateways pick a server by host
+/// first and never fall back to another: an exact host beats a wildcard and the longest wildcard wins,
+/// and a host's table also holds the routes of the wildcards covering it (as the proxy falls back to
+/// them when no path of the more specific host matches), except where one of its own prefixes covers
+/// them. Host patterns with equal tables share a site, in the order the flows name them.
+fn sites<'a>(flows: &[&'a Flow]) -> Vec<Site<'a>> {
+    let mut own: Vec<(&'a HostPattern, Vec<Route<'a>>)> = Vec::new();
+    for &flow in flows {
+        for b in &flow.bindings {
+            let route = Route { path: &b.path, flow };
+            match own.iter_mut().find(|(h, _)| *h == &b.host) {
+                Some((_, routes)) => routes.push(route),
+                None => own.push((&b.host, vec![route])),
+            }
+        }
+    }
+    let mut sites: Vec<Site<'a>> = Vec::new();
+    for (host, routes) in &own {
+        let mut table = routes.clone();
+        // The wildcards covering this host, most specific first.
+        let mut covering: Vec<&(&HostPattern, Vec<Route<'a>>)> = own.iter().filter(|(w, _)| covers(w, host)).collect();
+        covering.sort_by_key(|(w, _)| std::cmp::Reverse(w.to_string().len()));
+        for (_, fallback) in covering {
+            let before = table.len();
+            let shadowed = |path: &str| table[..before].iter().any(|r| prefix_matches(r.path, path));
+            let added: Vec<Route<'a>> = fallback.iter().filter(|r| !shadowed(r.path)).copied().collect();
+            table.extend(added);
+        }
+        table.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+        let same = |s: &Site<'a>| {
+            s.routes.len() == table.len() && s.routes.iter().zip(&table).all(|(a, b)| a.path == b.path && a.flow.name == b.flow.name)
+        };
+        match sites.iter_mut().find(|s| same(s)) {
+            Some(site) => site.hosts.push(host),
+            None => sites.push(Site { hosts: vec![host], routes: table }),
+        }
+    }
+    sites
+}
+
+/// Whether the wildcard `outer` covers every host of `inner` (and is not `inner` itself).
+fn covers(outer: &HostPattern, inner: &HostPattern) -> bool {
+    let HostPattern::Wildcard(suffix) = outer else { return false };
+    let host = match inner {
+        HostPattern::Exact(h) => h,
+        HostPattern::Wildcard(s) => s,
+    };
+    host.strip_suffix(suffix.as_str()).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// How a gateway with exact and prefix path matches expresses one of the proxy's path prefixes (which
+/// match on segment boundaries: `/api` covers `/api` and `/api/x`, not `/apix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathMatch {
+    /// The path itself.
+    Exact(String),
+    /// Any path starting with this string (ends with `/`).
+    Prefix(String),
+}
+
+impl PathMatch {
+    /// The matches that together cover exactly what the prefix `path` covers.
+    fn of(path: &str) -> Vec<PathMatch> {
+        if path.ends_with('/') {
+            vec![PathMatch::Prefix(path.to_string())]
+        } else {
+            vec![PathMatch::Exact(path.to_string()), PathMatch::Prefix(format!("{path}/"))]
+        }
+    }
+
+    /// As a path pattern where a trailing `*` matches anything (Caddy, Istio, APISIX).
+    fn glob(self) -> String {
+        match self {
+            PathMatch::Exact(p) => p,
+            PathMatch::Prefix(p) => format!("{p}*"),
+        }
+    }
 }
 
 /// The address a gateway proxies a flow to: its upstream node's Service or port, or its literal address.
@@ -236,8 +372,14 @@ fn upstream(flow: &Flow) -> (String, u16) {
     }
 }
 
-fn split_host_port(address: &str) -> (&str, &str) {
-    address.rsplit_once(':').unwrap_or((address, "80"))
+/// The Service (name, port) a Kubernetes route sends a flow to, in the route's namespace.
+fn service(flow: &Flow) -> (String, u16) {
+    let (host, port) = upstream(flow);
+    (first_label(&host).to_string(), port)
+}
+
+fn first_label(host: &str) -> &str {
+    host.split('.').next().unwrap_or(host)
 }
 
 /// Splits `http://host:port/path` into (host, port, path).
@@ -249,13 +391,14 @@ fn split_url(url: &str) -> (String, u16, String) {
 }
 
 /// Renders the artifact of `kind` for `flows` (all, or the one `--flow` names).
-pub fn render(kind: Kind, flows: &[&Flow], target: &Target) -> Result<Artifact, RenderError> {
+pub fn render(kind: GatewayKind, flows: &[&Flow], target: &Target) -> Result<Artifact, RenderError> {
     let Some(longest) = flows.iter().max_by_key(|f| f.hold_timeout) else { return Err(RenderError::NoFlow(None)) };
     let hold = longest.hold_timeout;
-    if let Some(cap) = kind.cap() {
+    let driver = driver(kind);
+    if let Some(cap) = driver.cap {
         if hold + MARGIN > cap {
             return Err(RenderError::TooLong {
-                kind: kind.as_str(),
+                kind,
                 cap: cap.as_secs(),
                 flow: longest.name.clone(),
                 hold: secs(hold),
@@ -264,60 +407,15 @@ pub fn render(kind: Kind, flows: &[&Flow], target: &Target) -> Result<Artifact, 
             });
         }
     }
-    let timeout = (hold + MARGIN).min(kind.cap().unwrap_or(Duration::MAX));
-    let t = secs(timeout);
-    let files = match kind {
-        Kind::Envoy => vec![file("envoy.yaml", envoy::envoy(flows, target, t, false))],
-        Kind::EnvoyGrpc => vec![file("envoy.yaml", envoy::envoy(flows, target, t, true))],
-        Kind::Nginx => vec![file("leannodes.conf", nginx::nginx(flows, target, t))],
-        Kind::Caddy => vec![file("Caddyfile", caddy::caddy(flows, target, t))],
-        Kind::Haproxy => {
-            vec![file("haproxy.cfg", haproxy::haproxy(flows, target, t)), file("leannodes.lua", haproxy::HAPROXY_LUA.to_string())]
-        }
-        Kind::Istio => istio::istio(flows, target, t),
-        Kind::EnvoyGateway => vec![file("securitypolicy.yaml", envoy_gateway::envoy_gateway(flows, target, t))],
-        Kind::IngressNginx => vec![file("ingress-nginx.yaml", ingress_nginx::ingress_nginx(flows, target, t))],
-        Kind::Traefik => vec![file("middleware.yaml", traefik::traefik(target))],
-        Kind::Contour => vec![file("contour.yaml", contour::contour(flows, target, t))],
-        Kind::Emissary => vec![file("authservice.yaml", emissary::emissary(target, t))],
-        Kind::Kgateway => vec![file("kgateway.yaml", kgateway::kgateway(flows, target, t))],
-        Kind::Apisix => vec![file("apisix.yaml", apisix::apisix(flows, target, t))],
-        Kind::Kong => vec![file("kongplugin.yaml", kong::kong(target, t))],
-        Kind::Skipper => vec![file("skipper.eskip", skipper::skipper(flows, target))],
-    };
+    let timeout = (hold + MARGIN).min(driver.cap.unwrap_or(Duration::MAX));
+    let files = (driver.render)(&Context { kind, flows, target, timeout: secs(timeout) })?;
     Ok(Artifact { kind, timeout, files })
-}
-
-fn file(name: &str, content: String) -> File {
-    File { name: name.into(), content }
 }
 
 /// Headers a callout needs to classify the client like the proxy does.
 const CLIENT_HEADERS: [&str; 3] = ["accept", "content-type", "user-agent"];
 /// Headers of LeanNodes' answers that must reach the client.
 const ANSWER_HEADERS: [&str; 4] = ["retry-after", "cache-control", "content-type", "grpc-status"];
-
-fn quoted(items: &[String]) -> String {
-    items.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ")
-}
-
-/// The namespace and name of the object whose presence shows that the artifact of `kind` is applied
-/// (what [`detect_gateways`] looks for).
-pub fn artifact_object(kind: &str, flows: &[&Flow], target: &Target) -> (String, String) {
-    let first = flows.first().map_or("flow", |f| f.name.as_str());
-    match kind {
-        "istio" => ("istio-system".into(), "leannodes-wake".into()),
-        "envoy-gateway" => (target.namespace.clone(), format!("leannodes-{first}")),
-        "ingress-nginx" => (target.namespace.clone(), first.to_string()),
-        "contour" | "emissary" => (target.leannodes_namespace.clone(), "leannodes".into()),
-        _ => (target.namespace.clone(), "leannodes".into()),
-    }
-}
-
-/// Finds the gateways installed in the cluster and whether their artifacts are applied.
-pub async fn detect(client: &kube::Client, flows: &[&Flow], target: &Target) -> Result<Vec<Detected>, kube::Error> {
-    detect_gateways(client, |kind| artifact_object(kind, flows, target)).await
-}
 
 /// Flows selected by `--flow` (all when `None`).
 pub fn select<'a>(flows: &'a [std::sync::Arc<Flow>], name: Option<&str>) -> Result<Vec<&'a Flow>, RenderError> {
@@ -329,7 +427,7 @@ pub fn select<'a>(flows: &'a [std::sync::Arc<Flow>], name: Option<&str>) -> Resu
 }
 
 /// What `validate --gateway KIND` says about the configuration: one line per flow a gateway cannot hold.
-pub fn hold_problems(kind: Kind, flows: &[std::sync::Arc<Flow>]) -> Vec<String> {
+pub fn hold_problems(kind: GatewayKind, flows: &[std::sync::Arc<Flow>]) -> Vec<String> {
     flows.iter().filter_map(|f| render(kind, &[&**f], &Target::default()).err().map(|e| format!("flow `{}`: {e}", f.name))).collect()
 }
 

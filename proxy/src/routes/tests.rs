@@ -11,8 +11,9 @@ fn table(flows: &[(&str, &[&str], &[&str])]) -> RouteTable {
         let flow = config.flows[0].clone();
         let route = Arc::new(Route {
             flow: Arc::new(FlowHandle::detached(flow.clone())),
-            upstream: Upstream::Fixed(SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))),
+            upstream: Upstream::fixed(SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))),
             metrics: Arc::default(),
+            transport: UpstreamTransport::default(),
         });
         table.insert(&flow.bindings, route);
     }

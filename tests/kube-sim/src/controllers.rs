@@ -43,20 +43,35 @@ pub(crate) fn start(store: Arc<Store>, kubelet: Arc<Kubelet>) -> Vec<tokio::task
 }
 
 fn reconcile(store: &Store, kubelet: &Kubelet) {
+    let mut owners = std::collections::HashSet::new();
     for plural in ["deployments", "statefulsets"] {
         let (workloads, _) = store.list(res("apps", plural), None, &Selector::default());
         for w in &workloads {
+            owners.insert(meta(w, "uid").to_string());
             reconcile_workload(store, res("apps", plural), w);
         }
     }
     let (jobs, _) = store.list(res("batch", "jobs"), None, &Selector::default());
     for job in &jobs {
+        owners.insert(meta(job, "uid").to_string());
         reconcile_job(store, job);
     }
+    collect_orphans(store, &owners);
     kubelet.reconcile();
     let (services, _) = store.list(res("", "services"), None, &Selector::default());
     for service in &services {
         reconcile_endpoints(store, service);
+    }
+}
+
+/// Like the garbage collector: pods whose controller (a Deployment, StatefulSet or Job) was deleted go too.
+fn collect_orphans(store: &Store, owners: &std::collections::HashSet<String>) {
+    let (pods, _) = store.list(res("", "pods"), None, &Selector::default());
+    for pod in pods {
+        let owner = pod["metadata"]["ownerReferences"][0]["uid"].as_str();
+        if owner.is_some_and(|uid| !owners.contains(uid)) {
+            let _ = store.delete(res("", "pods"), meta(&pod, "namespace"), meta(&pod, "name"));
+        }
     }
 }
 
