@@ -238,7 +238,22 @@ def warm_path(args, tmp, procs):
     start_quiet(procs, config)
     wait_port(ln_proxy)
 
-    targets = {"direct": f"http://127.0.0.1:{backend}/", "nginx": f"http://127.0.0.1:{nginx_port}/", "leannodes": f"http://127.0.0.1:{ln_proxy}/"}
+    # The same with the default logging a new user runs: one access line per request, to a file (as a
+    # container runtime collects stderr).
+    default_proxy, default_admin = free_port(), free_port()
+    default_dir = os.path.join(tmp, "default-log")
+    os.makedirs(default_dir, exist_ok=True)
+    default_config = serve_config(default_dir, default_proxy, default_admin, body, args.threads)
+    env = {**os.environ, "LEANNODES_LOG": "info", "LEANNODES_SUPER_ADMIN_EMAIL": ADMIN_EMAIL, "LEANNODES_SUPER_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    procs.start([BIN, "serve", "--config", default_config], env=env, stderr=open(os.path.join(default_dir, "serve.log"), "w"))
+    wait_port(default_proxy)
+
+    targets = {
+        "direct": f"http://127.0.0.1:{backend}/",
+        "nginx": f"http://127.0.0.1:{nginx_port}/",
+        "leannodes": f"http://127.0.0.1:{ln_proxy}/",
+        "leannodes_default_log": f"http://127.0.0.1:{default_proxy}/",
+    }
     bare = os.path.join(ROOT, "target", "release", "bare_pingora")
     if os.path.exists(bare):
         # Pingora with no logic at all: the ceiling of any Pingora-based proxy on this machine.
@@ -471,6 +486,7 @@ def main():
                 "leannodes_vs_direct_rps": warm["leannodes"]["rps"] / warm["direct"]["rps"],
                 "nginx_vs_direct_rps": warm["nginx"]["rps"] / warm["direct"]["rps"],
             }
+            report["ratios"]["default_log_vs_warn_rps"] = warm["leannodes_default_log"]["rps"] / warm["leannodes"]["rps"]
             if "pingora_bare" in warm:
                 report["ratios"]["leannodes_vs_pingora_bare_rps"] = warm["leannodes"]["rps"] / warm["pingora_bare"]["rps"]
     finally:

@@ -71,9 +71,11 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         });
     }
     let controller = control.controller.clone();
+    let proxy = control.proxy.clone();
     runtime.spawn(handle_signals(control, server.shutdown_handle(), config.server.shutdown_grace));
     tracing::info!(listen = ?options.listen, tls = ?config.server.tls.iter().map(|t| t.listen).collect::<Vec<_>>(), admin = %config.server.admin_listen, threads = options.threads, flows = config.flows.len(), "leannodes serving");
     server.run();
+    proxy.flush_access_log(Duration::from_secs(1));
     runtime.block_on(controller.shutdown());
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

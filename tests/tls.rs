@@ -62,13 +62,6 @@ fn presented_subject(port: u16, server_name: Option<&str>) -> String {
     text.lines().find_map(|l| l.strip_prefix("subject=")).map(|s| s.trim().to_string()).unwrap_or_else(|| panic!("no subject in:\n{text}"))
 }
 
-async fn drain(serve: &Serve, flow: &str) {
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
-    let url = serve.admin_url(&format!("/api/v1/flows/{flow}/drain"));
-    let answer: serde_json::Value = client.post(url).bearer_auth(serve.token()).send().await.expect("drain").json().await.expect("json");
-    assert_eq!(answer["state"], "asleep", "{answer}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_listener_picks_certificates_by_sni_speaks_h2_and_holds_like_plain_http() {
     let dir = workdir();
@@ -89,7 +82,7 @@ async fn a_tls_listener_picks_certificates_by_sni_speaks_h2_and_holds_like_plain
     .concat();
     let serve = Serve::start(BIN, dir.path(), &tls_listener(port, &[shop, docs, apps]), &body);
     for name in ["shop", "docs", "slow"] {
-        drain(&serve, name).await;
+        serve.drain(name);
     }
 
     // SNI picks the certificate (curl verifies it against the name), HTTP/2 by ALPN, and the first

@@ -6,6 +6,7 @@
 //! This is the only crate that depends on pingora. It reads the control plane through in-memory
 //! handles only ([`leannodes_control::FlowHandle`], [`leannodes_control::Controller::wake_flow`]).
 
+pub mod access;
 mod answer;
 pub mod balance;
 mod callout;

@@ -185,6 +185,12 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
     }
 }
 
+/// Writes the access log's drop counter.
+pub fn render_access_log(out: &mut String, dropped: u64) {
+    out.push_str("# HELP leannodes_access_log_dropped_total Access-log lines dropped because the log could not keep up (requests never wait for it).\n# TYPE leannodes_access_log_dropped_total counter\n");
+    let _ = writeln!(out, "leannodes_access_log_dropped_total {dropped}");
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

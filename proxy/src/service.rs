@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::access::{AccessLine, AccessLog};
 use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
 use crate::balance::{Lease, Pick};
 use crate::gate::{Inquiry, Verdict, shutting_down};
@@ -69,6 +70,8 @@ pub struct ProxyState {
     /// Upstream timeouts.
     pub timeouts: UpstreamTimeouts,
     in_flight: AtomicUsize,
+    /// Access lines, written off the request path.
+    access: AccessLog,
     /// `[server] public_status` (changes with a reload).
     public_status: std::sync::atomic::AtomicU8,
 }
@@ -95,6 +98,7 @@ impl ProxyState {
             unmatched: FlowMetrics::default(),
             timeouts,
             in_flight: AtomicUsize::new(0),
+            access: AccessLog::start(crate::access::QUEUE),
             public_status: std::sync::atomic::AtomicU8::new(0),
         }
     }
@@ -126,6 +130,13 @@ impl ProxyState {
     /// Requests being handled now (held or proxied).
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Writes the access lines still queued (up to `patience`), at shutdown.
+    pub fn flush_access_log(&self, patience: Duration) {
+        if !self.access.flush(patience) {
+            tracing::warn!("access-log lines still queued at shutdown were not written");
+        }
     }
 
     /// Answers every held request with 503 and refuses new holds.
@@ -213,6 +224,7 @@ impl leannodes_control::TrafficView for ProxyState {
     fn render_metrics(&self, out: &mut String) {
         let routes = self.routes.load();
         crate::metrics::render(out, routes.routes().map(|r| (r.flow.name(), &*r.metrics, r.flow.spec.max_held.get())), &self.unmatched);
+        crate::metrics::render_access_log(out, self.access.dropped());
     }
 }
 
@@ -709,19 +721,20 @@ impl ProxyHttp for LeanProxy {
                 error: e.map(|e| e.to_string()),
             }]);
         }
-        let req = session.req_header();
-        tracing::info!(
-            target: "leannodes::access",
-            flow = ctx.flow_name(),
-            method = %req.method,
-            host = %host_of(session),
-            path = %req.uri.path(),
-            status,
-            outcome = outcome.label(),
-            held_ms = ctx.held_ms.unwrap_or(0),
-            upstream = %ctx.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
-            error = %e.map_or_else(String::new, |e| e.to_string()),
-        );
+        if AccessLog::enabled() {
+            let req = session.req_header();
+            self.state.access.record(AccessLine {
+                flow: ctx.flow_name().to_string(),
+                method: req.method.clone(),
+                host: host_of(session),
+                path: req.uri.path().to_string(),
+                status,
+                outcome: outcome.label(),
+                held_ms: ctx.held_ms.unwrap_or(0),
+                upstream: ctx.upstream,
+                error: e.map(|e| e.to_string()),
+            });
+        }
     }
 
     fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, error: &Error) -> bool {

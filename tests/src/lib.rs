@@ -297,6 +297,16 @@ impl Serve {
         self.token.get_or_init(|| admin_token(self.admin, ADMIN_EMAIL, ADMIN_PASSWORD)).clone()
     }
 
+    /// Drains `flow` now (`POST /api/v1/flows/{flow}/drain` as the first administrator) and checks that
+    /// it is asleep, so a test starts from a drained flow.
+    pub fn drain(&self, flow: &str) {
+        let bearer = self.bearer();
+        let answer = http_request(self.admin, "POST", &format!("/api/v1/flows/{flow}/drain"), &[("authorization", &bearer)], None)
+            .unwrap_or_else(|| panic!("drain {flow}: no answer"))
+            .json();
+        assert_eq!(answer["state"], "asleep", "drain {flow}: {answer}");
+    }
+
     /// `Authorization: Bearer …` of [`Serve::token`].
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.token())
