@@ -311,6 +311,29 @@ async fn a_survivor_finishes_the_wake_of_a_killed_claimant(store: SharedStore) {
     }
 }
 
+async fn without_the_store_a_wake_with_a_job_fails_at_once_and_one_without_goes_on() {
+    // The database goes away under running replicas (as a dropped or unreachable database does).
+    let db = TestPostgres::create();
+    let store = SharedStore { url: db.url.clone(), env: vec![], _guard: Box::new(()) };
+    let admin_flow = ADMIN_FLOW.replace("idle_after = \"1m\"", "idle_after = \"1m\"\nhold_timeout = \"60s\"");
+    let r = replicas(store, "0s", "public_status = \"detailed\"", "hold_timeout = \"60s\"", &admin_flow).await;
+    drop(db);
+    // `shop` starts with the Job `migrate`: it is not run without a claim, and the client hears so at once.
+    let started = std::time::Instant::now();
+    let (status, body) = get(&r.replicas[0], "/needs-migrate").await.expect("an answer");
+    assert_eq!(status, 503, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["error"], "cold_start_failed", "{answer}");
+    let text = answer.to_string();
+    assert!(text.contains("migrate") && text.contains("store is unavailable"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(30), "not after the hold budget: {:?}", started.elapsed());
+    assert_eq!(stats(&r.sim).await["jobs_created"], 0, "no Job ran without a claim");
+    // `admin` (one Deployment, safe to scale twice) wakes without the store and gets its body.
+    let response = client().get(r.replicas[1].url("/panel")).header("host", "admin.test").send().await.expect("admin");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), "web GET /panel\n");
+}
+
 fn run(test: impl Future<Output = ()>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(test);
@@ -329,6 +352,11 @@ fn postgres_only_the_leader_drains_and_activity_anywhere_keeps_the_flow_awake() 
 #[test]
 fn postgres_the_leader_keeps_a_workload_that_another_replicas_awake_flow_uses() {
     run(the_leader_keeps_a_workload_that_another_replicas_awake_flow_uses(postgres()));
+}
+
+#[test]
+fn postgres_without_the_store_a_wake_with_a_job_fails_at_once_and_one_without_goes_on() {
+    run(without_the_store_a_wake_with_a_job_fails_at_once_and_one_without_goes_on());
 }
 
 #[test]

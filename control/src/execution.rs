@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use leannodes_config::OnFailure;
+use leannodes_config::{NodeKind, OnFailure};
 use leannodes_drivers::{Failure, FailureKind};
 use leannodes_store::{ExecutionRecord, Lease, LeaseRequest, Outcome, StepRecord};
 use tokio::time::Instant;
@@ -225,6 +225,19 @@ impl<'a> Execution<'a> {
             let request = LeaseRequest { name: &name, holder: &options.replica_id, ttl: options.claim_ttl, data: &self.record.id };
             match store.acquire_lease(request).await {
                 Err(e) => {
+                    // A Job must run once across replicas: without a claim another replica could run it too.
+                    let job = self.flow.spec.nodes.iter().position(|n| n.workload.kind() == NodeKind::Job);
+                    if let Some(i) = job {
+                        let node = &self.flow.spec.nodes[i].name;
+                        tracing::warn!(
+                            flow = self.flow.name(),
+                            "cannot claim the cold start ({e}); job node `{node}` does not run without a claim"
+                        );
+                        let message = format!(
+                            "the store is unavailable, so the cold start cannot be claimed ({e}); job node `{node}` runs only under a claim (another replica could run it too) — the next request after the store is back wakes the flow"
+                        );
+                        return Err((i, Failure::new(FailureKind::Platform, message).with_reason("StoreUnavailable")));
+                    }
                     // Better a wake that may be asked twice (scaling is idempotent) than none.
                     tracing::warn!(flow = self.flow.name(), "cannot claim the cold start ({e}); waking without coordination");
                     self.role = Role::Local;
