@@ -454,9 +454,14 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("LEANNODES_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // `LEANNODES_LOG_FORMAT=json`: one JSON object per line (access lines included), for log shippers.
+    // The proxy formats access lines itself, the way this subscriber would (off the request path).
+    use leannodes_proxy::access::{AccessFormat, configure};
     if std::env::var("LEANNODES_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        configure(AccessFormat::Json);
         let _ = builder.json().flatten_event(true).try_init();
     } else {
-        let _ = builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        configure(if ansi { AccessFormat::Tracing } else { AccessFormat::Text });
+        let _ = builder.with_ansi(ansi).try_init();
     }
 }

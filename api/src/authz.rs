@@ -8,10 +8,11 @@
 //! refuses a request the rule does not allow before the handler runs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leannodes_store::{FlowAcl, Group, Page, Role, Store, User};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -361,19 +362,19 @@ impl Snapshot {
 impl Policy {
     /// The current snapshot (read from the store when stale).
     pub async fn snapshot(&self, store: &dyn Store) -> Result<Arc<Snapshot>, ApiError> {
-        if let Some((at, snap)) = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some((at, snap)) = self.snapshot.lock().as_ref() {
             if at.elapsed() < POLICY_TTL {
                 return Ok(snap.clone());
             }
         }
         let snap = Arc::new(load(store).await?);
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), snap.clone()));
+        *self.snapshot.lock() = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }
 
     /// Forgets the snapshot (after a change to roles, groups, grants or users).
     pub fn invalidate(&self) {
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.snapshot.lock() = None;
     }
 }
 

@@ -15,6 +15,9 @@ pub mod dashboard;
 pub mod diff;
 mod error;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mail;
 mod routes;
 mod state;

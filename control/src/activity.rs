@@ -3,24 +3,24 @@
 //! sits on the proxy's hot path: one clock read and one atomic `fetch_max`, no locks, no allocation;
 //! [`Activity::open`] and [`Activity::close`] are one atomic add each.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Last activity of one flow, as milliseconds since the tracker's creation (tokio's clock, so tests can
-/// pause and advance time).
+/// Last activity of one flow, as milliseconds from the tracker's creation (negative: before it, e.g.
+/// carried over from the flow's previous definition; tokio's clock, so tests can pause and advance time).
 #[derive(Debug)]
 pub struct Activity {
     origin: Instant,
-    last_ms: AtomicU64,
+    last_ms: AtomicI64,
     /// Requests being proxied now, by [`Connection`] kind.
     open: [AtomicU64; 4],
     /// The last requests that counted, newest last (for explain).
-    recent: std::sync::Mutex<std::collections::VecDeque<SeenRequest>>,
+    recent: parking_lot::Mutex<std::collections::VecDeque<SeenRequest>>,
     /// Requests an `ignore` rule matched, and the last of them.
     ignored: AtomicU64,
-    last_ignored: std::sync::Mutex<Option<SeenRequest>>,
+    last_ignored: parking_lot::Mutex<Option<SeenRequest>>,
 }
 
 /// How many recent requests a flow keeps for explain.
@@ -95,11 +95,11 @@ impl Activity {
     pub fn new() -> Activity {
         Activity {
             origin: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            last_ms: AtomicI64::new(0),
             open: Default::default(),
-            recent: std::sync::Mutex::default(),
+            recent: parking_lot::Mutex::default(),
             ignored: AtomicU64::new(0),
-            last_ignored: std::sync::Mutex::default(),
+            last_ignored: parking_lot::Mutex::default(),
         }
     }
 
@@ -108,7 +108,7 @@ impl Activity {
     /// is called only when noted, so the request path allocates nothing otherwise.
     pub fn note(&self, counted: bool, describe: impl FnOnce() -> SeenRequest) {
         if counted {
-            if let Ok(mut recent) = self.recent.try_lock() {
+            if let Some(mut recent) = self.recent.try_lock() {
                 if recent.len() == RECENT {
                     recent.pop_front();
                 }
@@ -116,7 +116,7 @@ impl Activity {
             }
         } else {
             self.ignored.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut last) = self.last_ignored.try_lock() {
+            if let Some(mut last) = self.last_ignored.try_lock() {
                 *last = Some(describe());
             }
         }
@@ -124,12 +124,12 @@ impl Activity {
 
     /// The last requests that counted as activity on this replica, newest first.
     pub fn recent(&self) -> Vec<SeenRequest> {
-        self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().rev().cloned().collect()
+        self.recent.lock().iter().rev().cloned().collect()
     }
 
     /// How many requests an `ignore` rule matched on this replica, and the last of them.
     pub fn ignored(&self) -> (u64, Option<SeenRequest>) {
-        let last = self.last_ignored.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let last = self.last_ignored.lock().clone();
         (self.ignored.load(Ordering::Relaxed), last)
     }
 
@@ -151,8 +151,17 @@ impl Activity {
         OpenNow { websocket: n(Connection::Websocket), sse: n(Connection::Sse), grpc: n(Connection::Grpc), request: n(Connection::Request) }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn now_ms(&self) -> i64 {
+        self.offset_ms(Instant::now())
+    }
+
+    /// `at` as milliseconds from the tracker's creation.
+    fn offset_ms(&self, at: Instant) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        match at.checked_duration_since(self.origin) {
+            Some(after) => ms(after),
+            None => -ms(self.origin.duration_since(at)),
+        }
     }
 
     /// Records activity now. Lock-free and cheap.
@@ -163,23 +172,25 @@ impl Activity {
 
     /// Records activity that happened at `at` (e.g. on another replica); never moves the last activity back.
     pub fn record_at(&self, at: Instant) {
-        let ms = at.checked_duration_since(self.origin).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+        self.last_ms.fetch_max(self.offset_ms(at), Ordering::Relaxed);
     }
 
-    /// Takes over another tracker's last activity (a flow replaced by a reload).
+    /// Takes over another tracker's last activity (a flow replaced by a reload), even when it is older
+    /// than this tracker: a reload does not count as activity.
     pub fn carry_over(&self, other: &Activity) {
-        self.record_at(other.last());
+        self.last_ms.store(self.offset_ms(other.last()), Ordering::Relaxed);
     }
 
     /// When the last activity happened.
     pub fn last(&self) -> Instant {
-        self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+        let ms = self.last_ms.load(Ordering::Relaxed);
+        let by = Duration::from_millis(ms.unsigned_abs());
+        if ms >= 0 { self.origin + by } else { self.origin.checked_sub(by).unwrap_or(self.origin) }
     }
 
     /// How long the flow has been idle.
     pub fn idle_for(&self) -> Duration {
-        Duration::from_millis(self.now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+        Duration::from_millis(u64::try_from(self.now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed))).unwrap_or(0))
     }
 }
 
@@ -212,6 +223,22 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1500)).await;
         assert_eq!(activity.idle_for(), Duration::from_millis(1500));
         assert_eq!(activity.last() + Duration::from_millis(1500), Instant::now());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_flow_keeps_its_idle_time_and_a_reload_is_not_activity() {
+        let before = Activity::new();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // A reload replaces the flow's handle 5 s after its last request.
+        let after = Activity::new();
+        after.carry_over(&before);
+        assert_eq!(after.idle_for(), Duration::from_secs(5));
+        assert_eq!(after.last(), before.last());
+        // Older activity reported later (another replica) moves nothing back; newer activity counts.
+        after.record_at(before.last() - Duration::from_secs(1));
+        assert_eq!(after.idle_for(), Duration::from_secs(5));
+        after.record();
+        assert_eq!(after.idle_for(), Duration::ZERO);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Exponential backoff between failed wakes: 1 s, 2 s, 4 s … capped at 60 s, reset by a success.
+//! Exponential backoff between failed wakes: 1 s, 2 s, 4 s … capped at 60 s, reset once a woken flow has
+//! stayed up for [`STEADY`]. A node that dies on its own right after a wake counts too (a crash loop): the
+//! first such crash is woken again at once, every further one waits out the backoff.
 
 use std::time::Duration;
 
@@ -8,6 +10,9 @@ use tokio::time::Instant;
 pub(crate) const FIRST: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 pub(crate) const MAX: Duration = Duration::from_secs(60);
+
+/// How long a woken flow must stay up before its past failures are forgotten.
+pub(crate) const STEADY: Duration = Duration::from_secs(60);
 
 /// Consecutive failures of one flow and when the next attempt is allowed.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +29,18 @@ impl Backoff {
         let at = Instant::now() + delay;
         self.retry_at = Some(at);
         at
+    }
+
+    /// Records that a node died on its own soon after a successful wake. The first time (no failure since
+    /// the flow was last steady) it may be woken again at once: `None`. Every further time is a crash
+    /// loop: a failure, and when a retry is allowed.
+    pub fn crashed(&mut self) -> Option<Instant> {
+        if self.failures == 0 {
+            self.failures = 1;
+            self.retry_at = None;
+            return None;
+        }
+        Some(self.fail())
     }
 
     /// Forgets past failures.
@@ -68,5 +85,18 @@ mod tests {
         assert!(backoff.ready());
         backoff.succeed();
         assert_eq!((backoff.fail() - Instant::now()).as_secs(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_crash_after_a_wake_is_retried_at_once_and_a_crash_loop_backs_off() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.crashed(), None, "a first crash is woken again at once");
+        let delays: Vec<u64> = (0..3).map(|_| backoff.crashed().map(|at| (at - Instant::now()).as_secs()).unwrap_or(0)).collect();
+        assert_eq!(delays, [2, 4, 8], "then it backs off, and keeps growing");
+        backoff.succeed();
+        assert_eq!(backoff.crashed(), None, "once steady, a crash is a first crash again");
+        let mut failing = Backoff::default();
+        failing.fail();
+        assert!(failing.crashed().is_some(), "a crash right after failed wakes backs off too");
     }
 }

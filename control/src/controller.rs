@@ -2,13 +2,14 @@
 //! background tasks (idle drainers, the store writer, executions).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use leannodes_config::{Config, NodeKind, Workload, WorkloadId};
 use leannodes_drivers::{Drivers, EndpointSet};
 use leannodes_store::{ExecutionRecord, FlowStateRecord, Lease, Listing, Page, SleepLedger, Store, StoreError};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -130,10 +131,10 @@ impl Inner {
     /// The runtime of a workload, created on first use. A workload without a driver gets one whose wake
     /// fails with the reason.
     pub(crate) fn workload(&self, workload: &Arc<Workload>) -> Arc<WorkloadRuntime> {
-        if let Some(w) = self.workloads.read().unwrap_or_else(PoisonError::into_inner).get(&workload.id) {
+        if let Some(w) = self.workloads.read().get(&workload.id) {
             return w.clone();
         }
-        let mut map = self.workloads.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.workloads.write();
         map.entry(workload.id.clone())
             .or_insert_with(|| {
                 let driver = match self.drivers.for_kind(workload.kind()) {
@@ -164,17 +165,17 @@ impl Inner {
     }
 
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tasks = self.tasks.lock();
         while tasks.try_join_next().is_some() {}
         tasks.spawn_on(task, &self.runtime);
     }
 
     pub(crate) fn flow(&self, name: &str) -> Option<Arc<FlowHandle>> {
-        self.flows.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.flows.read().get(name).cloned()
     }
 
     pub(crate) fn all_flows(&self) -> Vec<Arc<FlowHandle>> {
-        self.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+        self.flows.read().values().cloned().collect()
     }
 
     /// Whether wakes and drains of `flow` are coordinated with other replicas: the store is shared and
@@ -198,7 +199,7 @@ impl Inner {
         if !self.coordinated(flow) {
             return holders;
         }
-        let flows = self.flows.read().unwrap_or_else(PoisonError::into_inner);
+        let flows = self.flows.read();
         for other in flows.values() {
             let name = other.name();
             if name == flow.name() || holders.iter().any(|h| h == name) {
@@ -245,7 +246,7 @@ impl Inner {
             disabled: (flow.is_disabled() != flow.spec.disabled).then_some(flow.is_disabled()),
             updated_ms: unix_ms(),
         };
-        self.saved.lock().unwrap_or_else(PoisonError::into_inner).insert(record.flow.clone(), record.clone());
+        self.saved.lock().insert(record.flow.clone(), record.clone());
         if let Err(e) = self.store.put_flow_state(&record).await {
             tracing::warn!(flow = flow.name(), "cannot save flow state: {e}");
         }
@@ -253,7 +254,7 @@ impl Inner {
 
     /// Gives a new handle the pin and disable overrides saved for its flow.
     fn restore_overrides(&self, handle: &FlowHandle) {
-        let saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
+        let saved = self.saved.lock();
         let Some(record) = saved.get(handle.name()) else { return };
         if let Some(p) = record.pinned {
             handle.pinned.store(p, std::sync::atomic::Ordering::Relaxed);
@@ -271,7 +272,7 @@ const WARNINGS_EVERY: Duration = Duration::from_secs(30);
 async fn refresh_warnings(inner: std::sync::Weak<Inner>) {
     loop {
         let Some(strong) = inner.upgrade() else { return };
-        let workloads: Vec<_> = strong.workloads.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let workloads: Vec<_> = strong.workloads.read().values().cloned().collect();
         drop(strong);
         futures::future::join_all(workloads.iter().map(|w| w.refresh_warnings())).await;
         tokio::time::sleep(WARNINGS_EVERY).await;
@@ -305,14 +306,21 @@ impl Reload {
     ///
     /// A changed flow that was awake stays awake: its new definition is woken at once (what already
     /// runs is ready at once, new nodes start) and the workloads only the old definition used are
-    /// stopped, unless another flow holds them. Otherwise nothing would ever drain them.
+    /// stopped, unless another flow holds them. Otherwise nothing would ever drain them. A changed flow
+    /// that was waking goes on waking under its new definition, which adopts the nodes the old wake
+    /// started (the old wake, cancelled, leaves the shared ones running).
     pub fn finish(self) {
         for old in self.replaced {
-            let was_awake = old.state() == FlowState::Awake;
+            let state = old.state();
             old.status.send_modify(|s| s.removed = true);
-            let Some(new) = self.inner.flow(old.name()).filter(|_| was_awake) else { continue };
+            let Some(new) = self.inner.flow(old.name()).filter(|_| matches!(state, FlowState::Awake | FlowState::Waking)) else {
+                continue;
+            };
             if new.state() == FlowState::Asleep && !new.is_disabled() {
                 self.inner.start_wake(&new, Trigger::Reload);
+            }
+            if state == FlowState::Waking {
+                continue;
             }
             let kept: std::collections::HashSet<&str> = new.spec.nodes.iter().map(|n| n.workload.id.as_str()).collect();
             let dropped: Vec<_> = old
@@ -439,17 +447,16 @@ impl Controller {
             spans: crate::trace::SpanBus::default(),
         });
         inner.spawn(crate::metrics::WakeMetrics::record(Arc::downgrade(&inner.wake_metrics), inner.events.clone()));
-        *inner.saved.lock().unwrap_or_else(PoisonError::into_inner) =
-            store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
+        *inner.saved.lock() = store.flow_states().await?.into_iter().map(|r| (r.flow.clone(), r)).collect();
         {
-            let mut flows = inner.flows.write().unwrap_or_else(PoisonError::into_inner);
+            let mut flows = inner.flows.write();
             for spec in &config.flows {
                 let handle = Arc::new(FlowHandle::new(spec.clone()));
                 inner.restore_overrides(&handle);
                 flows.insert(spec.name.clone(), handle);
             }
         }
-        for flow in inner.flows.read().unwrap_or_else(PoisonError::into_inner).values() {
+        for flow in inner.flows.read().values() {
             for node in &flow.spec.nodes {
                 inner.workload(&node.workload);
             }
@@ -475,7 +482,7 @@ impl Controller {
                 }
             }
         });
-        let flows: Vec<_> = inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let flows: Vec<_> = inner.flows.read().values().cloned().collect();
         for flow in flows {
             inner.spawn(crate::schedule::keep_warm_loop(Arc::downgrade(&inner), flow.clone()));
             inner.spawn(crate::savings::ledger_loop(Arc::downgrade(&inner), flow.clone()));
@@ -502,7 +509,7 @@ impl Controller {
     /// [`Reload::finish`], which the caller runs once the new routes are in place: waiters on a changed
     /// flow then move to its new handle, and waiters on a removed flow learn it is gone.
     pub fn apply(&self, config: &Config) -> Reload {
-        let old: BTreeMap<String, Arc<FlowHandle>> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let old: BTreeMap<String, Arc<FlowHandle>> = self.inner.flows.read().clone();
         let mut next = BTreeMap::new();
         let mut replaced = Vec::new();
         let mut added = Vec::new();
@@ -529,7 +536,7 @@ impl Controller {
         {
             // Workloads whose definition changed are replaced when they are not running; a running one
             // keeps its old definition until it stops.
-            let mut workloads = self.inner.workloads.write().unwrap_or_else(PoisonError::into_inner);
+            let mut workloads = self.inner.workloads.write();
             for flow in next.values() {
                 for node in &flow.spec.nodes {
                     let stale = workloads.get(&node.workload.id).is_some_and(|w| *w.workload != *node.workload && !w.is_running());
@@ -544,7 +551,7 @@ impl Controller {
                 self.inner.workload(&node.workload);
             }
         }
-        *self.inner.flows.write().unwrap_or_else(PoisonError::into_inner) = next;
+        *self.inner.flows.write() = next;
         for flow in &added {
             self.inner.spawn(crate::schedule::keep_warm_loop(Arc::downgrade(&self.inner), flow.clone()));
             self.inner.spawn(crate::savings::ledger_loop(Arc::downgrade(&self.inner), flow.clone()));
@@ -560,7 +567,7 @@ impl Controller {
 
     /// Names of all flows.
     pub fn flow_names(&self) -> Vec<String> {
-        self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+        self.inner.flows.read().keys().cloned().collect()
     }
 
     /// The event bus of execution events.
@@ -660,7 +667,7 @@ impl Controller {
 
     /// Every flow as the management API shows it.
     pub fn views(&self) -> Vec<FlowView> {
-        let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let flows: Vec<_> = self.inner.flows.read().values().cloned().collect();
         flows.iter().map(|f| self.view(f)).collect()
     }
 
@@ -747,21 +754,21 @@ impl Controller {
     /// Stops every running process workload (graceful shutdown) and hands the drain leadership on.
     /// Flows end asleep.
     pub async fn shutdown(&self) {
-        self.inner.tasks.lock().unwrap_or_else(PoisonError::into_inner).abort_all();
-        let lease = self.inner.leader_lease.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.inner.tasks.lock().abort_all();
+        let lease = self.inner.leader_lease.lock().take();
         if let Some(lease) = lease {
             if let Err(e) = self.inner.store.release_lease(&lease).await {
                 tracing::warn!("cannot release the drain leadership: {e}");
             }
         }
-        let workloads: Vec<_> = self.inner.workloads.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let workloads: Vec<_> = self.inner.workloads.read().values().cloned().collect();
         let stops = workloads.iter().filter(|w| w.workload.kind() == NodeKind::Process && w.is_running()).map(|w| async move {
             if let Err(e) = w.stop().await {
                 tracing::warn!(workload = %w.workload.id, "stop at shutdown failed: {e}");
             }
         });
         futures::future::join_all(stops).await;
-        let flows: Vec<_> = self.inner.flows.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let flows: Vec<_> = self.inner.flows.read().values().cloned().collect();
         let now_ms = self.inner.options.clock.now_ms();
         for flow in flows {
             flow.status.send_modify(|s| s.state = FlowState::Asleep);
@@ -784,6 +791,6 @@ impl Drop for Controller {
     fn drop(&mut self) {
         // Background tasks hold the shared state; aborting them lets it (and the drivers, which kill
         // their processes when dropped) go.
-        self.inner.tasks.lock().unwrap_or_else(PoisonError::into_inner).abort_all();
+        self.inner.tasks.lock().abort_all();
     }
 }

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use leannodes_store::{ExecutionRecord, Lease, LeaseRequest, Outcome, Store};
@@ -39,6 +39,16 @@ fn renew_every(ttl: Duration) -> Duration {
     ttl / 3
 }
 
+/// The longest a wake (claiming, flushing its record, releasing its claim) or a lease renewal waits for
+/// one store call before it goes on as if the store had failed: half a lease's time to live, at most 5 s.
+/// A store that accepts connections but never answers must not hold requests for the hold budget; a
+/// claim taken later than this would need renewing before it is even returned; and a claimant's flush
+/// at the end of a wake (at most a third of the time to live after the last renewal) ends while its
+/// claim still lives.
+pub(crate) fn store_patience(ttl: Duration) -> Duration {
+    (ttl / 2).min(Duration::from_secs(5))
+}
+
 /// How often a follower looks at the claim it follows.
 fn poll_every(ttl: Duration) -> Duration {
     (ttl / 6).clamp(Duration::from_millis(100), Duration::from_secs(1))
@@ -48,7 +58,7 @@ fn poll_every(ttl: Duration) -> Duration {
 pub(crate) async fn keep_renewed(store: Arc<dyn Store>, mut lease: Lease, ttl: Duration) -> Infallible {
     loop {
         tokio::time::sleep(renew_every(ttl)).await;
-        match store.renew_lease(&lease, ttl).await {
+        match leannodes_store::within(store_patience(ttl), "renew lease", store.renew_lease(&lease, ttl)).await {
             Ok(Some(renewed)) => lease = renewed,
             Ok(None) => {
                 tracing::warn!(lease = %lease.name, "claim lost (expired before renewal); another replica may resume this wake");
@@ -123,11 +133,14 @@ pub(crate) async fn leader_loop(inner: Weak<Inner>) {
     loop {
         let Some(strong) = inner.upgrade() else { return };
         let options = strong.options.clone();
+        // Bounded: a store that hangs must not leave this replica believing it still leads after its
+        // lease has expired (another replica may take it then).
+        let patience = store_patience(options.claim_ttl);
         let next = match &lease {
-            Some(held) => strong.store.renew_lease(held, options.claim_ttl).await,
+            Some(held) => leannodes_store::within(patience, "renew lease", strong.store.renew_lease(held, options.claim_ttl)).await,
             None => {
                 let request = LeaseRequest { name: LEADER_LEASE, holder: &options.replica_id, ttl: options.claim_ttl, data: "" };
-                strong.store.acquire_lease(request).await
+                leannodes_store::within(patience, "acquire lease", strong.store.acquire_lease(request)).await
             }
         };
         let leading = match next {
@@ -153,7 +166,7 @@ pub(crate) async fn leader_loop(inner: Weak<Inner>) {
                 ));
             }
         }
-        *strong.leader_lease.lock().unwrap_or_else(PoisonError::into_inner) = lease.clone().filter(|_| leading);
+        *strong.leader_lease.lock() = lease.clone().filter(|_| leading);
         if leading && last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
             let before = unix_ms().saturating_sub(i64::try_from(PURGE_AFTER.as_millis()).unwrap_or(i64::MAX));

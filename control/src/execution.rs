@@ -60,34 +60,82 @@ pub(crate) async fn run(inner: Arc<Inner>, flow: Arc<FlowHandle>, trigger: Trigg
 }
 
 /// While the flow stays awake, watches its workloads; when one stops on its own (a crash), the flow goes
-/// back to asleep so the next request wakes it again instead of failing against a dead upstream.
+/// back to asleep so the next request wakes it again instead of failing against a dead upstream. A node
+/// that dies by itself (exits, is killed) again before the flow has stayed up for
+/// [`STEADY`](crate::backoff::STEADY) is a crash loop: the flow fails with the reason and is retried after
+/// its backoff, not on every request. A flow that stays up that long, or is drained, forgets its failures.
 async fn watch_for_loss(flow: Arc<FlowHandle>, losses: Vec<futures::future::BoxFuture<'static, Failure>>) {
     if losses.is_empty() {
+        flow.backoff().succeed();
         return;
     }
     let mut status = flow.subscribe();
     let execution = status.borrow().execution.clone();
     let indexed = losses.into_iter().enumerate().map(|(i, lost)| Box::pin(async move { (i, lost.await) }));
-    tokio::select! {
-        ((i, failure), _, _) = futures::future::select_all(indexed) => {
-            let node = &flow.spec.nodes[i].name;
-            let still_awake = flow.status.send_if_modified(|s| {
-                if s.state == FlowState::Awake && s.execution == execution && !s.removed {
-                    s.state = FlowState::Asleep;
-                    if let Some(n) = s.nodes.get_mut(i) {
-                        n.state = NodeState::Asleep;
-                        n.detail = Some(format!("stopped while serving: {failure}"));
+    let mut lost = futures::future::select_all(indexed);
+    let steady = tokio::time::sleep(crate::backoff::STEADY);
+    tokio::pin!(steady);
+    let mut is_steady = false;
+    loop {
+        tokio::select! {
+            ((i, failure), _, _) = &mut lost => {
+                let node = &flow.spec.nodes[i].name;
+                let crashed = !is_steady && matches!(failure.kind, FailureKind::Exited | FailureKind::Signaled);
+                let mut retry_at = None;
+                let still_awake = flow.status.send_if_modified(|s| {
+                    if s.state != FlowState::Awake || s.execution != execution || s.removed {
+                        return false;
+                    }
+                    retry_at = if crashed { flow.backoff().crashed() } else { None };
+                    let detail = format!("stopped while serving: {failure}");
+                    match retry_at {
+                        None => {
+                            s.state = FlowState::Asleep;
+                            if let Some(n) = s.nodes.get_mut(i) {
+                                n.state = NodeState::Asleep;
+                                n.detail = Some(detail);
+                            }
+                        }
+                        Some(at) => {
+                            s.state = FlowState::Failed;
+                            s.retry_at = Some(at);
+                            s.failure = Some(FlowFailure {
+                                node: node.clone(),
+                                reason: failure.label().to_string(),
+                                message: format!("node `{node}` keeps stopping right after it is woken (crash loop): {failure}"),
+                            });
+                            if let Some(n) = s.nodes.get_mut(i) {
+                                n.state = NodeState::Failed;
+                                n.detail = Some(detail);
+                            }
+                        }
                     }
                     true
-                } else {
-                    false
+                });
+                match (still_awake, retry_at) {
+                    (false, _) => {}
+                    (true, None) => tracing::warn!(flow = flow.name(), node = %node, "node stopped while serving ({failure}); the next request wakes the flow again"),
+                    (true, Some(at)) => tracing::warn!(
+                        flow = flow.name(),
+                        node = %node,
+                        retry_in = ?at.saturating_duration_since(Instant::now()),
+                        "node stopped right after the wake again ({failure}): crash loop; retrying after the backoff"
+                    ),
                 }
-            });
-            if still_awake {
-                tracing::warn!(flow = flow.name(), node = %node, "node stopped while serving ({failure}); the next request wakes the flow again");
+                return;
+            }
+            () = &mut steady, if !is_steady => {
+                is_steady = true;
+                flow.backoff().succeed();
+            }
+            _ = status.wait_for(|s| s.state != FlowState::Awake || s.removed || s.execution != execution) => {
+                // Drained or replaced, not crashed.
+                if !is_steady {
+                    flow.backoff().succeed();
+                }
+                return;
             }
         }
-        _ = status.wait_for(|s| s.state != FlowState::Awake || s.removed || s.execution != execution) => {}
     }
 }
 
@@ -223,7 +271,9 @@ impl<'a> Execution<'a> {
         let name = coordination::claim_name(self.flow.name());
         loop {
             let request = LeaseRequest { name: &name, holder: &options.replica_id, ttl: options.claim_ttl, data: &self.record.id };
-            match store.acquire_lease(request).await {
+            // Bounded: a store that hangs is a store that fails, not a wake that waits out the hold budget.
+            let patience = coordination::store_patience(options.claim_ttl);
+            match leannodes_store::within(patience, "acquire lease", store.acquire_lease(request)).await {
                 Err(e) => {
                     // A Job must run once across replicas: without a claim another replica could run it too.
                     let job = self.flow.spec.nodes.iter().position(|n| n.workload.kind() == NodeKind::Job);
@@ -367,7 +417,8 @@ impl<'a> Execution<'a> {
         // the history finds the finished execution.
         let settled = match result {
             Ok(()) => {
-                flow.backoff().succeed();
+                // The backoff is forgotten once the flow stays up (`watch_for_loss`): a backend that dies
+                // right after every wake is a crash loop, not a string of successes.
                 flow.activity.record();
                 self.record.outcome = Outcome::Succeeded;
                 tracing::info!(flow = flow.name(), execution = %self.record.id, elapsed_ms, "wake succeeded");
@@ -444,13 +495,7 @@ impl<'a> Execution<'a> {
             }
         }
         self.save();
-        if let Some(claim) = self.claim.take() {
-            // Followers that see the claim gone read the outcome: it must be stored first.
-            self.inner.flush().await;
-            if let Err(e) = self.inner.store.release_lease(&claim).await {
-                tracing::warn!(flow = flow.name(), "cannot release the cold-start claim (it expires by itself): {e}");
-            }
-        }
+        // Held requests learn the outcome first: they never wait for the store.
         match settled {
             None if cancelled => flow.status.send_modify(|s| s.state = FlowState::Asleep),
             None => {
@@ -473,6 +518,22 @@ impl<'a> Execution<'a> {
             }
         }
         self.inner.events.publish(finished);
+        if let Some(claim) = self.claim.take() {
+            // Followers that see the claim gone read the outcome: it must be stored first. A store that
+            // does not take it in time gets the claim left to expire by itself (followers then resume
+            // the wake and find its nodes ready).
+            let patience = coordination::store_patience(self.inner.options.claim_ttl);
+            if tokio::time::timeout(patience, self.inner.flush()).await.is_err() {
+                tracing::warn!(
+                    flow = flow.name(),
+                    "the store did not take the execution record within {patience:?}; the cold-start claim is left to expire"
+                );
+                return;
+            }
+            if let Err(e) = leannodes_store::within(patience, "release lease", self.inner.store.release_lease(&claim)).await {
+                tracing::warn!(flow = flow.name(), "cannot release the cold-start claim (it expires by itself): {e}");
+            }
+        }
     }
 
     /// Marks nodes that were still waking or never asked when the execution failed.
@@ -487,9 +548,14 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Stops, in reverse order, what this execution started and no other flow uses.
+    /// Stops, in reverse order, what this execution started and no other flow uses. A reload that
+    /// replaced the flow's definition while it woke hands the nodes both definitions share to the new one
+    /// (which wakes next and adopts them): those are neither stopped nor released.
     async fn roll_back(&self) {
         let flow = self.flow;
+        let successor = self.inner.flow(flow.name()).filter(|current| !Arc::ptr_eq(current, flow));
+        let handed_over =
+            |i: usize| successor.as_ref().is_some_and(|s| s.spec.nodes.iter().any(|n| n.workload.id == flow.spec.nodes[i].workload.id));
         if self.role == Role::Follower {
             // Nothing here was started by this replica.
             for w in &self.workloads {
@@ -501,6 +567,9 @@ impl<'a> Execution<'a> {
         }
         for i in (0..self.workloads.len()).rev() {
             let w = &self.workloads[i];
+            if handed_over(i) {
+                continue;
+            }
             let ours = self.started_here[i] || (self.requested[i] && !self.ready[i]);
             if ours && w.other_users(flow.name()).is_empty() {
                 if let Err(e) = w.stop().await {

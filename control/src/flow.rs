@@ -1,9 +1,10 @@
 //! Per-flow runtime: state published on a watch channel, activity, overrides and backoff.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use leannodes_config::Flow;
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -262,8 +263,8 @@ impl FlowHandle {
         self.disabled.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
-        self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn backoff(&self) -> parking_lot::MutexGuard<'_, Backoff> {
+        self.backoff.lock()
     }
 
     pub(crate) fn set_node(&self, index: usize, state: NodeState, detail: Option<String>) {

@@ -1,11 +1,12 @@
 //! Health of the store and the platforms, checked in the background (never on the request path) for
 //! `/metrics` (`leannodes_store_up`, `leannodes_driver_up`) and the alerts built on them.
 
+use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use leannodes_store::Family;
+use parking_lot::Mutex;
 
 use crate::controller::Inner;
 
@@ -37,7 +38,7 @@ impl Health {
             "# HELP leannodes_store_up Whether the store answered its last health check (every 5 s).\n# TYPE leannodes_store_up gauge\n",
         );
         let _ = writeln!(out, "leannodes_store_up {}", u8::from(self.store.load(Ordering::Relaxed)));
-        let drivers = self.drivers.lock().unwrap_or_else(PoisonError::into_inner);
+        let drivers = self.drivers.lock();
         if !drivers.is_empty() {
             out.push_str("# HELP leannodes_driver_up Whether the platform (the Kubernetes API server) answered its last health check.\n# TYPE leannodes_driver_up gauge\n");
             for (name, result) in drivers.iter() {
@@ -83,7 +84,7 @@ pub(crate) async fn health_loop(inner: Weak<Inner>) {
             }
             drivers.push((name, result));
         }
-        *i.health.drivers.lock().unwrap_or_else(PoisonError::into_inner) = drivers;
+        *i.health.drivers.lock() = drivers;
         drop(i);
         tokio::time::sleep(EVERY).await;
     }

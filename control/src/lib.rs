@@ -38,7 +38,9 @@ pub use notice::{Notice, NoticeBus, NoticeKind, Severity};
 pub use reload::{ActivateError, ReloadCause, ReloadStatus, Reloader, RouteInstaller, Sources};
 pub use savings::{FlowSavings, HISTORY as SAVINGS_HISTORY, SavingsReport};
 
-/// Current wall-clock time in Unix milliseconds (for records and events; never for timing).
+/// Current wall-clock time in Unix milliseconds (for records and events; never for timing): the store's
+/// clock, so that a test's clock skew (`leannodes_store::CLOCK_SKEW_VARIABLE`) moves everything this
+/// replica writes alike.
 pub(crate) fn unix_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    leannodes_store::now_ms()
 }

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 
 use crate::ExecutionEvent;
 use crate::events::EventBus;
@@ -70,20 +71,19 @@ pub(crate) struct WakeMetrics {
 
 impl WakeMetrics {
     fn observe(&self, flow: &str, node: &str, ms: u64) {
-        let histogram =
-            self.durations.lock().unwrap_or_else(PoisonError::into_inner).entry((flow.to_string(), node.to_string())).or_default().clone();
+        let histogram = self.durations.lock().entry((flow.to_string(), node.to_string())).or_default().clone();
         histogram.observe(Duration::from_millis(ms));
     }
 
     fn observe_stage(&self, flow: &str, node: &str, stage: &'static str, ms: u64) {
         let key = (flow.to_string(), node.to_string(), stage);
-        let histogram = self.stages.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone();
+        let histogram = self.stages.lock().entry(key).or_default().clone();
         histogram.observe(Duration::from_millis(ms));
     }
 
     /// Counts a drain of `flow` (idle or asked for) that stopped it.
     pub(crate) fn drained(&self, flow: &str) {
-        *self.drains.lock().unwrap_or_else(PoisonError::into_inner).entry(flow.to_string()).or_default() += 1;
+        *self.drains.lock().entry(flow.to_string()).or_default() += 1;
     }
 
     /// Follows the bus until the metrics are dropped.
@@ -112,7 +112,7 @@ impl WakeMetrics {
                     metrics.observe(&flow, "*", elapsed_ms)
                 }
                 Ok(ExecutionEvent::NodeFailed { flow, node, label, .. }) => {
-                    *metrics.failures.lock().unwrap_or_else(PoisonError::into_inner).entry((flow, node, label)).or_default() += 1;
+                    *metrics.failures.lock().entry((flow, node, label)).or_default() += 1;
                 }
                 _ => {}
             }
@@ -122,11 +122,11 @@ impl WakeMetrics {
     /// Writes the wake families.
     pub(crate) fn render(&self, out: &mut String) {
         out.push_str("# HELP leannodes_wake_duration_seconds Time from a node's wake request to ready (node=\"*\": the whole execution).\n# TYPE leannodes_wake_duration_seconds histogram\n");
-        for ((flow, node), h) in self.durations.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for ((flow, node), h) in self.durations.lock().iter() {
             h.render(out, "leannodes_wake_duration_seconds", &format!("flow=\"{}\",node=\"{}\"", escape(flow), escape(node)));
         }
         out.push_str("# HELP leannodes_wake_stage_seconds Each stage of a node's cold start: stage=\"start\" from the wake request until the platform took it (process spawned, workload scaled up), stage=\"scheduled\" (Kubernetes) from then until every pod was scheduled onto a node, stage=\"ready\" from then until the readiness probe passed.\n# TYPE leannodes_wake_stage_seconds histogram\n");
-        for ((flow, node, stage), h) in self.stages.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for ((flow, node, stage), h) in self.stages.lock().iter() {
             h.render(
                 out,
                 "leannodes_wake_stage_seconds",
@@ -134,11 +134,11 @@ impl WakeMetrics {
             );
         }
         out.push_str("# HELP leannodes_drains_total Drains that put a flow to sleep (idle or asked for), by flow.\n# TYPE leannodes_drains_total counter\n");
-        for (flow, n) in self.drains.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for (flow, n) in self.drains.lock().iter() {
             let _ = writeln!(out, "leannodes_drains_total{{flow=\"{}\"}} {n}", escape(flow));
         }
         out.push_str("# HELP leannodes_wake_failures_total Node wakes that failed, by flow, node and reason.\n# TYPE leannodes_wake_failures_total counter\n");
-        for ((flow, node, reason), n) in self.failures.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for ((flow, node, reason), n) in self.failures.lock().iter() {
             let (flow, node, reason) = (escape(flow), escape(node), escape(reason));
             let _ = writeln!(out, "leannodes_wake_failures_total{{flow=\"{flow}\",node=\"{node}\",reason=\"{reason}\"}} {n}");
         }

@@ -6,8 +6,9 @@
 //! [`NoticeBus`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 pub use leannodes_config::file::NoticeKind;
 use serde::Serialize;
@@ -118,7 +119,7 @@ impl NoticeBus {
     pub fn publish_unrepeated(&self, notice: Notice) {
         let key = (notice.kind, notice.flow.clone().unwrap_or_default());
         {
-            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut last = self.last.lock();
             let now = Instant::now();
             if last.get(&key).is_some_and(|at| now.duration_since(*at) < REPEAT_AFTER) {
                 return;

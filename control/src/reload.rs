@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -21,6 +21,7 @@ use leannodes_config::file::FlowSpec;
 use leannodes_config::{Config, Diagnostic, FlowOrigin, SourcedFlow};
 use leannodes_drivers::flow_resources::{FlowResources, ResourceFlow};
 use leannodes_store::{FlowDoc, FlowVersion, Page, Record, Store, StoreError, TestSession};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -350,7 +351,7 @@ impl Reloader {
             tick.tick().await;
             match store_fingerprint(&*store).await {
                 Ok(now) => {
-                    if now != *applied.lock().unwrap_or_else(PoisonError::into_inner) {
+                    if now != *applied.lock() {
                         self.reload(ReloadCause::Store).await;
                     }
                 }
@@ -416,7 +417,7 @@ impl Actor {
             })
             .collect();
         fingerprint.sort();
-        *self.store_applied.lock().unwrap_or_else(PoisonError::into_inner) = fingerprint;
+        *self.store_applied.lock() = fingerprint;
         let next_expiry = config
             .flows
             .iter()
@@ -599,7 +600,7 @@ impl Actor {
         if extras.is_empty() && candidate.is_none() {
             if commit {
                 self.applied.clear();
-                self.problems.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                self.problems.lock().clear();
             }
             return Composed::Ok(Box::new(file_only));
         }
@@ -627,7 +628,7 @@ impl Actor {
                         for (key, list) in &problems {
                             tracing::warn!(flow = %key, "left out: {}", list.join("; "));
                         }
-                        *self.problems.lock().unwrap_or_else(PoisonError::into_inner) = problems;
+                        *self.problems.lock() = problems;
                     }
                     return Composed::Ok(Box::new(config));
                 }
@@ -705,7 +706,7 @@ async fn report_resource_status(
     loop {
         let Some(controller) = controller.upgrade() else { return };
         let flows = resources.flows();
-        let problems = problems.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let problems = problems.lock().clone();
         for flow in &flows {
             let key = flow.key();
             let status = match problems.get(&key) {

@@ -4,10 +4,11 @@
 //! says the workload requests (Kubernetes), else 0.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use leannodes_store::SleepLedger;
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::controller::{Controller, Inner};
@@ -60,7 +61,7 @@ pub(crate) struct Ledgers(Mutex<HashMap<String, SleepLedger>>);
 impl Ledgers {
     /// Takes the ledgers saved in the store.
     pub(crate) fn load(&self, saved: Vec<SleepLedger>) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.0.lock();
         for ledger in saved {
             map.insert(ledger.flow.clone(), ledger);
         }
@@ -69,7 +70,7 @@ impl Ledgers {
     /// Records that `flow` is asleep (`true`) or not from `now_ms`; returns the ledger to save when
     /// that changed it.
     pub(crate) fn mark(&self, flow: &str, asleep: bool, now_ms: i64) -> Option<SleepLedger> {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.0.lock();
         let ledger = map.entry(flow.to_string()).or_insert_with(|| SleepLedger {
             flow: flow.to_string(),
             tracked_since_ms: now_ms,
@@ -94,12 +95,12 @@ impl Ledgers {
 
     /// The ledger of `flow`, if it has one.
     pub(crate) fn get(&self, flow: &str) -> Option<SleepLedger> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(flow).cloned()
+        self.0.lock().get(flow).cloned()
     }
 
     /// `(asleep, observed)` milliseconds of `flow` within `[from_ms, now_ms)`.
     fn asleep(&self, flow: &str, from_ms: i64, now_ms: i64) -> (u64, u64) {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self.0.lock();
         let Some(ledger) = map.get(flow) else { return (0, 0) };
         let overlap = |a: i64, b: i64| u64::try_from(b.min(now_ms).saturating_sub(a.max(from_ms))).unwrap_or(0);
         let closed: u64 = ledger.intervals.iter().map(|[a, b]| overlap(*a, *b)).sum();

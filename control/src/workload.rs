@@ -2,12 +2,13 @@
 //! of flows that currently use it (the reference count).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use leannodes_config::{NodeKind, Workload};
 use leannodes_drivers::{Driver, DriverError, Failure, FailureKind, Readiness};
+use parking_lot::Mutex;
 
 /// Result of waking a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,8 @@ impl WorkloadRuntime {
         }
     }
 
-    fn users(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.users.lock().unwrap_or_else(PoisonError::into_inner)
+    fn users(&self) -> parking_lot::MutexGuard<'_, BTreeSet<String>> {
+        self.users.lock()
     }
 
     pub(crate) fn acquire(&self, flow: &str) {
@@ -76,12 +77,12 @@ impl WorkloadRuntime {
     /// Asks the driver for warnings and keeps them.
     pub(crate) async fn refresh_warnings(&self) {
         let warnings = self.driver.warnings(&self.workload).await;
-        *self.warnings.lock().unwrap_or_else(PoisonError::into_inner) = warnings;
+        *self.warnings.lock() = warnings;
     }
 
     /// The last warnings.
     pub(crate) fn warnings(&self) -> Vec<String> {
-        self.warnings.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.warnings.lock().clone()
     }
 
     /// The live addresses of the workload, when its driver tracks them.

@@ -4,13 +4,14 @@
 //! the resources mean (validation, tenancy, reload) belongs to the control plane.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use leannodes_config::crd::{Flow, FlowResourceStatus};
 use leannodes_config::file::FlowSpec;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 /// One `Flow` resource as last seen.
@@ -42,7 +43,7 @@ pub struct FlowResources {
 
 impl std::fmt::Debug for FlowResources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlowResources").field("flows", &self.flows.lock().unwrap_or_else(PoisonError::into_inner).len()).finish()
+        f.debug_struct("FlowResources").field("flows", &self.flows.lock().len()).finish()
     }
 }
 
@@ -54,7 +55,7 @@ impl FlowResources {
 
     /// The resources seen, by `namespace/name`.
     pub fn flows(&self) -> Vec<ResourceFlow> {
-        self.flows.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+        self.flows.lock().values().cloned().collect()
     }
 
     /// A counter that grows after the initial listing and after every change.
@@ -71,12 +72,12 @@ impl FlowResources {
         }
         let created = flow.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string());
         let entry = ResourceFlow { namespace, name, created, spec };
-        self.flows.lock().unwrap_or_else(PoisonError::into_inner).insert(entry.key(), entry);
+        self.flows.lock().insert(entry.key(), entry);
     }
 
     fn remove(&self, flow: &Flow) {
         let key = format!("{}/{}", flow.metadata.namespace.clone().unwrap_or_default(), flow.metadata.name.clone().unwrap_or_default());
-        self.flows.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+        self.flows.lock().remove(&key);
     }
 
     /// Follows the resources until the task is dropped; signals after the initial listing and after
@@ -89,7 +90,7 @@ impl FlowResources {
             let changed = match event {
                 Ok(watcher::Event::Init) => {
                     listing = true;
-                    self.flows.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                    self.flows.lock().clear();
                     false
                 }
                 Ok(watcher::Event::InitApply(flow)) => {

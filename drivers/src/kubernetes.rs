@@ -50,7 +50,7 @@ pub const RBAC_RULES: &[(&str, &str, &[&str])] = &[
 const FATAL_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"];
 
 /// Endpoint sets handed out, by (namespace, service, port).
-type EndpointSets = Arc<std::sync::Mutex<BTreeMap<(String, String, Option<u16>), EndpointSet>>>;
+type EndpointSets = Arc<parking_lot::Mutex<BTreeMap<(String, String, Option<u16>), EndpointSet>>>;
 
 /// Runs `deployment`, `statefulset` and `job` nodes.
 pub struct KubernetesDriver {
@@ -63,7 +63,7 @@ pub struct KubernetesDriver {
     jobs_created: Store<Job>,
     changed: watch::Receiver<u64>,
     /// Jobs created by the last wake of each job workload.
-    jobs: std::sync::Mutex<BTreeMap<String, String>>,
+    jobs: parking_lot::Mutex<BTreeMap<String, String>>,
     /// Endpoint sets handed to the proxy, by (namespace, service, port), refreshed on every change.
     sets: EndpointSets,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -104,7 +104,7 @@ impl KubernetesDriver {
             let (sets, slices, mut changed) = (sets.clone(), slices.clone(), changed.clone());
             tasks.push(tokio::spawn(async move {
                 while changed.changed().await.is_ok() {
-                    let sets = sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                    let sets = sets.lock().clone();
                     for ((namespace, service, port), set) in sets {
                         set.store(ready_endpoints(&slices, &namespace, &service, port));
                     }
@@ -119,7 +119,7 @@ impl KubernetesDriver {
             statefulsets,
             jobs_created,
             changed,
-            jobs: std::sync::Mutex::new(BTreeMap::new()),
+            jobs: parking_lot::Mutex::new(BTreeMap::new()),
             sets,
             tasks,
         }
@@ -303,7 +303,7 @@ impl KubernetesDriver {
             return Check::Failed(Failure::new(FailureKind::Platform, "not a Kubernetes workload"));
         };
         if kind == NodeKind::Job {
-            let ours = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(workload.id.as_str()).cloned();
+            let ours = self.jobs.lock().get(workload.id.as_str()).cloned();
             let theirs = || {
                 let older = older?;
                 self.jobs_of_template(namespace, name)
@@ -393,7 +393,7 @@ impl KubernetesDriver {
         let created = api.create(&PostParams::default(), &job).await.map_err(|e| kube_error(workload, &e))?;
         let created_name = created.metadata.name.unwrap_or_default();
         tracing::info!(workload = %workload.id, job = %created_name, "job created from template");
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(workload.id.to_string(), created_name);
+        self.jobs.lock().insert(workload.id.to_string(), created_name);
         Ok(())
     }
 }
@@ -425,9 +425,7 @@ impl Driver for Arc<KubernetesDriver> {
         // A job this replica has not created: the Jobs that have finished by now are earlier wakes'; one
         // still running, or created later (by the replica that claimed the wake), is the one to follow.
         let older: Option<Arc<BTreeSet<String>>> = match target(&workload) {
-            Some((NodeKind::Job, namespace, name, _))
-                if !self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(workload.id.as_str()) =>
-            {
+            Some((NodeKind::Job, namespace, name, _)) if !self.jobs.lock().contains_key(workload.id.as_str()) => {
                 let finished = |j: &Job| j.status.as_ref().is_some_and(|s| s.succeeded.unwrap_or(0) > 0 || s.failed.unwrap_or(0) > 0);
                 let older =
                     self.jobs_of_template(namespace, name).iter().filter(|j| finished(j)).filter_map(|j| j.metadata.name.clone()).collect();
@@ -482,7 +480,7 @@ impl Driver for Arc<KubernetesDriver> {
         let Some((kind, namespace, name, _)) = target(workload) else { return Err(wrong_kind(workload)) };
         if kind == NodeKind::Job {
             // A finished job has nothing to stop; its TTL cleans it up.
-            self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(workload.id.as_str());
+            self.jobs.lock().remove(workload.id.as_str());
             return Ok(());
         }
         let (current, _, _) = self.scale_target(workload).await?;
@@ -650,7 +648,7 @@ impl Driver for Arc<KubernetesDriver> {
             return None;
         }
         let key = (namespace.to_string(), name.to_string(), workload.port);
-        let set = self.sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default().clone();
+        let set = self.sets.lock().entry(key).or_default().clone();
         set.store(ready_endpoints(&self.slices, namespace, name, workload.port));
         Some(set)
     }

@@ -1,7 +1,9 @@
 //! A bounded log of a process's output lines.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// Keeps the last `capacity` lines, each cut to `MAX_LINE` bytes.
 #[derive(Debug, Clone)]
@@ -23,7 +25,7 @@ impl LogRing {
             end -= 1;
         }
         let entry = format!("[{stream}] {}", &line[..end]);
-        let mut lines = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lines = self.inner.lock();
         if lines.len() == self.capacity {
             lines.pop_front();
         }
@@ -32,7 +34,7 @@ impl LogRing {
 
     /// The last `n` lines, oldest first.
     pub(crate) fn tail(&self, n: usize) -> Vec<String> {
-        let lines = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let lines = self.inner.lock();
         lines.iter().skip(lines.len().saturating_sub(n)).cloned().collect()
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +21,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use leannodes_config::{Workload, WorkloadId, WorkloadSpec};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 
@@ -83,7 +84,7 @@ impl ProcessDriver {
     }
 
     fn entry(&self, id: &WorkloadId) -> Option<Arc<Running>> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
+        self.running.lock().get(id).cloned()
     }
 
     /// Process id of a running workload (tests and status).
@@ -190,7 +191,7 @@ fn signal_group(workload: &Workload, pid: i32, signal: Signal) -> Result<(), Dri
 #[async_trait]
 impl Driver for ProcessDriver {
     async fn wake(&self, workload: &Arc<Workload>) -> Result<(), DriverError> {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = self.running.lock();
         if running.get(&workload.id).is_some_and(|r| !r.has_exited()) {
             return Ok(());
         }
@@ -207,7 +208,7 @@ impl Driver for ProcessDriver {
     }
 
     async fn drain(&self, workload: &Arc<Workload>) -> Result<(), DriverError> {
-        let Some(r) = self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&workload.id) else {
+        let Some(r) = self.running.lock().remove(&workload.id) else {
             return Ok(());
         };
         let mut exited = r.exited.clone();
@@ -249,7 +250,7 @@ impl Driver for ProcessDriver {
 
 impl Drop for ProcessDriver {
     fn drop(&mut self) {
-        let running = self.running.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let running = self.running.get_mut();
         for r in running.values() {
             let _ = killpg(Pid::from_raw(r.pid), Signal::SIGKILL);
         }

@@ -10,12 +10,13 @@
 //! `Retry-After`). A slow or dead endpoint delays only its own route. Route URLs, headers and keys are
 //! secrets: they appear in no answer, log line or error ([`Notifier::routes`] shows the host only).
 
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use leannodes_config::NotificationRoute;
 use leannodes_control::{Notice, NoticeKind};
 use leannodes_store::{NotificationRecord, Page, Store, StoreError};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -129,8 +130,8 @@ struct Route {
 }
 
 impl Route {
-    fn status(&self) -> std::sync::MutexGuard<'_, RouteStatus> {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    fn status(&self) -> parking_lot::MutexGuard<'_, RouteStatus> {
+        self.status.lock()
     }
 }
 
@@ -187,7 +188,7 @@ impl Notifier {
         let client = reqwest::Client::builder().user_agent(concat!("LeanNodes/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default();
         let notifier = Arc::new(Notifier { slots: RwLock::new(Vec::new()), client, options, runtime: tokio::runtime::Handle::current() });
         let slots = routes.iter().map(|spec| notifier.slot(spec.clone(), Source::File)).collect();
-        *notifier.slots.write().unwrap_or_else(PoisonError::into_inner) = slots;
+        *notifier.slots.write() = slots;
         notifier.runtime.spawn(dispatch(Arc::downgrade(&notifier), notices));
         notifier
     }
@@ -200,14 +201,14 @@ impl Notifier {
         Slot { route, queue }
     }
 
-    fn slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Slot>> {
-        self.slots.read().unwrap_or_else(PoisonError::into_inner)
+    fn slots(&self) -> parking_lot::RwLockReadGuard<'_, Vec<Slot>> {
+        self.slots.read()
     }
 
     /// Replaces the API's routes: unchanged ones keep their queue and counters, changed ones start
     /// afresh, removed ones stop once their queue is delivered. A name the file uses is left out.
     pub fn set_api_routes(self: &Arc<Self>, routes: Vec<Arc<NotificationRoute>>) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.slots.write();
         let mut next: Vec<Slot> = Vec::with_capacity(slots.len());
         for slot in slots.drain(..) {
             let keep = slot.route.source == Source::File || routes.iter().any(|r| **r == *slot.route.spec);

@@ -1,19 +1,92 @@
 //! The access log, off the request path.
 //!
 //! A request that ends puts its line's fields into a bounded queue and goes on; one writer thread takes
-//! them out and emits each as the same `leannodes::access` tracing event as before (so the text and JSON
-//! formats, the filter and the destination are unchanged). Formatting and the write to stderr — about a
-//! quarter of the proxy's time per request when they ran inline — happen on that thread. When the queue
-//! is full (the log cannot keep up, e.g. a blocked stderr pipe), the line is dropped and counted in
+//! them out in batches, formats them and writes each batch to stderr with one write. When the queue is
+//! full (the log cannot keep up, e.g. a blocked stderr pipe), the line is dropped and counted in
 //! `leannodes_access_log_dropped_total`: a request never waits for the log.
+//!
+//! The lines are the `leannodes::access` events the tracing subscriber would print (the same text, or
+//! the same JSON object with `LEANNODES_LOG_FORMAT=json`; `LEANNODES_LOG` still decides whether they
+//! are written), formatted here without tracing's per-event machinery: the binary says which format its
+//! subscriber uses with [`configure`]. On a terminal (coloured output) the lines go through tracing.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Lines the queue holds before new ones are dropped.
 pub const QUEUE: usize = 16 * 1024;
+
+/// Most lines the writer takes out of the queue before it writes them.
+const BATCH: usize = 512;
+
+/// How access lines are printed: as the binary's tracing subscriber prints events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFormat {
+    /// Through tracing itself (a subscriber this module does not imitate, e.g. coloured output).
+    Tracing,
+    /// tracing-subscriber's plain text lines.
+    Text,
+    /// tracing-subscriber's JSON lines with flattened fields.
+    Json,
+}
+
+static FORMAT: OnceLock<AccessFormat> = OnceLock::new();
+
+/// Says how the installed tracing subscriber prints events, once, before the proxy starts; without it
+/// lines go through tracing ([`AccessFormat::Tracing`]).
+pub fn configure(format: AccessFormat) {
+    let _ = FORMAT.set(format);
+}
+
+/// Where the writer thread puts lines: each line, then a flush after every batch.
+pub trait Sink: Send + 'static {
+    /// Takes one line.
+    fn line(&mut self, line: AccessLine);
+    /// Writes what the lines since the last flush produced.
+    fn flush(&mut self) {}
+}
+
+impl<F: FnMut(AccessLine) + Send + 'static> Sink for F {
+    fn line(&mut self, line: AccessLine) {
+        self(line)
+    }
+}
+
+/// Formats lines into a buffer, written to stderr once per batch.
+#[derive(Debug)]
+pub struct Stderr {
+    format: AccessFormat,
+    buffer: Vec<u8>,
+}
+
+impl Stderr {
+    /// A sink writing `format` to stderr.
+    pub fn new(format: AccessFormat) -> Stderr {
+        Stderr { format, buffer: Vec::with_capacity(64 * 1024) }
+    }
+}
+
+impl Sink for Stderr {
+    fn line(&mut self, line: AccessLine) {
+        match self.format {
+            AccessFormat::Tracing => line.emit(),
+            AccessFormat::Text => line.write_text(&mut self.buffer, jiff::Timestamp::now()),
+            AccessFormat::Json => line.write_json(&mut self.buffer, jiff::Timestamp::now()),
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            // Nowhere to report a failed write to stderr; the lines are lost, as tracing's would be.
+            let _ = std::io::stderr().lock().write_all(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+}
 
 /// One access-log line's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +123,58 @@ impl AccessLine {
             status = self.status,
             outcome = self.outcome,
             held_ms = self.held_ms,
-            upstream = %self.upstream.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            upstream = %Upstream(self.upstream),
             error = %self.error.as_deref().unwrap_or_default(),
         );
+    }
+
+    /// The line as tracing-subscriber's text format prints [`AccessLine::emit`]'s event (`&str` fields
+    /// quoted as `Debug` does, `%` fields as they display).
+    pub fn write_text(&self, out: &mut Vec<u8>, at: jiff::Timestamp) {
+        let upstream = Upstream(self.upstream);
+        let _ = writeln!(
+            out,
+            "{at:.6}  INFO leannodes::access: flow={:?} method={} host={} path={} status={} outcome={:?} held_ms={} upstream={upstream} error={}",
+            self.flow,
+            self.method,
+            self.host,
+            self.path,
+            self.status,
+            self.outcome,
+            self.held_ms,
+            self.error.as_deref().unwrap_or_default(),
+        );
+    }
+
+    /// The line as tracing-subscriber's JSON format (flattened) prints [`AccessLine::emit`]'s event.
+    pub fn write_json(&self, out: &mut Vec<u8>, at: jiff::Timestamp) {
+        let string = |out: &mut Vec<u8>, key: &str, value: &str| {
+            let _ = write!(out, ",\"{key}\":");
+            let _ = serde_json::to_writer(&mut *out, value);
+        };
+        let _ = write!(out, "{{\"timestamp\":\"{at:.6}\",\"level\":\"INFO\"");
+        string(out, "flow", &self.flow);
+        string(out, "method", self.method.as_str());
+        string(out, "host", &self.host);
+        string(out, "path", &self.path);
+        let _ = write!(out, ",\"status\":{}", self.status);
+        string(out, "outcome", self.outcome);
+        let _ = write!(out, ",\"held_ms\":{}", self.held_ms);
+        string(out, "upstream", &Upstream(self.upstream).to_string());
+        string(out, "error", self.error.as_deref().unwrap_or_default());
+        out.extend_from_slice(b",\"target\":\"leannodes::access\"}\n");
+    }
+}
+
+/// An upstream address, `-` for none.
+struct Upstream(Option<SocketAddr>);
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 
@@ -71,22 +193,34 @@ enum Entry {
 }
 
 impl AccessLog {
-    /// A queue of `capacity` lines, written by a thread that emits each line as a tracing event.
+    /// A queue of `capacity` lines, written to stderr in the [`configure`]d format.
     pub fn start(capacity: usize) -> AccessLog {
-        AccessLog::with_writer(capacity, |line| line.emit())
+        AccessLog::with_writer(capacity, Stderr::new(FORMAT.get().copied().unwrap_or(AccessFormat::Tracing)))
     }
 
-    /// A queue of `capacity` lines, taken out by `write` on its own thread (which ends when the log is
-    /// dropped).
-    pub fn with_writer(capacity: usize, mut write: impl FnMut(AccessLine) + Send + 'static) -> AccessLog {
+    /// A queue of `capacity` lines, taken out by `sink` on its own thread (which ends when the log is
+    /// dropped): every line that is waiting (up to a batch), then a flush.
+    pub fn with_writer(capacity: usize, mut sink: impl Sink) -> AccessLog {
         let (queue, entries): (SyncSender<Entry>, Receiver<Entry>) = sync_channel(capacity);
         let spawned = std::thread::Builder::new().name("leannodes-access-log".into()).spawn(move || {
-            for entry in entries {
-                match entry {
-                    Entry::Line(line) => write(line),
-                    Entry::Flush(done) => {
-                        let _ = done.send(());
+            let mut flushed = Vec::new();
+            while let Ok(first) = entries.recv() {
+                let mut next = Some(first);
+                let mut taken = 0;
+                while let Some(entry) = next.take() {
+                    match entry {
+                        Entry::Line(line) => sink.line(line),
+                        Entry::Flush(done) => flushed.push(done),
                     }
+                    taken += 1;
+                    if taken < BATCH {
+                        next = entries.try_recv().ok();
+                    }
+                }
+                sink.flush();
+                // Flush markers are answered once the lines before them are written.
+                for done in flushed.drain(..) {
+                    let _ = done.send(());
                 }
             }
         });

@@ -91,7 +91,7 @@ fn unauthenticated() -> Reply {
 
 /// The original request, as a gateway describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Original {
+pub(crate) struct Original {
     host: String,
     /// Path and query.
     uri: String,
@@ -104,7 +104,7 @@ struct Original {
 }
 
 impl Original {
-    fn inquiry(&self) -> Inquiry {
+    pub(crate) fn inquiry(&self) -> Inquiry {
         let path = self.uri.split(['?', '#']).next().filter(|p| !p.is_empty()).unwrap_or("/");
         Inquiry {
             host: self.host.clone(),
@@ -169,7 +169,7 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 /// snippets `leannodes gateway render` writes), `X-Original-URL` + `X-Original-Method` (ingress-nginx),
 /// `X-Original-Host`/`-URI`/`-Method`, or Envoy's HTTP mode: the original method, `Host`, and the
 /// original path appended to `/check`.
-fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap) -> Original {
+pub(crate) fn original_from_http(method: &Method, uri: &Uri, headers: &HeaderMap) -> Original {
     let original_url = header_text(headers, "x-original-url").and_then(split_url);
     let appended = {
         let path = uri.path().strip_prefix("/check").unwrap_or_default();
@@ -227,7 +227,7 @@ fn reply_response(reply: &Reply) -> Response {
 }
 
 /// Reads the original request of an Envoy `CheckRequest`.
-fn original_from_envoy(request: &CheckRequest) -> Original {
+pub(crate) fn original_from_envoy(request: &CheckRequest) -> Original {
     let http = request.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref());
     let empty = HashMap::new();
     let headers = http.map_or(&empty, |h| &h.headers);
@@ -286,7 +286,7 @@ struct ExtAuthz {
 
 /// Where an `ext_authz` check may carry the token: gRPC metadata (Envoy `initial_metadata`), a context
 /// extension (Contour, Envoy Gateway, kgateway) or a header of the checked request (Emissary).
-fn presented_tokens(request: &tonic::Request<CheckRequest>) -> Vec<&str> {
+pub(crate) fn presented_tokens(request: &tonic::Request<CheckRequest>) -> Vec<&str> {
     let metadata = request.metadata().get_all(CHECK_TOKEN_HEADER).iter().filter_map(|v| v.to_str().ok());
     let attributes = request.get_ref().attributes.as_ref();
     let context = attributes.and_then(|a| a.context_extensions.get(CHECK_TOKEN_HEADER)).map(String::as_str);

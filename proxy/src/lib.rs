@@ -10,6 +10,9 @@ pub mod access;
 mod answer;
 pub mod balance;
 mod callout;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 pub mod metrics;
 mod routes;

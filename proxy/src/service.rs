@@ -298,14 +298,22 @@ impl RequestCtx {
     }
 }
 
-fn host_of(session: &Session) -> String {
-    let req = session.req_header();
-    req.headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri.host().map(str::to_string))
-        .unwrap_or_default()
+/// A request's `Host` (else the URI's authority; HTTP/2 sends `:authority`).
+fn host_of(req: &RequestHeader) -> &str {
+    req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri.host()).unwrap_or_default()
+}
+
+/// What the gate needs to know of a request head: `Host` (else the URI's authority), path, kind of
+/// client, `User-Agent` and `X-LeanNodes-Version`.
+pub(crate) fn inquiry_of(req: &RequestHeader) -> Inquiry {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    Inquiry {
+        host: host_of(req).to_string(),
+        path: req.uri.path().to_string(),
+        client: Client::of(req),
+        user_agent: header(http::header::USER_AGENT.as_str()).map(str::to_string),
+        version: header(crate::gate::VERSION_HEADER).map(str::to_string),
+    }
 }
 
 impl LeanProxy {
@@ -468,15 +476,10 @@ impl ProxyHttp for LeanProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let host = host_of(session);
-        let path = session.req_header().uri.path().to_string();
-        if path.starts_with(STATUS_PREFIX) {
-            return self.serve_status(session, &host, &path).await;
+        let inquiry = inquiry_of(session.req_header());
+        if inquiry.path.starts_with(STATUS_PREFIX) {
+            return self.serve_status(session, &inquiry.host, &inquiry.path).await;
         }
-        let req = session.req_header();
-        let user_agent = req.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let version = req.headers.get(crate::gate::VERSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let inquiry = Inquiry { host, path, client: Client::of(req), user_agent, version };
         let no_body = !session.declares_body();
         match self.state.gate(&inquiry, client_gone(session, no_body)).await {
             Verdict::Allow { route, counts, held_ms, deadline } => {
@@ -726,7 +729,7 @@ impl ProxyHttp for LeanProxy {
             self.state.access.record(AccessLine {
                 flow: ctx.flow_name().to_string(),
                 method: req.method.clone(),
-                host: host_of(session),
+                host: host_of(req).to_string(),
                 path: req.uri.path().to_string(),
                 status,
                 outcome: outcome.label(),

@@ -106,6 +106,14 @@ pub enum StoreError {
     /// The operation cannot be asked this way.
     #[error("invalid store request: {0}")]
     Invalid(String),
+    /// The store did not answer in time (it accepts connections but hangs): see [`within`].
+    #[error("store operation `{operation}` had no answer within {after:?}")]
+    TimedOut {
+        /// Which operation.
+        operation: &'static str,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
 }
 
 impl StoreError {
@@ -121,6 +129,7 @@ impl StoreError {
             StoreError::Conflict { .. } => "conflict",
             StoreError::NotFound { .. } => "not_found",
             StoreError::Invalid(_) => "invalid",
+            StoreError::TimedOut { .. } => "timed_out",
         }
     }
 }
@@ -217,9 +226,26 @@ impl dyn Store {
     }
 }
 
-/// The current wall-clock time in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// Runs one store call, giving up after `limit` with [`StoreError::TimedOut`]. For callers that must not
+/// wait on a store that accepts connections but never answers (a wake, a lease renewal): backends bound
+/// connecting, not a query already sent. The call is dropped at the limit (a connection it held goes
+/// back to its pool only once it answers a ping).
+pub async fn within<T>(limit: std::time::Duration, operation: &'static str, call: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Err(StoreError::TimedOut { operation, after: limit }))
+}
+
+/// The environment variable that sets this process's clock off by a number of milliseconds (signed), for
+/// tests of replicas whose clocks disagree. Read once; never set it in production.
+pub const CLOCK_SKEW_VARIABLE: &str = "LEANNODES_TEST_CLOCK_SKEW_MS";
+
+/// The current wall-clock time in Unix milliseconds, as this process tells it to the store (lease
+/// expiry, activity, records): the system clock, plus [`CLOCK_SKEW_VARIABLE`] when set.
+pub fn now_ms() -> i64 {
+    static SKEW_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let skew = *SKEW_MS.get_or_init(|| std::env::var(CLOCK_SKEW_VARIABLE).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0));
+    let system =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    system.saturating_add(skew)
 }
 
 /// `ttl` in milliseconds.

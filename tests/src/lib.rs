@@ -8,6 +8,7 @@ pub mod schemas;
 pub mod smtp;
 pub mod stores;
 pub mod tls;
+pub mod toxic;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;

@@ -3,8 +3,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 /// One request received.
 #[derive(Debug, Clone)]
@@ -106,8 +108,8 @@ impl Receiver {
             let mut body = vec![0; length];
             reader.read_exact(&mut body)?;
             let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            self.received.lock().unwrap_or_else(PoisonError::into_inner).push(Received { path, headers, body });
-            let reply = script.lock().unwrap_or_else(PoisonError::into_inner).next().unwrap_or_else(|| Reply::status(200));
+            self.received.lock().push(Received { path, headers, body });
+            let reply = script.lock().next().unwrap_or_else(|| Reply::status(200));
             std::thread::sleep(reply.delay);
             let mut head = format!("HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\n", reply.status);
             for (n, v) in &reply.headers {
@@ -115,18 +117,18 @@ impl Receiver {
             }
             head.push_str("\r\n{}");
             (&stream).write_all(head.as_bytes())?;
-            *self.answered.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            *self.answered.lock() += 1;
         }
     }
 
     /// Everything received so far, in order.
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.received.lock().clone()
     }
 
     /// Requests answered so far (a slow reply counts once it is sent).
     pub fn answered(&self) -> usize {
-        *self.answered.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.answered.lock()
     }
 
     /// `http://ADDR/path`.

@@ -17,12 +17,13 @@ pub(crate) mod sso;
 pub(crate) mod throttle;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use leannodes_config::AuthMode;
 use leannodes_store::{AccessToken, Login, Session, Store, StoreError, User};
+use parking_lot::Mutex;
 
 use crate::authz::{Actor, PermissionSet, Policy, Principal};
 use crate::error::ApiError;
@@ -41,6 +42,10 @@ const CACHE_TTL: Duration = Duration::from_secs(1);
 /// (so Prometheus can scrape the `leannodes_store_up 0` that tells of the outage). Nothing can be revoked
 /// while the store is down, and every change of users, roles or tokens here clears the cache.
 const STALE_TTL: Duration = Duration::from_secs(300);
+
+/// The longest a token check waits for the store before it falls back to a token verified within
+/// [`STALE_TTL`] (or answers `503 store_unavailable`).
+const TOKEN_PATIENCE: Duration = Duration::from_secs(2);
 /// Token "last used" times are written at most this often.
 const LAST_USED_EVERY: Duration = Duration::from_secs(60);
 
@@ -155,7 +160,7 @@ impl Auth {
     /// Forgets cached principals and the policy (after a change to users, roles, groups, grants,
     /// sessions or tokens).
     pub fn invalidate(&self) {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.cache.lock().clear();
         self.policy.invalidate();
     }
 
@@ -164,12 +169,12 @@ impl Auth {
     }
 
     fn cached_within(&self, key: &str, ttl: Duration) -> Option<Arc<Principal>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = self.cache.lock();
         cache.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, p)| p.clone())
     }
 
     fn remember(&self, key: String, principal: Arc<Principal>) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.cache.lock();
         if cache.len() > 10_000 {
             cache.retain(|_, (at, _)| at.elapsed() < STALE_TTL);
         }
@@ -226,7 +231,14 @@ impl Auth {
             self.touch(id);
             return Ok(p);
         }
-        match self.verify_token(id, &secret_hash, &cache_key).await {
+        // Bounded: a store that accepts connections but never answers would otherwise hold every
+        // authenticated call (the metrics scrape among them) until the pool's connect timeout.
+        let verified = leannodes_store::within(TOKEN_PATIENCE, "verify token", async {
+            Ok::<_, leannodes_store::StoreError>(self.verify_token(id, &secret_hash, &cache_key).await)
+        })
+        .await
+        .unwrap_or_else(|timed_out| Err(timed_out.into()));
+        match verified {
             Err(e) if e.code() == "store_unavailable" => {
                 let stale = self.cached_within(&cache_key, STALE_TTL);
                 if stale.is_some() {
@@ -258,7 +270,7 @@ impl Auth {
     /// Records a token's use, at most once a minute, off the request path.
     fn touch(&self, id: &str) {
         {
-            let mut seen = self.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut seen = self.last_used.lock();
             if seen.get(id).is_some_and(|at| at.elapsed() < LAST_USED_EVERY) {
                 return;
             }
@@ -325,7 +337,7 @@ impl Auth {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).remove(id_hash);
+        self.cache.lock().remove(id_hash);
         Ok(())
     }
 

@@ -253,3 +253,34 @@ fn document(openapi: &mut OpenApi, rules: &[RouteRule]) {
 
 #[cfg(test)]
 mod tests;
+
+/// Parses `bytes` as each JSON body the API takes (for the fuzz targets; feature `fuzzing`): every
+/// one either parses or is refused with the API's `400` error, never a panic.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_every_body(bytes: &[u8]) -> Vec<Result<(), ApiError>> {
+    use crate::extract::parse_json;
+    fn one<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(), ApiError> {
+        parse_json::<T>(bytes).map(drop)
+    }
+    vec![
+        one::<Vec<access::GrantView>>(bytes),
+        one::<invitations::Acceptance>(bytes),
+        one::<lifecycle::Commit>(bytes),
+        one::<users::CreateUser>(bytes),
+        one::<groups::GroupSpec>(bytes),
+        one::<transfer::Import>(bytes),
+        one::<auth::LoginRequest>(bytes),
+        one::<lifecycle::NewFlow>(bytes),
+        one::<invitations::NewInvitation>(bytes),
+        one::<lifecycle::NewSession>(bytes),
+        one::<tokens::NewToken>(bytes),
+        one::<auth::PasswordChange>(bytes),
+        one::<auth::ResetPassword>(bytes),
+        one::<auth::ResetRequest>(bytes),
+        one::<roles::RoleSpec>(bytes),
+        one::<notifications::RouteInput>(bytes),
+        one::<lifecycle::SaveDraft>(bytes),
+        one::<auth::SetupRequest>(bytes),
+        one::<users::UpdateUser>(bytes),
+    ]
+}

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::resources::{self, Resource};
@@ -275,8 +276,8 @@ impl Kubelet {
     }
 
     pub(crate) fn stop_all(&self) {
-        let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-        let terminating = std::mem::take(&mut *self.terminating.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut pods = self.pods.lock();
+        let terminating = std::mem::take(&mut *self.terminating.lock());
         for mut p in pods.drain().map(|(_, p)| p).chain(terminating.into_iter().map(|(p, _)| p)) {
             let _ = p.child.kill();
             let _ = p.child.wait();
@@ -286,12 +287,12 @@ impl Kubelet {
     fn reconcile(&self) {
         let pods_res = res("", "pods");
         let (pods, _) = self.store.list(pods_res, None, &Selector::default());
-        let mut running = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = self.pods.lock();
         // Processes of deleted pods stop after their termination grace.
         let live: std::collections::HashSet<(String, String)> =
             pods.iter().map(|p| (meta(p, "namespace").to_string(), meta(p, "name").to_string())).collect();
         let gone: Vec<(String, String)> = running.keys().filter(|k| !live.contains(*k)).cloned().collect();
-        let mut terminating = self.terminating.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut terminating = self.terminating.lock();
         for key in gone {
             if let Some(p) = running.remove(&key) {
                 terminating.push((p, std::time::Instant::now() + TERMINATION_GRACE));

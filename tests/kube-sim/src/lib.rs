@@ -7,7 +7,9 @@
 //! as a merge) for the resources LeanNodes uses, and it acts as the controllers and the kubelet: every pod
 //! is a real process (the `--backend-bin` binary with the pod's container `args`) bound to its own loopback
 //! address `127.0.X.Y` with the containerPort unchanged, marked Ready when its port accepts, and published
-//! in the EndpointSlices of matching Services; scaling to zero stops the processes.
+//! in the EndpointSlices of matching Services; scaling to zero stops the processes. The API server can be
+//! taken away and brought back on its port while the cluster keeps running ([`Sim::stop_api`],
+//! [`Sim::start_api`]), as an apiserver restart does.
 //!
 //! What it does not do: authentication, admission, defaulting beyond the fields the driver reads,
 //! strategic merge semantics, field managers, garbage collection by owner references (beyond pods of
@@ -16,6 +18,7 @@
 mod api;
 mod controllers;
 pub mod fixtures;
+mod outage;
 mod resources;
 mod selector;
 mod store;
@@ -42,7 +45,8 @@ pub struct Sim {
     pub addr: SocketAddr,
     /// The object store.
     pub store: Arc<Store>,
-    server: tokio::task::JoinHandle<()>,
+    server: parking_lot::Mutex<tokio::task::JoinHandle<()>>,
+    connections: Arc<outage::Connections>,
     controllers: Vec<tokio::task::JoinHandle<()>>,
     kubelet: Arc<controllers::Kubelet>,
 }
@@ -55,13 +59,28 @@ impl Sim {
         store.seed_namespace("default");
         let kubelet = Arc::new(controllers::Kubelet::new(store.clone(), options.backend_bin.clone()));
         let controllers = controllers::start(store.clone(), kubelet.clone());
-        let app = api::router(store.clone());
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("kube-sim stopped: {e}");
-            }
-        });
-        Ok(Sim { addr, store, server, controllers, kubelet })
+        let connections = Arc::new(outage::Connections::default());
+        let server = parking_lot::Mutex::new(serve(listener, store.clone(), connections.clone()));
+        Ok(Sim { addr, store, server, connections, controllers, kubelet })
+    }
+
+    /// Takes the API server away as a crash would: its port refuses connections and every open connection
+    /// (watches and idle kept-alive ones) is cut. Objects, controllers and pods (the cluster) keep running.
+    /// [`Sim::start_api`] brings it back on the same address.
+    pub async fn stop_api(&self) {
+        let server = std::mem::replace(&mut *self.server.lock(), tokio::spawn(async {}));
+        server.abort();
+        let _ = server.await;
+        self.connections.cut_all();
+    }
+
+    /// Serves the API again on the address it had (after [`Sim::stop_api`]), with the objects it had;
+    /// resourceVersions go on from where they were, so watches can resume.
+    pub async fn start_api(&self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        let server = serve(listener, self.store.clone(), self.connections.clone());
+        std::mem::replace(&mut *self.server.lock(), server).abort();
+        Ok(())
     }
 
     /// Writes a kubeconfig whose cluster is this simulator (plain HTTP, no credentials).
@@ -93,12 +112,23 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        self.server.abort();
+        self.server.lock().abort();
+        self.connections.cut_all();
         for c in &self.controllers {
             c.abort();
         }
         self.kubelet.stop_all();
     }
+}
+
+/// Serves the API on `listener`, registering its connections in `connections`.
+fn serve(listener: tokio::net::TcpListener, store: Arc<Store>, connections: Arc<outage::Connections>) -> tokio::task::JoinHandle<()> {
+    let app = api::router(store);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(outage::Tracked { listener, connections }, app).await {
+            tracing::error!("kube-sim stopped: {e}");
+        }
+    })
 }
 
 /// A kubeconfig for a plain-HTTP API at `addr`.

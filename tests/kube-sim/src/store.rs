@@ -2,8 +2,8 @@
 //! watches that resume, and a broadcast of live changes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
 
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -100,8 +100,8 @@ impl Store {
         Store { state: Mutex::new(State::default()), events: broadcast::channel(8192).0, stats: Mutex::new(HashMap::new()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Subscribes to live changes.
@@ -116,12 +116,12 @@ impl Store {
 
     /// Counts a statistic.
     pub fn count(&self, name: &str) {
-        *self.stats.lock().unwrap_or_else(PoisonError::into_inner).entry(name.to_string()).or_default() += 1;
+        *self.stats.lock().entry(name.to_string()).or_default() += 1;
     }
 
     /// All statistics.
     pub fn stats(&self) -> HashMap<String, u64> {
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.stats.lock().clone()
     }
 
     pub(crate) fn seed_namespace(&self, name: &str) {

@@ -1,0 +1,23 @@
+//! A request head on the proxy listener, read as Pingora reads it, turned into what the gate asks
+//! (host, path, kind of client, version) and routed.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::LazyLock;
+
+static ROUTES: LazyLock<leannodes_config::Config> = LazyLock::new(leannodes_fuzz::routes);
+
+fuzz_target!(|data: &[u8]| {
+    let Some(head) = leannodes_fuzz::parse_head(data) else { return };
+    let inquiry = leannodes_proxy::fuzzing::proxy_inquiry(&head);
+    assert!(!inquiry.path.contains('?'), "the query is not part of the path: {inquiry:?}");
+    let mut index = leannodes_config::binding::BindingIndex::new();
+    for flow in &ROUTES.flows {
+        for binding in &flow.bindings {
+            index.insert(binding, flow.name.as_str());
+        }
+    }
+    if let Some(m) = index.lookup(&inquiry.host, &inquiry.path) {
+        assert!(leannodes_config::binding::prefix_matches(m.path, &inquiry.path));
+    }
+});
