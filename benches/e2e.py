@@ -14,7 +14,7 @@ Measures, on loopback with the release binary:
 The warm path also measures LeanNodes with its default logging, and the peers: Envoy, Caddy and Go's
 httputil.ReverseProxy (one worker each, same backend, rounds interleaved).
 
-Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api|spread|idle]
+Usage: benches/e2e.py [--rounds 3] [--duration 10] [--held 10000] [--only warm|check|release|memory|api|spread|idle|profile]
 Needs: target/release/leannodes, nginx and wrk (scripts/bench installs them).
 """
 
@@ -25,6 +25,7 @@ import os
 import re
 import resource
 import shutil
+import shlex
 import signal
 import socket
 import statistics
@@ -120,10 +121,15 @@ def serve_config(dirpath, proxy, admin, body, threads):
     return path
 
 
-def one_node_flow(dirpath, flow_settings, backend_args, node_settings=""):
-    """A flow `web` of one demo-backend process node; returns (config path, proxy port, admin port)."""
+def one_node_flow(dirpath, flow_settings, backend_args, node_settings="", start_gate=None):
+    """A flow `web` of one demo-backend process node; returns (config path, proxy port, admin port).
+    With `start_gate` (a path), the node starts listening only once that file exists."""
     port, proxy, admin = free_port(), free_port(), free_port()
-    command = json.dumps([BIN, "demo-backend", "--port", str(port), "--name", "web", *backend_args])
+    argv = [BIN, "demo-backend", "--port", str(port), "--name", "web", *backend_args]
+    if start_gate:
+        quoted = " ".join(shlex.quote(a) for a in argv)
+        argv = ["sh", "-c", f"while [ ! -e {shlex.quote(start_gate)} ]; do sleep 0.01; done; exec {quoted}"]
+    command = json.dumps(argv)
     body = (
         f'[[flow]]\nname = "web"\nhosts = ["127.0.0.1"]\nupstream = "web"\n{flow_settings}\n'
         f'\n  [[flow.node]]\n  name = "web"\n  kind = "process"\n  command = {command}\n  port = {port}\n{node_settings}'
@@ -349,6 +355,64 @@ def warm_path(args, tmp, procs):
     return measure(args, {name: (url, ()) for name, url in targets.items()})
 
 
+ORIGINS = [
+    ("leannodes", ("leannodes_",)),
+    ("pingora", ("pingora_",)),
+    ("tokio", ("tokio::",)),
+    ("allocator", ("mi_", "_mi_", "mimalloc")),
+    ("http parsing", ("httparse::", "http::")),
+    ("tracing", ("tracing", "tracing_subscriber")),
+    ("kernel", ("[k]",)),
+]
+
+
+def origin_of(symbol):
+    for name, prefixes in ORIGINS:
+        if any(p in symbol for p in prefixes):
+            return name
+    return "other (std, libc, h2, bytes, ...)"
+
+
+def profile_warm(args, tmp, procs):
+    """perf profile of LeanNodes with the default logging under wrk: the top symbols and the share of each
+    origin (LeanNodes' own code, Pingora, tokio, the allocator, the kernel)."""
+    if not shutil.which("perf"):
+        sys.exit("perf is missing (Debian linux-perf)")
+    backend = free_port()
+    procs.start([BIN, "demo-backend", "--port", str(backend), "--name", "web"])
+    wait_port(backend)
+    proxy, admin = free_port(), free_port()
+    body = f'[[flow]]\nname = "bench"\nhosts = ["127.0.0.1"]\nupstream = "127.0.0.1:{backend}"\npinned = true\n'
+    config = serve_config(tmp, proxy, admin, body, args.threads)
+    env = {**os.environ, "LEANNODES_LOG": "info", "LEANNODES_SUPER_ADMIN_EMAIL": ADMIN_EMAIL, "LEANNODES_SUPER_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    server = procs.start([BIN, "serve", "--config", config], env=env, stderr=open(os.path.join(tmp, "serve.log"), "w"))
+    wait_port(proxy)
+    url = f"http://127.0.0.1:{proxy}/"
+    wrk(url, 2, args.connections, 1)
+    data = os.path.join(tmp, "perf.data")
+    recorder = subprocess.Popen(["perf", "record", "-F", "1999", "-o", data, "-p", str(server.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    load = wrk(url, args.duration, args.connections, 1)
+    recorder.send_signal(signal.SIGINT)
+    recorder.wait(timeout=60)
+    out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "--percent-limit", "0.05"],
+                         capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\s*([0-9.]+)%\s+(\[[k.]\])\s+(.*)", line)
+        if m:
+            share, space, symbol = float(m.group(1)), m.group(2), m.group(3).strip()
+            rows.append((share, ("[k] " if space == "[k]" else "") + symbol))
+    by_origin = {}
+    for share, symbol in rows:
+        by_origin[origin_of(symbol)] = by_origin.get(origin_of(symbol), 0.0) + share
+    return {
+        "rps_while_profiled": load["rps"],
+        "by_origin_percent": dict(sorted(((k, round(v, 1)) for k, v in by_origin.items()), key=lambda kv: -kv[1])),
+        "top": [{"percent": share, "symbol": symbol[:160]} for share, symbol in rows[:30]],
+    }
+
+
 def release_latency(args, tmp):
     """Backend listening (its own timestamp) -> first byte of the held response at the client."""
     samples = []
@@ -394,6 +458,27 @@ async def hold_many(port, n):
     return conns
 
 
+async def read_response(reader):
+    """Status code, body, and the wall-clock time of the first byte of one HTTP/1.1 response."""
+    status_line = await reader.readline()
+    first_byte = time.time()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    body = await reader.readexactly(length) if length else b""
+    parts = status_line.split()
+    return (int(parts[1]) if len(parts) > 1 else 0), body, first_byte
+
+
+async def release_all(conns):
+    return await asyncio.gather(*(read_response(r) for r, _ in conns), return_exceptions=True)
+
+
 def memory_per_held(args, tmp):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, args.held + 1024) if hard != resource.RLIM_INFINITY else args.held + 1024
@@ -404,7 +489,8 @@ def memory_per_held(args, tmp):
     try:
         d = tempfile.mkdtemp(dir=tmp)
         settings = f'hold_timeout = "1h"\nmax_held = {args.held * 2}'
-        config, proxy, admin = one_node_flow(d, settings, ["--startup-delay", "1h"], '  timeout = "1h"\n')
+        gate, listen_log = os.path.join(d, "go"), os.path.join(d, "listen.log")
+        config, proxy, admin = one_node_flow(d, settings, ["--listen-log", listen_log], '  timeout = "1h"\n', start_gate=gate)
         server = start_quiet(procs, config)
         wait_port(proxy)
         # One held request first, so the wake machinery and the hold path are allocated before the baseline.
@@ -423,10 +509,23 @@ def memory_per_held(args, tmp):
             time.sleep(0.2)
         time.sleep(1.0)
         after = rss_kib(server.pid)
+        # One wake releases the herd: every held request must get the backend's real body. Latency: from
+        # the backend listening (its own timestamp) to each response's first byte at the client.
+        open(gate, "w").close()
+        answers = loop.run_until_complete(release_all(conns + first))
+        with open(listen_log) as f:
+            listened = int(f.read().split()[0]) / 1e6
+        ok = [a for a in answers if not isinstance(a, BaseException) and a[0] == 200 and a[1].startswith(b"web GET /")]
+        latencies = sorted((a[2] - listened) * 1000 for a in ok)
         for _, w in conns + first:
             w.close()
         loop.close()
-        return {"held": held, "rss_before_kib": before, "rss_after_kib": after, "bytes_per_held": (after - before) * 1024 / args.held}
+        return {
+            "held": held, "rss_before_kib": before, "rss_after_kib": after, "bytes_per_held": (after - before) * 1024 / args.held,
+            "released_with_body": len(ok), "of": len(answers),
+            "release_p50_ms": statistics.median(latencies) if latencies else None,
+            "release_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
+        }
     finally:
         procs.stop_all()
 
@@ -548,9 +647,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="worker threads of nginx and LeanNodes alike")
     ap.add_argument("--cold-starts", type=int, default=20)
     ap.add_argument("--held", type=int, default=10000)
-    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api", "spread", "idle"])
+    ap.add_argument("--only", choices=["warm", "check", "release", "memory", "api", "spread", "idle", "profile"])
     args = ap.parse_args()
-    for tool in ("wrk", "nginx") if args.only in (None, "warm", "check", "api") else ():
+    for tool in ("wrk", "nginx") if args.only in (None, "warm", "check", "api", "profile") else ():
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run scripts/bench (it installs it)")
     if not os.path.exists(BIN):
@@ -579,6 +678,11 @@ def main():
                 report["ratios"]["leannodes_vs_pingora_bare_rps"] = warm["leannodes"]["rps"] / warm["pingora_bare"]["rps"]
     finally:
         procs.stop_all()
+    if args.only == "profile":
+        try:
+            report["profile"] = profile_warm(args, tmp, procs)
+        finally:
+            procs.stop_all()
     if args.only in (None, "check"):
         try:
             check = check_path(args, tmp, procs)

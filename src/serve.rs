@@ -53,6 +53,7 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         threads: config.server.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         grace: config.server.shutdown_grace,
         tls,
+        head_timeout: config.server.request_head_timeout,
     };
     let server = ProxyServer::new(control.proxy.clone(), &options)?;
     runtime.spawn(server.cert_watch().run(CERT_CHECK_INTERVAL));

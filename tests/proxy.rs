@@ -554,3 +554,116 @@ async fn public_status_shows_progress_but_no_internal_details_by_default() {
     let page = client().get(off.url("/")).header("accept", "text/html").send().await.expect("page").text().await.expect("html");
     assert!(!page.contains("\"name\":\"web\"") && !page.contains(&port), "{page}");
 }
+
+/// Sends `bytes` on a fresh connection to the proxy, then reads until the proxy closes it.
+fn raw_exchange(serve: &Serve, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(serve.proxy).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(bytes).expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_time_out_and_oversized_heads_are_refused_before_anything_is_held() {
+    let dir = workdir();
+    let nodes = vec![DemoNode::new("web")];
+    let serve = Serve::start(BIN, dir.path(), "request_head_timeout = \"1s\"", &flow(dir.path(), "shop", LOCAL, "", &nodes));
+
+    // Slow-loris: a head that never completes is answered 408 and closed.
+    let answer = raw_exchange(&serve, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("\"error\":\"request_head_timeout\""), "{answer}");
+
+    // A head over 64 KiB, and one with more than 256 headers: 431.
+    let mut huge = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ".to_vec();
+    huge.resize(70 * 1024, b'a');
+    huge.extend_from_slice(b"\r\n\r\n");
+    let answer = raw_exchange(&serve, &huge);
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert!(answer.contains("\"error\":\"request_head_too_large\""), "{answer}");
+    let mut flood = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n".to_vec();
+    for i in 0..300 {
+        flood.extend_from_slice(format!("X-H{i}: 1\r\n").as_bytes());
+    }
+    flood.extend_from_slice(b"\r\n");
+    let answer = raw_exchange(&serve, &flood);
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    // None of them reached the gate: nothing woke, nothing is held.
+    assert_eq!(metric(&serve, "leannodes_held_requests{flow=\"shop\"}"), 0.0);
+    assert!(starts(dir.path()).is_empty(), "a refused head woke the flow");
+
+    // A complete head sent slowly (each piece well inside the timeout) is held and gets the body.
+    let answer = tokio::task::spawn_blocking({
+        let proxy = serve.proxy;
+        move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(proxy).expect("connect");
+            stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            for piece in ["GET / HTTP/1.1\r\n", "Host: 127.0.0.1\r\n", "Connection: close\r\n", "\r\n"] {
+                stream.write_all(piece.as_bytes()).expect("write");
+                stream.flush().expect("flush");
+            }
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer
+        }
+    })
+    .await
+    .expect("join");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("x-leannodes-cold-start"), "the request was held through the wake: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_first_request_was_parked_stays_usable_for_the_next() {
+    let dir = workdir();
+    let nodes = vec![DemoNode::new("web").args(&["--startup-delay", "300ms"])];
+    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path(), "shop", LOCAL, "", &nodes));
+    let (first, second) = tokio::task::spawn_blocking({
+        let proxy = serve.proxy;
+        move || {
+            use std::io::{BufRead, BufReader, Read, Write};
+            let stream = std::net::TcpStream::connect(proxy).expect("connect");
+            stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut writer = stream;
+            // One response with its content-length body, head lines lower-cased.
+            let response = |reader: &mut BufReader<std::net::TcpStream>| {
+                let mut text = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).expect("head line");
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().expect("length");
+                    }
+                    text.push_str(&line.to_ascii_lowercase());
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                text + &String::from_utf8_lossy(&body)
+            };
+            writer.write_all(b"GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("write");
+            let first = response(&mut reader);
+            writer.write_all(b"GET /second HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("write");
+            (first, response(&mut reader))
+        }
+    })
+    .await
+    .expect("join");
+    assert!(
+        first.starts_with("http/1.1 200") && first.contains("x-leannodes-cold-start") && first.ends_with("web GET /first\n"),
+        "{first}"
+    );
+    assert!(
+        second.starts_with("http/1.1 200") && !second.contains("x-leannodes-cold-start") && second.ends_with("web GET /second\n"),
+        "{second}"
+    );
+}

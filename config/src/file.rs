@@ -218,6 +218,11 @@ pub struct ServerSection {
     /// finish (humantime). Default `"10s"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<String>,
+    /// A proxy connection's first request head must arrive in full within this (humantime), else it is
+    /// answered `408` and closed: a client that sends its head slowly (slow-loris) holds nothing for longer.
+    /// Default `"30s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_head_timeout: Option<String>,
     /// This replica's name in leases and logs (several replicas sharing a Postgres or DynamoDB store
     /// must have different names). Default: the host name (the pod name on Kubernetes).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -95,6 +95,8 @@ pub struct Server {
     pub threads: Option<usize>,
     /// Time in-flight requests get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Time a proxy connection's first request head may take to arrive.
+    pub request_head_timeout: Duration,
     /// Whether flows come from `Flow` resources (as well as, or instead of, the file).
     pub flows_from_crd: bool,
     /// Whether the file's `[[flow]]` tables are used.

@@ -138,10 +138,53 @@ fn strip_null(schema: &mut Value) {
     }
 }
 
-/// The schema validator, compiled per use: it takes tens of megabytes once compiled, and validation only
-/// runs at start-up and on reloads.
+/// The schema validator, compiled per use (validation only runs at start-up and on reloads) from
+/// [`validation_schema`].
 fn validator() -> Option<jsonschema::Validator> {
-    jsonschema::validator_for(schema()).ok()
+    static BARE: OnceLock<Value> = OnceLock::new();
+    jsonschema::validator_for(BARE.get_or_init(validation_schema)).ok()
+}
+
+/// The schema the configuration is checked against: [`schema`] without its annotations, declared as
+/// draft 7. jsonschema checks every schema against its draft's meta-schema first, and keeps that
+/// meta-schema's compiled validator for the life of the process: for draft 2020-12 (what schemars
+/// declares) about 40 MB, most of an idle server's memory; for draft 7, a fraction of it. The schema
+/// uses nothing draft 7 lacks (`$defs` is reached as a JSON pointer; `$ref` has no sibling keywords
+/// once the annotations are gone), and the tests compare both verdicts. Without the annotations,
+/// compiling also copies a third as much: jsonschema copies the document a `$ref` points into.
+fn validation_schema() -> Value {
+    let mut bare = without_annotations(schema());
+    if let Some(map) = bare.as_object_mut() {
+        map.insert("$schema".into(), Value::String("http://json-schema.org/draft-07/schema#".into()));
+    }
+    bare
+}
+
+/// Keywords that describe a schema without constraining what it accepts.
+const ANNOTATIONS: [&str; 6] = ["description", "title", "examples", "default", "deprecated", "$comment"];
+
+/// `schema` without [`ANNOTATIONS`]; property names (a property may well be called `description`) and
+/// `enum`/`const` values are kept as they are.
+fn without_annotations(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| !ANNOTATIONS.contains(&key.as_str()))
+                .map(|(key, value)| {
+                    let value = match (key.as_str(), value) {
+                        ("enum" | "const", _) => value.clone(),
+                        ("properties" | "patternProperties" | "$defs" | "definitions", Value::Object(named)) => {
+                            Value::Object(named.iter().map(|(name, s)| (name.clone(), without_annotations(s))).collect())
+                        }
+                        _ => without_annotations(value),
+                    };
+                    (key.clone(), value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_annotations).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Checks `doc` against the schema, returning every problem and pruning `doc` so that it deserializes.

@@ -46,6 +46,8 @@ pub mod defaults {
     pub const KEEP_WARM_AHEAD: Duration = Duration::from_secs(120);
     /// `shutdown_grace`.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// `request_head_timeout`.
+    pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
     /// `claim_ttl`.
     pub const CLAIM_TTL: Duration = Duration::from_secs(15);
     /// `activity_flush`.
@@ -295,6 +297,15 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         parsed
     });
     let shutdown_grace = c.duration("/server/shutdown_grace".into(), raw.shutdown_grace.as_ref(), defaults::SHUTDOWN_GRACE);
+    let request_head_timeout =
+        c.duration("/server/request_head_timeout".into(), raw.request_head_timeout.as_ref(), defaults::REQUEST_HEAD_TIMEOUT);
+    if request_head_timeout.is_zero() {
+        c.error(
+            "/server/request_head_timeout",
+            "`request_head_timeout` is 0: every connection would be answered 408",
+            "use a few seconds, e.g. \"30s\"",
+        );
+    }
     let claim_ttl = c.duration("/server/claim_ttl".into(), raw.claim_ttl.as_ref(), defaults::CLAIM_TTL);
     if claim_ttl < Duration::from_secs(1) {
         c.error("/server/claim_ttl", "`claim_ttl` is below 1s: leases would expire between renewals", "use a few seconds, e.g. \"15s\"");
@@ -369,6 +380,7 @@ fn check_server(c: &mut Checker<'_>, file: &ConfigFile, base_dir: &Path) -> Serv
         default_upstream,
         threads,
         shutdown_grace,
+        request_head_timeout,
         flows_from_crd,
         flows_from_file,
         replica_id: raw.replica_id.clone(),

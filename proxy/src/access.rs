@@ -1,7 +1,8 @@
 //! The access log, off the request path.
 //!
 //! A request that ends puts its line's fields into a bounded queue and goes on; one writer thread takes
-//! them out in batches, formats them and writes each batch to stderr with one write. When the queue is
+//! them out in batches (resting between them, so requests do not wake it one by one), formats them and
+//! writes each batch to stderr with one write. When the queue is
 //! full (the log cannot keep up, e.g. a blocked stderr pipe), the line is dropped and counted in
 //! `leannodes_access_log_dropped_total`: a request never waits for the log.
 //!
@@ -22,6 +23,12 @@ pub const QUEUE: usize = 16 * 1024;
 
 /// Most lines the writer takes out of the queue before it writes them.
 const BATCH: usize = 512;
+
+/// How long the writer rests after emptying the queue. A writer that waited on the queue was woken by
+/// every request — a context switch each, about a fifth of the proxy's throughput on two cores — while
+/// lines that wait this long cost nothing: 20 ms at 100,000 requests a second is 2,000 lines, far from
+/// [`QUEUE`].
+const PAUSE: Duration = Duration::from_millis(20);
 
 /// How access lines are printed: as the binary's tracing subscriber prints events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,22 +213,27 @@ impl AccessLog {
             let mut flushed = Vec::new();
             while let Ok(first) = entries.recv() {
                 let mut next = Some(first);
-                let mut taken = 0;
-                while let Some(entry) = next.take() {
-                    match entry {
-                        Entry::Line(line) => sink.line(line),
-                        Entry::Flush(done) => flushed.push(done),
-                    }
-                    taken += 1;
-                    if taken < BATCH {
+                while next.is_some() {
+                    let mut taken = 0;
+                    while let Some(entry) = next.take() {
+                        match entry {
+                            Entry::Line(line) => sink.line(line),
+                            Entry::Flush(done) => flushed.push(done),
+                        }
+                        taken += 1;
                         next = entries.try_recv().ok();
+                        if taken == BATCH {
+                            break;
+                        }
+                    }
+                    sink.flush();
+                    // Flush markers are answered once the lines before them are written.
+                    for done in flushed.drain(..) {
+                        let _ = done.send(());
                     }
                 }
-                sink.flush();
-                // Flush markers are answered once the lines before them are written.
-                for done in flushed.drain(..) {
-                    let _ = done.send(());
-                }
+                // Lines gather while the writer rests: woken once per pause, not once per request.
+                std::thread::sleep(PAUSE);
             }
         });
         if let Err(e) = spawned {

@@ -12,6 +12,13 @@ pub fn proxy_inquiry(req: &RequestHeader) -> Inquiry {
     crate::service::inquiry_of(req)
 }
 
+/// What the gate is asked for the first request head of a connection, read by the parker
+/// (`crate::park`); `None` when the parker does not hand it to the gate (incomplete, too large, not
+/// HTTP/1).
+pub fn parked_inquiry(bytes: &[u8]) -> Option<Inquiry> {
+    crate::park::inquiry_of_head(bytes)
+}
+
 /// What the gate is asked for a forward-auth `/check` call.
 pub fn check_inquiry(method: &Method, uri: &Uri, headers: &HeaderMap) -> Inquiry {
     crate::callout::original_from_http(method, uri, headers).inquiry()

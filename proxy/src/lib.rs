@@ -1,6 +1,7 @@
 //! The LeanNodes reverse-proxy tier, built on Pingora: route matching on an `ArcSwap` snapshot, holding
-//! requests inside `request_filter` while their flow wakes (released by the flow's `watch` state, never by
-//! polling), and every row of the behaviour contract (cold-start header, warm-up page, JSON errors, gRPC
+//! requests while their flow wakes — a connection's first request parked in front of Pingora
+//! (module `park`), later ones inside `request_filter` — released by the flow's `watch` state, never by
+//! polling, and every row of the behaviour contract (cold-start header, warm-up page, JSON errors, gRPC
 //! UNAVAILABLE, `max_held`, `ignore`, `disabled`, pass-through).
 //!
 //! This is the only crate that depends on pingora. It reads the control plane through in-memory
@@ -15,6 +16,7 @@ mod callout;
 pub mod fuzzing;
 mod gate;
 pub mod metrics;
+mod park;
 mod routes;
 mod server;
 mod service;

@@ -14,13 +14,17 @@ use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
 use tokio::sync::watch;
 
+use crate::park::Parker;
 use crate::service::{LeanProxy, ProxyState};
 use crate::tls::{CertWatch, ListenerCerts};
 
-/// Read buffer of each downstream connection.
-const READ_BUFFER: usize = 4 * 1024;
+/// Read buffer of each downstream connection: none. Pingora reads request heads and bodies into
+/// buffers of its own, so a socket-level read buffer only copies the bytes once more — and a held
+/// request would keep it for as long as it waits.
+const READ_BUFFER: usize = 0;
 
 /// How the proxy server runs.
 #[derive(Debug, Clone)]
@@ -33,6 +37,8 @@ pub struct ServerOptions {
     pub grace: Duration,
     /// TLS listeners, their certificates loaded ([`ListenerCerts::load`]).
     pub tls: Vec<Arc<ListenerCerts>>,
+    /// Time a connection's first request head may take to arrive (`[server] request_head_timeout`).
+    pub head_timeout: Duration,
 }
 
 /// Errors starting the proxy.
@@ -126,13 +132,13 @@ impl ProxyServer {
         server.bootstrap();
         let mut http = HttpServerOptions::default();
         http.h2c = true;
-        let mut service = pingora::proxy::ProxyServiceBuilder::new(&server.configuration, LeanProxy::new(state))
-            .name("leannodes-proxy")
-            .server_options(http)
-            .build();
+        let mut proxy = pingora::proxy::http_proxy(&server.configuration, LeanProxy::new(state.clone()));
+        proxy.server_options = Some(http);
+        // Every connection meets the parker first; it hands the connection to the proxy.
+        let parker = Parker::new(proxy, state, options.head_timeout);
+        let mut service = Service::new("leannodes-proxy".to_string(), parker);
         // Pingora reads each downstream connection through a 64 KiB buffer by default, which held
-        // requests keep for as long as they wait; 4 KiB holds any request head (larger reads bypass the
-        // buffer) and cuts the memory of a held request by more than half.
+        // requests would keep for as long as they wait.
         let buffers = || L4BufferSettings::new(READ_BUFFER, L4BufferSettings::default().write_capacity());
         for addr in &options.listen {
             service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(buffers()));

@@ -24,6 +24,7 @@ use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
 use crate::balance::{Lease, Pick};
 use crate::gate::{Inquiry, Verdict, shutting_down};
 use crate::metrics::{FlowMetrics, Outcome};
+use crate::park::{Unparked, declares_body};
 use crate::routes::{Route, RouteError, RouteTable};
 use crate::server::ShutdownHandle;
 use crate::tls::TlsFailure;
@@ -228,8 +229,22 @@ impl leannodes_control::TrafficView for ProxyState {
     }
 }
 
-/// Counts a request as in flight until dropped.
-struct InFlight(Arc<ProxyState>);
+/// Counts a request as in flight until dropped (a graceful shutdown waits for in-flight requests).
+pub(crate) struct InFlight(Arc<ProxyState>);
+
+impl InFlight {
+    /// Counts one more request in flight.
+    pub(crate) fn new(state: &Arc<ProxyState>) -> InFlight {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(state.clone())
+    }
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InFlight")
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -371,20 +386,6 @@ impl LeanProxy {
     }
 }
 
-/// Small helpers on the downstream session.
-trait BodyExpectation {
-    /// Whether the request declares a body (content-length > 0 or chunked).
-    fn declares_body(&self) -> bool;
-}
-
-impl BodyExpectation for Session {
-    fn declares_body(&self) -> bool {
-        let h = &self.req_header().headers;
-        h.contains_key(http::header::TRANSFER_ENCODING)
-            || h.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
-    }
-}
-
 /// Why no endpoint was chosen within the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NoRoom {
@@ -453,7 +454,6 @@ impl ProxyHttp for LeanProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        self.state.in_flight.fetch_add(1, Ordering::Relaxed);
         RequestCtx {
             route: None,
             upstream: None,
@@ -471,7 +471,7 @@ impl ProxyHttp for LeanProxy {
             lease: None,
             open: None,
             arrived: Instant::now(),
-            _in_flight: InFlight(self.state.clone()),
+            _in_flight: InFlight::new(&self.state),
         }
     }
 
@@ -480,8 +480,19 @@ impl ProxyHttp for LeanProxy {
         if inquiry.path.starts_with(STATUS_PREFIX) {
             return self.serve_status(session, &inquiry.host, &inquiry.path).await;
         }
-        let no_body = !session.declares_body();
-        match self.state.gate(&inquiry, client_gone(session, no_body)).await {
+        // The connection's first request was decided while it was parked (crate::park); later ones on a
+        // kept-alive connection, and HTTP/2 streams, ask the gate here.
+        let verdict = match session.as_downstream().stream().and_then(Unparked::take) {
+            Some(parked) => {
+                ctx.arrived = parked.arrived;
+                parked.verdict
+            }
+            None => {
+                let no_body = !declares_body(session.req_header());
+                self.state.gate(&inquiry, client_gone(session, no_body)).await
+            }
+        };
+        match verdict {
             Verdict::Allow { route, counts, held_ms, deadline } => {
                 if counts {
                     let req = session.req_header();
