@@ -478,6 +478,48 @@ mod tests {
     }
 
     #[test]
+    fn the_validator_judges_as_the_annotated_draft_2020_12_schema_does() {
+        let bare = validation_schema();
+        assert!(bare.to_string().len() * 2 < schema().to_string().len(), "the annotations are most of the schema");
+        assert_eq!(bare["$schema"], "http://json-schema.org/draft-07/schema#");
+        let annotated = jsonschema::validator_for(schema()).expect("annotated compiles");
+        let bare = jsonschema::validator_for(&bare).expect("bare compiles");
+        let valid = serde_json::json!({ "flow": [{ "name": "a", "hosts": ["a.test"], "upstream": "127.0.0.1:1" }] });
+        assert!(annotated.is_valid(&valid) && bare.is_valid(&valid));
+        let invalid = [
+            serde_json::json!({ "flow": [{ "name": "a", "hosts": "a.test", "upstream": 5 }] }),
+            serde_json::json!({ "server": { "listen": ["x"], "threads": 0, "nope": 1 } }),
+            serde_json::json!({ "flow": [{ "name": "a", "node": [{ "name": "n", "kind": "teleport" }] }] }),
+            serde_json::json!({ "flow": [{ "hosts": ["a.test"] }], "notifications": 3 }),
+        ];
+        for case in invalid {
+            let problems = |v: &jsonschema::Validator| {
+                let mut p: Vec<String> = v.iter_errors(&case).map(|e| format!("{} {:?}", e.instance_path.as_str(), e.kind)).collect();
+                p.sort();
+                p
+            };
+            let expected = problems(&annotated);
+            assert!(!expected.is_empty(), "the case is invalid: {case}");
+            assert_eq!(problems(&bare), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn properties_named_like_annotations_and_enum_values_are_kept() {
+        let schema = serde_json::json!({
+            "description": "gone",
+            "properties": {
+                "description": { "type": "string", "title": "gone" },
+                "mode": { "enum": [{ "title": "kept" }], "default": "gone" }
+            }
+        });
+        let expected = serde_json::json!({
+            "properties": { "description": { "type": "string" }, "mode": { "enum": [{ "title": "kept" }] } }
+        });
+        assert_eq!(without_annotations(&schema), expected);
+    }
+
+    #[test]
     fn known_keys_follow_refs() {
         let keys = known_keys("/flow/0/node/0");
         assert!(keys.contains(&"after".to_string()) && keys.contains(&"ref".to_string()), "{keys:?}");
