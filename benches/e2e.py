@@ -127,8 +127,7 @@ def one_node_flow(dirpath, flow_settings, backend_args, node_settings="", start_
     port, proxy, admin = free_port(), free_port(), free_port()
     argv = [BIN, "demo-backend", "--port", str(port), "--name", "web", *backend_args]
     if start_gate:
-        quoted = " ".join(shlex.quote(a) for a in argv)
-        argv = ["sh", "-c", f"while [ ! -e {shlex.quote(start_gate)} ]; do sleep 0.01; done; exec {quoted}"]
+        argv = gated_argv(argv, start_gate)
     command = json.dumps(argv)
     body = (
         f'[[flow]]\nname = "web"\nhosts = ["127.0.0.1"]\nupstream = "web"\n{flow_settings}\n'
@@ -274,22 +273,33 @@ def peer_proxies(args, tmp, procs, backend):
         peers["caddy"] = f"http://127.0.0.1:{port}/"
     else:
         print("caddy is missing: left out", file=sys.stderr)
-    if shutil.which("go"):
-        binary = os.path.join(tmp, "goproxy")
-        env = {**os.environ, "GOCACHE": os.path.join(tmp, "gocache"), "GOPATH": os.path.join(tmp, "gopath"), "GO111MODULE": "off"}
-        subprocess.run(["go", "build", "-o", binary, os.path.join(ROOT, "benches", "goproxy", "main.go")], check=True, env=env)
+    binary = build_goproxy(tmp)
+    if binary:
         port = free_port()
         procs.start([binary, f"127.0.0.1:{port}", f"http://127.0.0.1:{backend}"], env={**os.environ, "GOMAXPROCS": str(args.threads)})
         wait_port(port)
         peers["go_reverse_proxy"] = f"http://127.0.0.1:{port}/"
-    else:
-        print("go is missing (apt golang-go; scripts/bench installs it): left out", file=sys.stderr)
     return peers
+
+
+def build_goproxy(tmp):
+    """benches/goproxy built with Debian's Go (once per run), or None (said so) when Go is missing."""
+    binary = os.path.join(tmp, "goproxy")
+    if os.path.exists(binary):
+        return binary
+    if not shutil.which("go"):
+        print("go is missing (apt golang-go; scripts/bench installs it): left out", file=sys.stderr)
+        return None
+    env = {**os.environ, "GOCACHE": os.path.join(tmp, "gocache"), "GOPATH": os.path.join(tmp, "gopath"), "GO111MODULE": "off"}
+    subprocess.run(["go", "build", "-o", binary, os.path.join(ROOT, "benches", "goproxy", "main.go")], check=True, env=env)
+    return binary
 
 
 def idle_rss(args, tmp):
     """RSS of `leannodes serve` idle with 1, 100, 1,000 and 10,000 flows (literal upstreams, no traffic),
-    after start-up settled."""
+    3 s after it listens (start-up just over) and 12 s after (settled: the server gives freed memory back
+    every 5 s), with the settled RSS split into the process's own (anonymous) memory and the binary's
+    pages mapped from the page cache (file)."""
     out = {}
     for n in (1, 100, 1000, 10000):
         procs = Procs()
@@ -300,8 +310,11 @@ def idle_rss(args, tmp):
             server = start_quiet(procs, serve_config(d, proxy, admin, body, 1))
             wait_port(proxy, timeout=120)
             wait_port(admin, timeout=120)
+            listening = time.time()
             time.sleep(3.0)
-            out[str(n)] = {"rss_kib": rss_kib(server.pid)}
+            early = rss_kib(server.pid)
+            time.sleep(max(0.0, listening + 12.0 - time.time()))
+            out[str(n)] = {"rss_kib_at_3s": early, **rss_split_kib(server.pid)}
         finally:
             procs.stop_all()
     return out
@@ -446,6 +459,19 @@ def rss_kib(pid):
     return 0
 
 
+def rss_split_kib(pid):
+    """RSS, and its anonymous and file-backed parts (KiB)."""
+    fields = {"Rss:": "rss_kib", "Anonymous:": "anonymous_kib"}
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] in fields:
+                out[fields[parts[0]]] = int(parts[1])
+    out["file_kib"] = out["rss_kib"] - out["anonymous_kib"]
+    return out
+
+
 async def hold_many(port, n):
     conns = []
     for i in range(n):
@@ -479,36 +505,48 @@ async def release_all(conns):
     return await asyncio.gather(*(read_response(r) for r, _ in conns), return_exceptions=True)
 
 
-def memory_per_held(args, tmp):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, args.held + 1024) if hard != resource.RLIM_INFINITY else args.held + 1024
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
-    if wanted < args.held + 64:
-        sys.exit(f"open-file limit {hard} is too low to hold {args.held} requests")
-    procs = Procs()
+def gated_argv(argv, gate):
+    """`argv` run once the file `gate` exists (a backend that starts listening on a signal)."""
+    quoted = " ".join(shlex.quote(a) for a in argv)
+    return ["sh", "-c", f"while [ ! -e {shlex.quote(gate)} ]; do sleep 0.01; done; exec {quoted}"]
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def settle(pid):
+    """Waits until the process has used no CPU for a second (it has read and parked what was sent)."""
+    deadline, last = time.time() + 60, None
+    while time.time() < deadline:
+        ticks = cpu_ticks(pid)
+        if ticks == last:
+            return
+        last = ticks
+        time.sleep(1.0)
+
+
+def herd(pid, port, held, gate, listen_log, all_held):
+    """Holds `held` requests (one connection each) on the proxy `pid` listening on `port`, reads its RSS
+    before and after, then creates `gate` (the backend starts listening) and reads every answer.
+    `all_held(n)` says whether the proxy holds n requests. One request is held first, so the hold path
+    is allocated before the baseline."""
+    loop = asyncio.new_event_loop()
     try:
-        d = tempfile.mkdtemp(dir=tmp)
-        settings = f'hold_timeout = "1h"\nmax_held = {args.held * 2}'
-        gate, listen_log = os.path.join(d, "go"), os.path.join(d, "listen.log")
-        config, proxy, admin = one_node_flow(d, settings, ["--listen-log", listen_log], '  timeout = "1h"\n', start_gate=gate)
-        server = start_quiet(procs, config)
-        wait_port(proxy)
-        # One held request first, so the wake machinery and the hold path are allocated before the baseline.
-        loop = asyncio.new_event_loop()
-        first = loop.run_until_complete(hold_many(proxy, 1))
-        wait_port(admin)
-        token = login_token(admin)
-        time.sleep(1.0)
-        before = rss_kib(server.pid)
-        conns = loop.run_until_complete(hold_many(proxy, args.held))
+        first = loop.run_until_complete(hold_many(port, 1))
         deadline = time.time() + 60
-        while time.time() < deadline:
-            held = [f for f in http_json(f"http://127.0.0.1:{admin}/api/v1/flows", token=token)["flows"] if f["name"] == "web"][0]["held"]
-            if held >= args.held + 1:
-                break
+        while not all_held(1) and time.time() < deadline:
+            time.sleep(0.1)
+        settle(pid)
+        before = rss_kib(pid)
+        conns = loop.run_until_complete(hold_many(port, held))
+        deadline = time.time() + 60
+        while not all_held(held + 1) and time.time() < deadline:
             time.sleep(0.2)
-        time.sleep(1.0)
-        after = rss_kib(server.pid)
+        settle(pid)
+        after = rss_kib(pid)
         # One wake releases the herd: every held request must get the backend's real body. Latency: from
         # the backend listening (its own timestamp) to each response's first byte at the client.
         open(gate, "w").close()
@@ -519,15 +557,63 @@ def memory_per_held(args, tmp):
         latencies = sorted((a[2] - listened) * 1000 for a in ok)
         for _, w in conns + first:
             w.close()
-        loop.close()
         return {
-            "held": held, "rss_before_kib": before, "rss_after_kib": after, "bytes_per_held": (after - before) * 1024 / args.held,
+            "rss_before_kib": before, "rss_after_kib": after, "bytes_per_held": (after - before) * 1024 / held,
             "released_with_body": len(ok), "of": len(answers),
             "release_p50_ms": statistics.median(latencies) if latencies else None,
             "release_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
         }
     finally:
+        loop.close()
+
+
+def memory_per_held(args, tmp):
+    """Memory per held request and the herd's release, for LeanNodes (a sleeping flow of one process
+    node) and for Go's reverse proxy in front of a backend that is not listening yet (`goproxy ... hold`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, args.held + 1024) if hard != resource.RLIM_INFINITY else args.held + 1024
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    if wanted < args.held + 64:
+        sys.exit(f"open-file limit {hard} is too low to hold {args.held} requests")
+    out = {}
+    procs = Procs()
+    try:
+        d = tempfile.mkdtemp(dir=tmp)
+        settings = f'hold_timeout = "1h"\nmax_held = {args.held * 2}'
+        gate, listen_log = os.path.join(d, "go"), os.path.join(d, "listen.log")
+        config, proxy, admin = one_node_flow(d, settings, ["--listen-log", listen_log], '  timeout = "1h"\n', start_gate=gate)
+        server = start_quiet(procs, config)
+        wait_port(proxy)
+        wait_port(admin)
+        token = login_token(admin)
+
+        def held_by_leannodes(n):
+            flows = http_json(f"http://127.0.0.1:{admin}/api/v1/flows", token=token)["flows"]
+            return [f for f in flows if f["name"] == "web"][0]["held"] >= n
+
+        out["leannodes"] = herd(server.pid, proxy, args.held, gate, listen_log, held_by_leannodes)
+    finally:
         procs.stop_all()
+    goproxy = build_goproxy(tmp)
+    if goproxy is None:
+        return out
+    procs = Procs()
+    try:
+        d = tempfile.mkdtemp(dir=tmp)
+        gate, listen_log = os.path.join(d, "go"), os.path.join(d, "listen.log")
+        backend, port = free_port(), free_port()
+        procs.start(gated_argv([BIN, "demo-backend", "--port", str(backend), "--name", "web", "--listen-log", listen_log], gate))
+        server = procs.start([goproxy, f"127.0.0.1:{port}", f"http://127.0.0.1:{backend}", "hold"], env={**os.environ, "GOMAXPROCS": "1"})
+        wait_port(port)
+        fds_idle = len(os.listdir(f"/proc/{server.pid}/fd"))
+
+        def accepted_by_go(n):
+            return len(os.listdir(f"/proc/{server.pid}/fd")) >= fds_idle + n
+
+        out["go_reverse_proxy"] = herd(server.pid, port, args.held, gate, listen_log, accepted_by_go)
+    finally:
+        procs.stop_all()
+    return out
 
 
 KUBE_SIM = os.path.join(ROOT, "target", PROFILE, "kube-sim")

@@ -12,14 +12,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use leannodes_drivers::gateways;
 
-/// mimalloc instead of glibc's allocator: the proxy allocates and frees small buffers on every request,
-/// and malloc/free were the top user-space symbols in a profile of the warm path (docs/benchmarks.md).
-/// Built without transparent huge pages (`no_thp`): with them, every touched 2 MiB of its arenas was
-/// resident, about 20 MB of an idle server's memory. `--no-default-features` builds with glibc's malloc,
-/// which heap profilers (heaptrack) can see.
-#[cfg(feature = "mimalloc")]
+/// mimalloc (the `mimalloc` feature, on by default) or, with `--no-default-features`, glibc's malloc for
+/// heap profilers; see `leannodes_alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: leannodes_alloc::Allocator = leannodes_alloc::ALLOCATOR;
 
 /// Scale idle application stacks to zero and wake them on the first real request.
 #[derive(Debug, Parser)]

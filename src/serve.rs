@@ -22,6 +22,9 @@ use tokio::signal::unix::{SignalKind, signal};
 /// How often the TLS listeners' certificate files are checked for changes.
 const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How often memory freed since is given back to the OS (`leannodes_alloc::give_back`).
+const GIVE_BACK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What runs on the control runtime.
 struct Control {
     controller: Arc<Controller>,
@@ -57,6 +60,7 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     };
     let server = ProxyServer::new(control.proxy.clone(), &options)?;
     runtime.spawn(server.cert_watch().run(CERT_CHECK_INTERVAL));
+    runtime.spawn(give_back_memory());
     // The admin listener also answers /check, for gateways pointed at it.
     runtime.spawn(serve_http(admin_listener, control.api.router().merge(control.callouts.routes()), "admin"));
     if let Some(listener) = check_listener {
@@ -133,6 +137,16 @@ async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Control> {
     };
     let api = Api::start(parts, super_admin()).await?;
     Ok(Control { controller, proxy, reloader, api, callouts })
+}
+
+/// Gives freed memory back to the OS every [`GIVE_BACK_INTERVAL`]: an idle server's allocator would
+/// otherwise keep what start-up and reloads freed.
+async fn give_back_memory() {
+    let mut tick = tokio::time::interval(GIVE_BACK_INTERVAL);
+    loop {
+        tick.tick().await;
+        leannodes_alloc::give_back();
+    }
 }
 
 /// How often a replica re-reads the notification routes made through the API (a shared store).

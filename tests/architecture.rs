@@ -23,7 +23,8 @@ fn ours(deps: &BTreeSet<String>) -> BTreeSet<&str> {
 
 #[test]
 fn crates_use_only_the_layers_below_them() {
-    let rules: [(&str, &[&str]); 8] = [
+    let rules: [(&str, &[&str]); 9] = [
+        ("alloc", &[]),
         ("config", &[]),
         ("store", &["config"]),
         ("drivers", &["config"]),
@@ -42,7 +43,7 @@ fn crates_use_only_the_layers_below_them() {
     }
     let binary_deps = dependencies(".");
     let binary = ours(&binary_deps);
-    for part in ["config", "store", "drivers", "control", "proxy", "api", "notify", "client"] {
+    for part in ["alloc", "config", "store", "drivers", "control", "proxy", "api", "notify", "client"] {
         assert!(binary.contains(part), "the binary wires {part}");
     }
 }
@@ -81,5 +82,33 @@ fn the_binary_only_wires() {
         for handler_sign in ["Router::new", ".route(", "#[utoipa::path", "impl IntoResponse"] {
             assert!(!text.contains(handler_sign), "src/{file} defines handlers ({handler_sign}); they belong in api/ or proxy/");
         }
+    }
+}
+
+#[test]
+fn unsafe_code_is_forbidden_except_for_two_documented_foreign_calls() {
+    let text = std::fs::read_to_string(root().join("Cargo.toml")).expect("manifest");
+    let workspace: toml::Table = text.parse().expect("toml");
+    let unsafe_level =
+        |lints: &toml::Value| lints.get("rust").and_then(|r| r.get("unsafe_code")).and_then(|l| l.as_str()).map(String::from);
+    assert_eq!(unsafe_level(&workspace["workspace"]["lints"]).as_deref(), Some("forbid"));
+    let members = workspace["workspace"]["members"].as_array().expect("members");
+    let mut deny_only = BTreeSet::new();
+    for member in members.iter().filter_map(|m| m.as_str()) {
+        let text = std::fs::read_to_string(root().join(member).join("Cargo.toml")).expect("member manifest");
+        let manifest: toml::Table = text.parse().expect("toml");
+        let lints = manifest.get("lints").unwrap_or_else(|| panic!("{member} declares no [lints]"));
+        if lints.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
+            continue;
+        }
+        assert_eq!(unsafe_level(lints).as_deref(), Some("deny"), "{member} must forbid or at least deny unsafe code");
+        deny_only.insert(member);
+    }
+    // alloc: mimalloc's mi_collect; drivers: prctl(PR_SET_PDEATHSIG) before a process node's exec.
+    assert_eq!(deny_only, BTreeSet::from(["alloc", "drivers"]), "a new crate that lets unsafe code in needs a reason here");
+    for (krate, file) in [("alloc", "src/lib.rs"), ("drivers", "src/process.rs")] {
+        let source = std::fs::read_to_string(root().join(krate).join(file)).expect("source");
+        assert_eq!(source.matches("unsafe {").count(), 1, "{krate}/{file}: one unsafe block");
+        assert!(source.contains("// SAFETY:"), "{krate}/{file}: the unsafe block says why it is sound");
     }
 }

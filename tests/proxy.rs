@@ -592,7 +592,9 @@ async fn slow_heads_time_out_and_oversized_heads_are_refused_before_anything_is_
     let answer = raw_exchange(&serve, &flood);
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
 
-    // None of them reached the gate: nothing woke, nothing is held.
+    // They are counted by reason; none of them reached the gate: nothing woke, nothing is held.
+    assert_eq!(metric(&serve, "leannodes_request_heads_refused_total{reason=\"request_head_timeout\"}"), 1.0);
+    assert_eq!(metric(&serve, "leannodes_request_heads_refused_total{reason=\"request_head_too_large\"}"), 2.0);
     assert_eq!(metric(&serve, "leannodes_held_requests{flow=\"shop\"}"), 0.0);
     assert!(starts(dir.path()).is_empty(), "a refused head woke the flow");
 
@@ -666,4 +668,31 @@ async fn a_connection_whose_first_request_was_parked_stays_usable_for_the_next()
         second.starts_with("http/1.1 200") && !second.contains("x-leannodes-cold-start") && second.ends_with("web GET /second\n"),
         "{second}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order_while_held_and_when_awake() {
+    let dir = workdir();
+    let nodes = vec![DemoNode::new("web").args(&["--startup-delay", "300ms"])];
+    let serve = Serve::start(BIN, dir.path(), "", &flow(dir.path(), "shop", LOCAL, "", &nodes));
+    let pipelined = |paths: &[&str]| {
+        let mut bytes = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            let close = if i + 1 == paths.len() { "Connection: close\r\n" } else { "" };
+            bytes.extend_from_slice(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{close}\r\n").as_bytes());
+        }
+        bytes
+    };
+    // Asleep: three requests in one write. The first is parked while the flow wakes; all three are
+    // answered, in order, on the same connection.
+    let answer = raw_exchange(&serve, &pipelined(&["/one", "/two", "/three"]));
+    let bodies: Vec<_> = answer.lines().filter(|line| line.starts_with("web GET /")).collect();
+    assert_eq!(bodies, ["web GET /one", "web GET /two", "web GET /three"], "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 200 ").count(), 3, "{answer}");
+    assert_eq!(answer.to_ascii_lowercase().matches("x-leannodes-cold-start").count(), 1, "only the first was held: {answer}");
+
+    // Awake: the same on a new connection.
+    let answer = raw_exchange(&serve, &pipelined(&["/four", "/five"]));
+    assert_eq!(answer.matches("HTTP/1.1 200 ").count(), 2, "{answer}");
+    assert!(answer.find("web GET /four").is_some_and(|four| answer.find("web GET /five").is_some_and(|five| four < five)), "{answer}");
 }

@@ -40,37 +40,35 @@ pub struct SpanData {
     pub error: Option<String>,
 }
 
-/// Broadcasts finished spans; a subscriber that falls behind loses the oldest.
-#[derive(Debug)]
-pub struct SpanBus {
-    sender: broadcast::Sender<SpanData>,
-}
+/// How many finished spans wait for a subscriber that falls behind before the oldest are lost.
+const SPAN_BUFFER: usize = 4096;
 
-impl Default for SpanBus {
-    fn default() -> Self {
-        SpanBus { sender: broadcast::channel(4096).0 }
-    }
+/// Broadcasts finished spans; a subscriber that falls behind loses the oldest. The buffer (about 700 KB)
+/// exists only once somebody subscribes: without tracing, publishing costs one atomic load.
+#[derive(Debug, Default)]
+pub struct SpanBus {
+    sender: std::sync::OnceLock<broadcast::Sender<SpanData>>,
 }
 
 impl SpanBus {
     /// Publishes spans (dropped when nobody listens: tracing off).
     pub fn publish(&self, spans: impl IntoIterator<Item = SpanData>) {
-        if self.sender.receiver_count() == 0 {
+        let Some(sender) = self.sender.get().filter(|s| s.receiver_count() > 0) else {
             return;
-        }
+        };
         for span in spans {
-            let _ = self.sender.send(span);
+            let _ = sender.send(span);
         }
     }
 
     /// Whether anyone exports spans (tracing is on).
     pub fn enabled(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.sender.get().is_some_and(|s| s.receiver_count() > 0)
     }
 
     /// A new subscription, starting with the next span.
     pub fn subscribe(&self) -> broadcast::Receiver<SpanData> {
-        self.sender.subscribe()
+        self.sender.get_or_init(|| broadcast::channel(SPAN_BUFFER).0).subscribe()
     }
 }
 

@@ -13,12 +13,13 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Lines the queue holds before new ones are dropped.
+/// Lines the queue holds before new ones are dropped. The queue takes memory only for the lines that
+/// wait (an idle server's is empty, not 16,384 slots of about 200 bytes).
 pub const QUEUE: usize = 16 * 1024;
 
 /// Most lines the writer takes out of the queue before it writes them.
@@ -188,7 +189,10 @@ impl std::fmt::Display for Upstream {
 /// The queue in front of the writer thread.
 #[derive(Debug)]
 pub struct AccessLog {
-    queue: SyncSender<Entry>,
+    queue: Sender<Entry>,
+    /// Lines in the queue (the bound is kept here; the channel grows and shrinks with what waits).
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
     dropped: AtomicU64,
 }
 
@@ -208,7 +212,9 @@ impl AccessLog {
     /// A queue of `capacity` lines, taken out by `sink` on its own thread (which ends when the log is
     /// dropped): every line that is waiting (up to a batch), then a flush.
     pub fn with_writer(capacity: usize, mut sink: impl Sink) -> AccessLog {
-        let (queue, entries): (SyncSender<Entry>, Receiver<Entry>) = sync_channel(capacity);
+        let (queue, entries): (Sender<Entry>, Receiver<Entry>) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken_out = queued.clone();
         let spawned = std::thread::Builder::new().name("leannodes-access-log".into()).spawn(move || {
             let mut flushed = Vec::new();
             while let Ok(first) = entries.recv() {
@@ -217,7 +223,10 @@ impl AccessLog {
                     let mut taken = 0;
                     while let Some(entry) = next.take() {
                         match entry {
-                            Entry::Line(line) => sink.line(line),
+                            Entry::Line(line) => {
+                                taken_out.fetch_sub(1, Ordering::Relaxed);
+                                sink.line(line);
+                            }
                             Entry::Flush(done) => flushed.push(done),
                         }
                         taken += 1;
@@ -240,7 +249,7 @@ impl AccessLog {
             // Without the thread every line would be dropped and counted; say why once.
             tracing::error!("cannot start the access-log writer thread ({e}); access lines are dropped");
         }
-        AccessLog { queue, dropped: AtomicU64::new(0) }
+        AccessLog { queue, queued, capacity, dropped: AtomicU64::new(0) }
     }
 
     /// Whether access lines are wanted at all (the `LEANNODES_LOG` filter lets `leannodes::access` through).
@@ -250,7 +259,14 @@ impl AccessLog {
 
     /// Queues a line; drops and counts it when the queue is full. Never blocks.
     pub fn record(&self, line: AccessLine) {
-        if self.queue.try_send(Entry::Line(line)).is_err() {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.queue.send(Entry::Line(line)).is_err() {
+            // No writer thread.
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -259,21 +275,10 @@ impl AccessLog {
     /// last lines are not lost with the process). Returns whether they were written.
     pub fn flush(&self, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
-        let (done, written) = std::sync::mpsc::channel();
-        let mut marker = Entry::Flush(done);
-        // The marker queues behind the lines; a full queue makes room as the writer goes on.
-        loop {
-            match self.queue.try_send(marker) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if Instant::now() >= deadline {
-                        return false;
-                    }
-                    marker = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
+        let (done, written) = channel();
+        // The marker queues behind the lines (outside their bound).
+        if self.queue.send(Entry::Flush(done)).is_err() {
+            return false;
         }
         written.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
     }

@@ -185,6 +185,60 @@ pub fn render<'a>(out: &mut String, flows: impl Iterator<Item = (&'a str, &'a Fl
     }
 }
 
+/// Why the parker refused a connection's first request head before any flow was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRefusal {
+    /// The head did not complete within `[server] request_head_timeout` (`408`).
+    Timeout,
+    /// The head was too large or had too many headers (`431`).
+    TooLarge,
+}
+
+impl HeadRefusal {
+    /// All reasons, in label order.
+    pub const ALL: [HeadRefusal; 2] = [HeadRefusal::Timeout, HeadRefusal::TooLarge];
+
+    /// The label, which is also the error code of the answer.
+    pub fn label(self) -> &'static str {
+        match self {
+            HeadRefusal::Timeout => "request_head_timeout",
+            HeadRefusal::TooLarge => "request_head_too_large",
+        }
+    }
+
+    /// The status of the answer.
+    pub fn status(self) -> u16 {
+        match self {
+            HeadRefusal::Timeout => 408,
+            HeadRefusal::TooLarge => 431,
+        }
+    }
+}
+
+/// Counters of refused request heads, by reason.
+#[derive(Debug, Default)]
+pub struct HeadRefusals([AtomicU64; HeadRefusal::ALL.len()]);
+
+impl HeadRefusals {
+    /// Counts one refusal.
+    pub fn count(&self, refusal: HeadRefusal) {
+        self.0[refusal as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals so far for this reason.
+    pub fn get(&self, refusal: HeadRefusal) -> u64 {
+        self.0[refusal as usize].load(Ordering::Relaxed)
+    }
+
+    /// Writes `leannodes_request_heads_refused_total`.
+    pub fn render(&self, out: &mut String) {
+        out.push_str("# HELP leannodes_request_heads_refused_total Connections whose first request head was refused before routing: it did not complete within request_head_timeout (408) or was too large (431).\n# TYPE leannodes_request_heads_refused_total counter\n");
+        for refusal in HeadRefusal::ALL {
+            let _ = writeln!(out, "leannodes_request_heads_refused_total{{reason=\"{}\"}} {}", refusal.label(), self.get(refusal));
+        }
+    }
+}
+
 /// Writes the access log's drop counter.
 pub fn render_access_log(out: &mut String, dropped: u64) {
     out.push_str("# HELP leannodes_access_log_dropped_total Access-log lines dropped because the log could not keep up (requests never wait for it).\n# TYPE leannodes_access_log_dropped_total counter\n");

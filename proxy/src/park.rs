@@ -36,6 +36,7 @@ use tokio::time::Instant;
 
 use crate::answer::{STATUS_PREFIX, json_reply};
 use crate::gate::Verdict;
+use crate::metrics::HeadRefusal;
 use crate::service::{InFlight, LeanProxy, ProxyState, inquiry_of};
 
 /// The largest request head the parker reads; a larger one is answered `431`.
@@ -71,6 +72,24 @@ impl Parker {
         Parker { proxy: Arc::new(proxy), state, head_timeout }
     }
 
+    /// Answers a connection whose head is not handed to the proxy (the JSON error shape of every
+    /// answer), closes it and counts it.
+    async fn refuse(&self, stream: &mut Stream, refusal: HeadRefusal, message: &str) {
+        self.state.refused_heads.count(refusal);
+        let status = refusal.status();
+        let reply = json_reply(status, refusal.label(), None, message, None, serde_json::json!({}));
+        let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            reply.content_type,
+            reply.body.len()
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(&reply.body).await;
+        let _ = stream.flush().await;
+        Shutdown::shutdown(&mut **stream).await;
+    }
+
     /// Hands the connection to the proxy, `read` replayed in front of it (`http1`: it starts with a whole
     /// HTTP/1 request head) and `parked` attached.
     async fn hand_over(
@@ -102,7 +121,7 @@ impl ServerApp for Parker {
                     "the request head did not arrive within {:?} ([server] request_head_timeout); send it at once",
                     self.head_timeout
                 );
-                refuse(&mut stream, 408, "request_head_timeout", &message).await;
+                self.refuse(&mut stream, HeadRefusal::Timeout, &message).await;
                 return None;
             }
         };
@@ -114,7 +133,7 @@ impl ServerApp for Parker {
                     "the request head is larger than {MAX_HEAD} bytes or has more than {MAX_HEADERS} headers; send fewer or smaller \
                      headers (large cookies are the usual cause)"
                 );
-                refuse(&mut stream, 431, "request_head_too_large", &message).await;
+                self.refuse(&mut stream, HeadRefusal::TooLarge, &message).await;
                 return None;
             }
             // HTTP/2 prior knowledge, or not HTTP: Pingora answers as it always did.
@@ -230,22 +249,6 @@ async fn client_gone(stream: &mut Stream, read: &mut Vec<u8>, watch: bool) {
         }
     }
     std::future::pending::<()>().await;
-}
-
-/// Answers a connection whose head is not handed to the proxy (the JSON error shape of every answer)
-/// and closes it.
-async fn refuse(stream: &mut Stream, status: u16, code: &str, message: &str) {
-    let reply = json_reply(status, code, None, message, None, serde_json::json!({}));
-    let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or_default();
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        reply.content_type,
-        reply.body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(&reply.body).await;
-    let _ = stream.flush().await;
-    Shutdown::shutdown(&mut **stream).await;
 }
 
 /// A connection handed from the parker to the proxy: the bytes the parker read come first, then the

@@ -23,7 +23,7 @@ use crate::access::{AccessLine, AccessLog};
 use crate::answer::{self, Client, LiveStatus, STATUS_PREFIX};
 use crate::balance::{Lease, Pick};
 use crate::gate::{Inquiry, Verdict, shutting_down};
-use crate::metrics::{FlowMetrics, Outcome};
+use crate::metrics::{FlowMetrics, HeadRefusals, Outcome};
 use crate::park::{Unparked, declares_body};
 use crate::routes::{Route, RouteError, RouteTable};
 use crate::server::ShutdownHandle;
@@ -68,6 +68,8 @@ pub struct ProxyState {
     pub shutdown: watch::Sender<bool>,
     /// Counters for requests that match no flow.
     pub unmatched: FlowMetrics,
+    /// Connections whose first request head the parker refused.
+    pub refused_heads: HeadRefusals,
     /// Upstream timeouts.
     pub timeouts: UpstreamTimeouts,
     in_flight: AtomicUsize,
@@ -97,6 +99,7 @@ impl ProxyState {
             controller,
             shutdown: watch::channel(false).0,
             unmatched: FlowMetrics::default(),
+            refused_heads: HeadRefusals::default(),
             timeouts,
             in_flight: AtomicUsize::new(0),
             access: AccessLog::start(crate::access::QUEUE),
@@ -226,6 +229,7 @@ impl leannodes_control::TrafficView for ProxyState {
         let routes = self.routes.load();
         crate::metrics::render(out, routes.routes().map(|r| (r.flow.name(), &*r.metrics, r.flow.spec.max_held.get())), &self.unmatched);
         crate::metrics::render_access_log(out, self.access.dropped());
+        self.refused_heads.render(out);
     }
 }
 
@@ -476,6 +480,11 @@ impl ProxyHttp for LeanProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // HTTP/1.1 pipelining (RFC 9112 §9.3.2): requests a client sends before reading the answers are
+        // answered one after another, in order. Pingora's default closes the connection after the first
+        // answer and drops the rest; it also mistakes a pipelined request, read while this one is held,
+        // for the client going away.
+        session.as_downstream_mut().set_pipelining_enabled(true);
         let inquiry = inquiry_of(session.req_header());
         if inquiry.path.starts_with(STATUS_PREFIX) {
             return self.serve_status(session, &inquiry.host, &inquiry.path).await;
