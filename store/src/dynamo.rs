@@ -499,17 +499,21 @@ impl Store for DynamoStore {
             }
         }
         // A delete expires the item now (DynamoDB's TTL removes it later): a create in between continues
-        // its version, so a reader holding an old version never matches the new record.
+        // its version, so a reader holding an old version never matches the new record. It takes a
+        // version itself, so a conditional update whose clock reads earlier than the delete's cannot
+        // still see the item as live and bring it back.
         values.insert(":exp".into(), n(now));
         values.insert(":ttl".into(), n(ttl_seconds(now)));
+        values.insert(":one".into(), n(1));
         names.insert("#ttl".into(), "expires_at".into());
+        names.insert("#ver".into(), "ver".into());
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(record_pk(family)))
             .key("sk", s(key))
-            .update_expression("SET #exp = :exp, #ttl = :ttl")
+            .update_expression("SET #exp = :exp, #ttl = :ttl, #ver = #ver + :one")
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))

@@ -161,6 +161,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put(&self, put: Put<'_>) -> Result<Item>;
 
     /// Deletes an item if `expect` holds ([`Expect::Any`] or [`Expect::Version`]); errors as [`Store::put`].
+    /// A delete is a write: it takes the next version, so no write conditioned on an earlier version
+    /// succeeds after it (whatever the writer's clock says), and a later create continues the versions.
     async fn delete(&self, family: Family, key: &str, expect: Expect) -> Result<()>;
 
     /// Live items whose key starts with `prefix`, in key (byte) order.

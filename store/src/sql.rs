@@ -174,9 +174,12 @@ macro_rules! impl_sql_store {
                     $crate::Expect::Version(v) => Some(i64::try_from(v).unwrap_or(i64::MAX)),
                 };
                 // A delete expires the row now: it is invisible at once, and a later create continues its
-                // version (a reader holding an old version can never match the new record).
+                // version (a reader holding an old version can never match the new record). It is a write,
+                // so it takes a version too: a conditional update whose clock reads earlier than the
+                // delete's (another replica, or a timestamp taken before waiting for the connection)
+                // would otherwise still see the row as live and bring it back.
                 let done = sqlx::query::<$db>(
-                    "UPDATE records SET expires_ms = $3 WHERE family = $1 AND key = $2 AND (expires_ms IS NULL OR expires_ms > $3) \
+                    "UPDATE records SET expires_ms = $3, version = version + 1 WHERE family = $1 AND key = $2 AND (expires_ms IS NULL OR expires_ms > $3) \
                      AND ($4 IS NULL OR version = $4)",
                 )
                 .bind(family.as_str())
