@@ -457,6 +457,11 @@ impl Driver for Arc<KubernetesDriver> {
                         }
                     }
                     match check {
+                        // Ready pods were placed: when the endpoints watch is ahead of the pods watch, the
+                        // placement is told first, so every wake records the same stages in order.
+                        Check::Ready if !scheduled && !pod_labels.is_empty() => {
+                            return Some((Readiness::Scheduled, (driver, workload, labels, last, true, false)));
+                        }
                         Check::Ready => return Some((Readiness::Ready, (driver, workload, labels, last, scheduled, true))),
                         Check::Failed(f) => return Some((Readiness::Failed(f), (driver, workload, labels, last, scheduled, true))),
                         Check::Pending(detail) => {
