@@ -114,20 +114,28 @@ impl Balancer {
     }
 
     /// The counters for this endpoint list; a new list keeps the counts of the endpoints it still has.
+    ///
+    /// Requests that see a new list at once agree on one set of counters (read-copy-update): one whose
+    /// own copy lost the swap would otherwise count on counters nobody else sees.
     fn slots_for(&self, endpoints: &Arc<Vec<SocketAddr>>) -> Arc<Slots> {
         let current = self.slots.load_full();
         if Arc::ptr_eq(&current.from, endpoints) {
             return current;
         }
-        let busy = endpoints
-            .iter()
-            .map(|addr| current.from.iter().position(|a| a == addr).map_or_else(Arc::default, |i| current.busy[i].clone()))
-            .collect();
-        let fresh = Arc::new(Slots { from: endpoints.clone(), busy });
-        self.slots.store(fresh.clone());
+        self.slots.rcu(|current| {
+            if Arc::ptr_eq(&current.from, endpoints) {
+                return current.clone();
+            }
+            let busy = endpoints
+                .iter()
+                .map(|addr| current.from.iter().position(|a| a == addr).map_or_else(Arc::default, |i| current.busy[i].clone()))
+                .collect();
+            Arc::new(Slots { from: endpoints.clone(), busy })
+        });
         // Endpoints that joined are room for waiting requests too.
         self.freed.notify_waiters();
-        fresh
+        // The counters now stored: this list's, or a list swapped in since, whose endpoints are as good.
+        self.slots.load_full()
     }
 
     /// Requests in flight per endpoint of the current list (for tests and explain).

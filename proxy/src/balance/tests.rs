@@ -84,3 +84,31 @@ async fn a_waiter_is_woken_when_a_slot_frees() {
     drop(lease);
     assert_eq!(waiter.await.expect("waiter"), (list[0], true));
 }
+
+#[test]
+fn requests_that_see_a_new_endpoint_list_at_once_share_its_counters() {
+    // Eight threads pick on the same new list at the same moment, each keeping what it gets: with a limit
+    // of 1 on 2 endpoints, 2 are admitted and every admitted one is counted where the next pick looks.
+    for round in 0..200 {
+        let balancer = Balancer::new(Some(1));
+        let list = endpoints(2);
+        let start = std::sync::Barrier::new(8);
+        let admitted: Vec<Option<Lease>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        match balancer.pick(&list) {
+                            Pick::Go(_, lease) => Some(lease.expect("counted")),
+                            _ => None,
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().expect("thread")).collect()
+        });
+        let leases: Vec<Lease> = admitted.into_iter().flatten().collect();
+        let counted: usize = balancer.in_flight().iter().map(|(_, n)| n).sum();
+        assert_eq!((leases.len(), counted), (2, 2), "round {round}: admitted and counted");
+    }
+}
